@@ -1,0 +1,41 @@
+"""nnarray: the classic deep-learning lecture's networks, written once against
+the Python Array API standard and run on NumPy (CPU) or CuPy (NVIDIA GPU).
+
+>>> import nnarray as nn
+>>> net = nn.Network([2, 4, 1], hidden="tanh", seed=1)
+>>> net.layer_dims
+[2, 4, 1]
+"""
+
+from . import activations, backend, gradcheck, init, losses, optimizers, propagation
+from ._version import __version__
+from .backend import (
+    BackendUnavailableError,
+    available_devices,
+    device,
+    get_default_device,
+    set_default_device,
+)
+from .network import LogisticRegression, Network, load
+from .train import DivergenceError, History
+
+__all__ = [
+    "BackendUnavailableError",
+    "DivergenceError",
+    "History",
+    "LogisticRegression",
+    "Network",
+    "__version__",
+    "activations",
+    "available_devices",
+    "backend",
+    "device",
+    "get_default_device",
+    "gradcheck",
+    "init",
+    "load",
+    "losses",
+    "optimizers",
+    "propagation",
+    "set_default_device",
+]

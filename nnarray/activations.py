@@ -1,0 +1,99 @@
+"""Activation functions g(Z) beside their backward steps dZ = dA * g'(Z).
+
+Each ``name_backward(dA, Z, A=None)`` takes the upstream gradient ``dA``, the
+pre-activation ``Z`` and, optionally, the forward output ``A = g(Z)`` (the
+training loop passes it so sigmoid and tanh need not recompute it).
+All functions are elementwise, keep the dtype and device of ``Z`` and use
+only the Array API standard.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from .backend import Array, namespace
+
+LEAKY_SLOPE = 0.01
+"""Slope of leaky ReLU for z < 0, as in the lecture."""
+
+
+def sigmoid(Z: Array, xp: Any = None) -> Array:
+    """σ(z) = 1 / (1 + e^{-z}), computed as 0.5·tanh(0.5·z) + 0.5 (no overflow)."""
+    xp = xp or namespace(Z)
+    return 0.5 * xp.tanh(0.5 * Z) + 0.5
+
+
+def sigmoid_backward(dA: Array, Z: Array, A: Array | None = None, xp: Any = None) -> Array:
+    """dZ = dA · σ(z)(1 − σ(z))."""
+    s = sigmoid(Z, xp) if A is None else A
+    return dA * (s * (1.0 - s))
+
+
+def tanh(Z: Array, xp: Any = None) -> Array:
+    """tanh(z)."""
+    xp = xp or namespace(Z)
+    return xp.tanh(Z)
+
+
+def tanh_backward(dA: Array, Z: Array, A: Array | None = None, xp: Any = None) -> Array:
+    """dZ = dA · (1 − tanh²(z))."""
+    t = tanh(Z, xp) if A is None else A
+    return dA * (1.0 - t * t)
+
+
+def relu(Z: Array, xp: Any = None) -> Array:
+    """ReLU(z) = max(0, z)."""
+    xp = xp or namespace(Z)
+    return xp.maximum(Z, 0.0)
+
+
+def relu_backward(dA: Array, Z: Array, A: Array | None = None, xp: Any = None) -> Array:
+    """dZ = dA where z > 0, else 0 (g'(0) taken as 0, as in the lecture's code)."""
+    xp = xp or namespace(dA, Z)
+    return xp.where(Z > 0, dA, 0.0)
+
+
+def leaky_relu(Z: Array, xp: Any = None) -> Array:
+    """Leaky ReLU(z) = max(0.01·z, z)."""
+    xp = xp or namespace(Z)
+    return xp.where(Z > 0, Z, LEAKY_SLOPE * Z)
+
+
+def leaky_relu_backward(dA: Array, Z: Array, A: Array | None = None, xp: Any = None) -> Array:
+    """dZ = dA where z > 0, else 0.01·dA."""
+    xp = xp or namespace(dA, Z)
+    return xp.where(Z > 0, dA, LEAKY_SLOPE * dA)
+
+
+def linear(Z: Array, xp: Any = None) -> Array:
+    """The identity g(z) = z (regression outputs)."""
+    return Z
+
+
+def linear_backward(dA: Array, Z: Array, A: Array | None = None, xp: Any = None) -> Array:
+    """dZ = dA."""
+    return dA
+
+
+Forward = Callable[..., Array]
+Backward = Callable[..., Array]
+
+ACTIVATIONS: dict[str, tuple[Forward, Backward]] = {
+    "sigmoid": (sigmoid, sigmoid_backward),
+    "tanh": (tanh, tanh_backward),
+    "relu": (relu, relu_backward),
+    "leaky_relu": (leaky_relu, leaky_relu_backward),
+    "linear": (linear, linear_backward),
+}
+"""Name -> (forward g, backward dA·g'), for ``hidden=`` and ``output=``."""
+
+
+def get(name: str) -> tuple[Forward, Backward]:
+    """The (forward, backward) pair of an activation, by name."""
+    try:
+        return ACTIVATIONS[name]
+    except (KeyError, TypeError):
+        raise ValueError(
+            f"activation must be one of {sorted(ACTIVATIONS)}, got {name!r}"
+        ) from None

@@ -1,0 +1,55 @@
+"""Finite-difference check of :func:`nnarray.propagation.model_backward`.
+
+For every parameter θ_i the two-sided difference
+(J(θ + ε e_i) − J(θ − ε e_i)) / 2ε is compared with the analytic gradient by
+the relative difference ‖grad − approx‖ / (‖grad‖ + ‖approx‖). Below about
+1e-7 the gradient is right. The perturbations are made on the host and copied
+to the parameters' device, so this is slow and meant for small networks in
+float64.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+
+from . import backend, propagation, train
+from .backend import Array
+
+
+def check(
+    parameters: Mapping[str, Array],
+    X: Array,
+    Y: Array,
+    hidden: str = "relu",
+    output: str = "sigmoid",
+    epsilon: float = 1e-7,
+) -> float:
+    """The relative difference between backprop's gradients and finite
+    differences, over all of W1, b1, ..., WL, bL. Needs float64 parameters."""
+    dtypes = {backend.dtype_name(p.dtype) for p in parameters.values()}
+    if dtypes != {"float64"}:
+        raise ValueError(
+            f"gradcheck needs float64 parameters (float32 differences are noise), got {dtypes}"
+        )
+    AL, caches = propagation.model_forward(X, parameters, hidden, output)
+    grads = propagation.model_backward(AL, Y, caches, hidden, output)
+    analytic, numeric = [], []
+    for key, value in parameters.items():
+        host = backend.to_numpy(value).astype(np.float64)
+        analytic.append(backend.to_numpy(grads[f"d{key}"]).ravel())
+        approx = np.empty(host.size)
+        for i in range(host.size):
+            costs = []
+            for step in (epsilon, -epsilon):
+                shifted = host.copy()
+                shifted.flat[i] += step
+                trial = dict(parameters)
+                trial[key] = backend.from_host(shifted, value)
+                costs.append(backend.to_float(train.cost(trial, X, Y, hidden, output)))
+            approx[i] = (costs[0] - costs[1]) / (2 * epsilon)
+        numeric.append(approx)
+    g, a = np.concatenate(analytic), np.concatenate(numeric)
+    denom = np.linalg.norm(g) + np.linalg.norm(a)
+    return float(np.linalg.norm(g - a) / denom) if denom > 0 else 0.0

@@ -1,0 +1,61 @@
+"""Costs J over m examples (columns), and the output layer's error dZ[L].
+
+Every cost is a 0-d array on the inputs' device (a NumPy scalar on NumPy);
+turn it into a Python float with ``float()`` only when you need it, since on
+a GPU that is a host sync.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .backend import Array, namespace
+
+
+def binary_cross_entropy(AL: Array, Y: Array, from_logits: bool = False) -> Array:
+    """J = −(1/m) Σ [y·log(a) + (1 − y)·log(1 − a)].
+
+    ``AL`` is the output probabilities ``(n_y, m)``; with ``from_logits=True``
+    it is the output layer's ``Z[L]`` and the stable form
+    J = (1/m) Σ [log(1 + e^{z}) − y·z] is used, which never takes log(0).
+    From probabilities, ``a`` is clipped to [eps, 1 − eps] of its dtype.
+    """
+    xp = namespace(AL, Y)
+    m = AL.shape[1]
+    if from_logits:
+        Z = AL
+        softplus = xp.maximum(Z, 0.0) + xp.log1p(xp.exp(-xp.abs(Z)))
+        return xp.sum(softplus - Y * Z) / m
+    eps = float(xp.finfo(AL.dtype).eps)
+    A = xp.clip(AL, eps, 1.0 - eps)
+    return -xp.sum(Y * xp.log(A) + (1.0 - Y) * xp.log1p(-A)) / m
+
+
+def mean_squared_error(AL: Array, Y: Array) -> Array:
+    """J = (1/2m) Σ (a − y)², whose output error is dZ[L] = A[L] − Y."""
+    xp = namespace(AL, Y)
+    m = AL.shape[1]
+    D = AL - Y
+    return xp.sum(D * D) / (2 * m)
+
+
+def output_cost(ZL: Array, AL: Array, Y: Array, output: str) -> Array:
+    """The cost that belongs to an output activation, in its stable form:
+    binary cross-entropy from logits for ``sigmoid``, MSE for ``linear``."""
+    if output == "sigmoid":
+        return binary_cross_entropy(ZL, Y, from_logits=True)
+    if output == "linear":
+        return mean_squared_error(AL, Y)
+    raise ValueError(f"output must be one of {list(OUTPUTS)}, got {output!r}")
+
+
+def output_dZ(AL: Array, Y: Array, output: str) -> Array:
+    """dZ[L] = A[L] − Y: the output error of sigmoid + cross-entropy and of
+    linear + mean squared error alike."""
+    if output not in OUTPUTS:
+        raise ValueError(f"output must be one of {list(OUTPUTS)}, got {output!r}")
+    return AL - Y
+
+
+OUTPUTS: dict[str, Any] = {"sigmoid": binary_cross_entropy, "linear": mean_squared_error}
+"""Output activations and the loss each is trained with."""

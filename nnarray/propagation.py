@@ -1,0 +1,173 @@
+"""The lecture's building blocks of forward and backward propagation.
+
+Notation: examples are columns. ``A_prev`` is A[l-1] ``(n[l-1], m)``, ``W`` is
+W[l] ``(n[l], n[l-1])``, ``b`` is b[l] ``(n[l], 1)``, ``Z`` and ``A`` are
+``(n[l], m)``. A linear cache is ``(A_prev, W, b)``; an activation cache is
+``(linear_cache, Z)``. Parameters are ``{"W1", "b1", ..., "WL", "bL"}``;
+gradients ``{"dW1", "db1", ..., "dA0", ...}``.
+
+Every function computes where its inputs live (any Array API library, any
+device) and raises ``ValueError`` when they mix libraries or devices.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from . import activations
+from .backend import Array, namespace
+from .losses import output_dZ
+
+LinearCache = tuple[Array, Array, Array]
+ActivationCache = tuple[LinearCache, Array]
+
+
+def _check_linear(A_prev: Array, W: Array, b: Array, l: int | str = "l") -> None:
+    """Shapes of one layer, in the lecture's terms."""
+    prev = "l-1" if l == "l" else l - 1
+    if len(A_prev.shape) != 2 or len(W.shape) != 2:
+        raise ValueError(
+            f"A[{prev}] and W[{l}] must be 2-D (examples are columns), got shapes "
+            f"{tuple(A_prev.shape)} and {tuple(W.shape)}"
+        )
+    n, n_prev = W.shape
+    if n_prev != A_prev.shape[0]:
+        raise ValueError(
+            f"W{l} has shape {tuple(W.shape)} but A{prev} has {A_prev.shape[0]} rows: "
+            f"W[{l}] must be (n[{l}], n[{prev}]) = ({n}, {A_prev.shape[0]})"
+        )
+    if tuple(b.shape) != (n, 1):
+        raise ValueError(
+            f"b{l} has shape {tuple(b.shape)} but W{l} has {n} rows: "
+            f"b[{l}] must be (n[{l}], 1) = ({n}, 1)"
+        )
+
+
+def linear_forward(
+    A_prev: Array, W: Array, b: Array, *, xp: Any = None
+) -> tuple[Array, LinearCache]:
+    """Z[l] = W[l] A[l-1] + b[l]; returns ``(Z, (A_prev, W, b))``."""
+    if xp is None:
+        namespace(A_prev, W, b)
+        _check_linear(A_prev, W, b)
+    Z = W @ A_prev + b
+    return Z, (A_prev, W, b)
+
+
+def linear_activation_forward(
+    A_prev: Array, W: Array, b: Array, activation: str, *, xp: Any = None
+) -> tuple[Array, ActivationCache]:
+    """A[l] = g(W[l] A[l-1] + b[l]); returns ``(A, ((A_prev, W, b), Z))``."""
+    g, _ = activations.get(activation)
+    if xp is None:
+        xp = namespace(A_prev, W, b)
+        _check_linear(A_prev, W, b)
+    Z, linear_cache = linear_forward(A_prev, W, b, xp=xp)
+    return g(Z, xp), (linear_cache, Z)
+
+
+def n_layers(parameters: Mapping[str, Array]) -> int:
+    """L, the number of layers with parameters (``W1 .. WL``)."""
+    L = len(parameters) // 2
+    missing = [k for l in range(1, L + 1) for k in (f"W{l}", f"b{l}") if k not in parameters]
+    if L < 1 or missing or len(parameters) != 2 * L:
+        raise ValueError(
+            "parameters must be {'W1', 'b1', ..., 'WL', 'bL'}, got keys "
+            f"{sorted(parameters)}" + (f" (missing {missing})" if missing else "")
+        )
+    return L
+
+
+def model_forward(
+    X: Array,
+    parameters: Mapping[str, Array],
+    hidden: str = "relu",
+    output: str = "sigmoid",
+) -> tuple[Array, list[ActivationCache]]:
+    """[LINEAR -> hidden] × (L−1) -> LINEAR -> output; returns ``(AL, caches)``
+    with one activation cache per layer, ``caches[l-1]`` for layer l."""
+    L = n_layers(parameters)
+    xp = namespace(X, *parameters.values())
+    activations.get(hidden)
+    activations.get(output)
+    caches = []
+    A = X
+    for l in range(1, L + 1):
+        W, b = parameters[f"W{l}"], parameters[f"b{l}"]
+        _check_linear(A, W, b, l)
+        A, cache = linear_activation_forward(A, W, b, hidden if l < L else output, xp=xp)
+        caches.append(cache)
+    return A, caches
+
+
+def linear_backward(
+    dZ: Array, cache: LinearCache, *, xp: Any = None, need_dA_prev: bool = True
+) -> tuple[Array | None, Array, Array]:
+    """dW = dZ A_prevᵀ / m, db = Σ_columns dZ / m, dA_prev = Wᵀ dZ.
+
+    ``need_dA_prev=False`` returns ``None`` for ``dA_prev`` (the input layer).
+    """
+    A_prev, W, _ = cache
+    xp = xp or namespace(dZ, A_prev, W)
+    m = A_prev.shape[1]
+    dW = (dZ @ A_prev.mT) / m
+    db = xp.sum(dZ, axis=1, keepdims=True) / m
+    dA_prev = W.mT @ dZ if need_dA_prev else None
+    return dA_prev, dW, db
+
+
+def linear_activation_backward(
+    dA: Array, cache: ActivationCache, activation: str, *, A: Array | None = None,
+    xp: Any = None, need_dA_prev: bool = True,
+) -> tuple[Array | None, Array, Array]:
+    """dZ = dA · g'(Z), then :func:`linear_backward`; returns ``(dA_prev, dW, db)``.
+
+    ``A`` (= g(Z), optional) spares sigmoid and tanh recomputing it.
+    """
+    _, g_backward = activations.get(activation)
+    linear_cache, Z = cache
+    xp = xp or namespace(dA, Z)
+    dZ = g_backward(dA, Z, A, xp)
+    return linear_backward(dZ, linear_cache, xp=xp, need_dA_prev=need_dA_prev)
+
+
+def model_backward(
+    AL: Array,
+    Y: Array,
+    caches: list[ActivationCache],
+    hidden: str = "relu",
+    output: str = "sigmoid",
+    *,
+    dA0: bool = True,
+) -> dict[str, Array]:
+    """Gradients of the cost for every layer, from the output error
+    dZ[L] = A[L] − Y (sigmoid + cross-entropy, linear + squared error).
+
+    Returns ``{"dA{l-1}", "dW{l}", "db{l}"}`` for l = L .. 1. ``dA0=False``
+    skips the input layer's gradient, which training never uses.
+    """
+    xp = namespace(AL, Y)
+    if tuple(AL.shape) != tuple(Y.shape):
+        raise ValueError(
+            f"Y has shape {tuple(Y.shape)} but AL has shape {tuple(AL.shape)}: "
+            "Y must be (n[L], m) like the output layer"
+        )
+    activations.get(hidden)
+    L = len(caches)
+    grads: dict[str, Array] = {}
+    for l in range(L, 0, -1):
+        need = dA0 or l > 1
+        if l == L:
+            dZ = output_dZ(AL, Y, output)
+            dA_prev, dW, db = linear_backward(dZ, caches[l - 1][0], xp=xp, need_dA_prev=need)
+        else:
+            # A[l] = g(Z[l]) is stored as the next layer's A_prev.
+            dA_prev, dW, db = linear_activation_backward(
+                grads[f"dA{l}"], caches[l - 1], hidden, A=caches[l][0][0], xp=xp,
+                need_dA_prev=need,
+            )
+        grads[f"dW{l}"], grads[f"db{l}"] = dW, db
+        if need:
+            grads[f"dA{l - 1}"] = dA_prev
+    return grads
