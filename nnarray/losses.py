@@ -42,19 +42,31 @@ def mean_squared_error(AL: Array, Y: Array) -> Array:
 def output_cost(ZL: Array, AL: Array, Y: Array, output: str) -> Array:
     """The cost that belongs to an output activation, in its stable form:
     binary cross-entropy from logits for ``sigmoid``, MSE for ``linear``."""
-    if output == "sigmoid":
-        return binary_cross_entropy(ZL, Y, from_logits=True)
+    _check_output(output)
     if output == "linear":
         return mean_squared_error(AL, Y)
-    raise ValueError(f"output must be one of {list(OUTPUTS)}, got {output!r}")
+    return binary_cross_entropy(ZL, Y, from_logits=True)
+
+
+def output_dA(AL: Array, Y: Array, output: str) -> Array:
+    """dA[L] = ∂L/∂A[L], the lecture's start of backpropagation:
+    −(Y/A − (1 − Y)/(1 − A)) for cross-entropy, A − Y for squared error."""
+    _check_output(output)
+    if output == "sigmoid":
+        return (1.0 - Y) / (1.0 - AL) - Y / AL
+    return AL - Y
 
 
 def output_dZ(AL: Array, Y: Array, output: str) -> Array:
     """dZ[L] = A[L] − Y: the output error of sigmoid + cross-entropy and of
-    linear + mean squared error alike."""
+    linear + squared error alike, when A[L] = g(Z[L]) (no division by A)."""
+    _check_output(output)
+    return AL - Y
+
+
+def _check_output(output: str) -> None:
     if output not in OUTPUTS:
         raise ValueError(f"output must be one of {list(OUTPUTS)}, got {output!r}")
-    return AL - Y
 
 
 OUTPUTS: dict[str, Any] = {"sigmoid": binary_cross_entropy, "linear": mean_squared_error}

@@ -17,7 +17,7 @@ from typing import Any
 
 from . import activations
 from .backend import Array, namespace
-from .losses import output_dZ
+from .losses import output_dA, output_dZ
 
 LinearCache = tuple[Array, Array, Array]
 ActivationCache = tuple[LinearCache, Array]
@@ -111,9 +111,9 @@ def linear_backward(
     A_prev, W, _ = cache
     xp = xp or namespace(dZ, A_prev, W)
     m = A_prev.shape[1]
-    dW = (dZ @ A_prev.mT) / m
+    dW = (dZ @ xp.matrix_transpose(A_prev)) / m
     db = xp.sum(dZ, axis=1, keepdims=True) / m
-    dA_prev = W.mT @ dZ if need_dA_prev else None
+    dA_prev = xp.matrix_transpose(W) @ dZ if need_dA_prev else None
     return dA_prev, dW, db
 
 
@@ -140,12 +140,17 @@ def model_backward(
     output: str = "sigmoid",
     *,
     dA0: bool = True,
+    reuse: bool = False,
 ) -> dict[str, Array]:
-    """Gradients of the cost for every layer, from the output error
-    dZ[L] = A[L] − Y (sigmoid + cross-entropy, linear + squared error).
+    """Gradients of the cost for every layer, by the lecture's formulas:
+    dA[L] = −(Y/A[L] − (1 − Y)/(1 − A[L])) (squared error: A[L] − Y), then
+    :func:`linear_activation_backward` from layer L down to 1.
 
     Returns ``{"dA{l-1}", "dW{l}", "db{l}"}`` for l = L .. 1. ``dA0=False``
     skips the input layer's gradient, which training never uses.
+    ``reuse=True`` is for caches made by :func:`model_forward` (so that
+    A[l] = g(Z[l])): it starts from dZ[L] = A[L] − Y and reads A[l] from the
+    next layer's cache instead of recomputing g(Z[l]); same result, less work.
     """
     xp = namespace(AL, Y)
     if tuple(AL.shape) != tuple(Y.shape):
@@ -158,14 +163,18 @@ def model_backward(
     grads: dict[str, Array] = {}
     for l in range(L, 0, -1):
         need = dA0 or l > 1
-        if l == L:
+        if l == L and reuse:
             dZ = output_dZ(AL, Y, output)
             dA_prev, dW, db = linear_backward(dZ, caches[l - 1][0], xp=xp, need_dA_prev=need)
-        else:
-            # A[l] = g(Z[l]) is stored as the next layer's A_prev.
+        elif l == L:
             dA_prev, dW, db = linear_activation_backward(
-                grads[f"dA{l}"], caches[l - 1], hidden, A=caches[l][0][0], xp=xp,
-                need_dA_prev=need,
+                output_dA(AL, Y, output), caches[l - 1], output, xp=xp, need_dA_prev=need
+            )
+        else:
+            # With reuse, A[l] = g(Z[l]) is read from the next layer's A_prev.
+            dA_prev, dW, db = linear_activation_backward(
+                grads[f"dA{l}"], caches[l - 1], hidden, A=caches[l][0][0] if reuse else None,
+                xp=xp, need_dA_prev=need,
             )
         grads[f"dW{l}"], grads[f"db{l}"] = dW, db
         if need:

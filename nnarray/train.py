@@ -72,7 +72,7 @@ def step(
     update or ``None``). The cost is a 0-d device array."""
     AL, caches = propagation.model_forward(X, parameters, hidden, output)
     cost = losses.output_cost(caches[-1][1], AL, Y, output) if want_cost else None
-    grads = propagation.model_backward(AL, Y, caches, hidden, output, dA0=False)
+    grads = propagation.model_backward(AL, Y, caches, hidden, output, dA0=False, reuse=True)
     return materialize(gradient_descent(parameters, grads, learning_rate)), cost
 
 

@@ -1,0 +1,125 @@
+"""The backend matrix: every (backend, device, dtype) that exists on this machine.
+
+numpy and array_api_strict (on its CPU device, on ``device1`` standing in for a
+second device, and on ``no_float64`` standing in for a GPU without float64)
+always run; torch, jax (with x64 enabled) and dask when installed; cupy and
+torch on CUDA when a CUDA device exists. Missing ones are skipped with a reason.
+Narrow the matrix with ``pytest --backend cupy`` (repeatable) or
+``NNARRAY_TEST_BACKENDS=numpy,torch``.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pytest
+
+from nnarray import backend
+
+
+def _installed(name: str) -> bool:
+    return importlib.util.find_spec(name) is not None
+
+
+if _installed("jax"):
+    import jax
+
+    jax.config.update("jax_enable_x64", True)  # the tests' choice; nnarray never flips it
+
+
+def _cuda_reason(backend_name: str) -> str | None:
+    if backend_name == "cupy":
+        if not _installed("cupy"):
+            return "cupy is not installed"
+        return None if backend._cuda_device_count() > 0 else "no CUDA device visible to CuPy"
+    if not _installed("torch"):
+        return "torch is not installed"
+    import torch
+
+    return None if torch.cuda.is_available() else "torch has no CUDA device"
+
+
+# (backend, device, why it is skipped or None)
+CASES: list[tuple[str, str, str | None]] = [
+    ("numpy", "cpu", None),
+    ("array_api_strict", "cpu", None if _installed("array_api_strict") else "not installed"),
+    ("array_api_strict", "device1", None if _installed("array_api_strict") else "not installed"),
+    ("array_api_strict", "no_float64", None if _installed("array_api_strict") else "not installed"),
+    ("torch", "cpu", None if _installed("torch") else "torch is not installed"),
+    ("jax", "cpu", None if _installed("jax") else "jax is not installed"),
+    ("dask", "cpu", None if _installed("dask") else "dask is not installed"),
+    ("cupy", "cuda:0", _cuda_reason("cupy")),
+    ("torch", "cuda:0", _cuda_reason("torch")),
+]
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--backend", action="append", default=[],
+        help="run only these backends (repeatable): numpy, array_api_strict, torch, jax, "
+        "dask, cupy",
+    )
+
+
+def _selected(config: pytest.Config) -> set[str] | None:
+    names = list(config.getoption("--backend"))
+    env = os.environ.get("NNARRAY_TEST_BACKENDS", "")
+    names += [n.strip() for n in env.split(",") if n.strip()]
+    for n in names:
+        if n not in backend.BACKENDS:
+            raise pytest.UsageError(f"--backend must be one of {backend.BACKENDS}, got {n!r}")
+    return set(names) or None
+
+
+@dataclass(frozen=True)
+class Case:
+    """One point of the matrix, with helpers to make arrays there."""
+
+    backend: str
+    device: str
+    dtype: str
+
+    @property
+    def target(self) -> backend.Target:
+        return backend.resolve(self.backend, self.device)
+
+    @property
+    def xp(self) -> Any:
+        return self.target.xp
+
+    def asarray(self, host: Any) -> Any:
+        """A host array copied here, cast to this case's dtype."""
+        return self.target.asarray(np.asarray(host, dtype=np.float64), self.dtype)
+
+    def __str__(self) -> str:
+        return f"{self.backend}-{self.device}-{self.dtype}"
+
+
+def _params(config: pytest.Config, dtypes: tuple[str, ...]) -> list[Any]:
+    selected = _selected(config)
+    out = []
+    for name, dev, reason in CASES:
+        if selected is not None and name not in selected:
+            continue
+        for dtype in dtypes:
+            if dev == "no_float64" and dtype == "float64":
+                continue
+            case = Case(name, dev, dtype)
+            marks = [pytest.mark.skip(reason=f"{name} on {dev}: {reason}")] if reason else []
+            if dev.startswith("cuda"):
+                marks.append(pytest.mark.gpu)
+            out.append(pytest.param(case, id=str(case), marks=marks))
+    return out
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """``case``: every backend/device in float32 and float64; ``case64``:
+    float64 only (gradient checks, exact reproductions)."""
+    if "case" in metafunc.fixturenames:
+        metafunc.parametrize("case", _params(metafunc.config, ("float32", "float64")))
+    if "case64" in metafunc.fixturenames:
+        metafunc.parametrize("case64", _params(metafunc.config, ("float64",)))
