@@ -7,7 +7,7 @@ the Python Array API standard and run on NumPy (CPU) or CuPy (NVIDIA GPU).
 [2, 4, 1]
 """
 
-from . import activations, backend, gradcheck, init, losses, optimizers, propagation
+from . import activations, backend, datasets, gradcheck, init, losses, optimizers, propagation
 from ._version import __version__
 from .backend import (
     BackendUnavailableError,
@@ -29,6 +29,7 @@ __all__ = [
     "activations",
     "available_devices",
     "backend",
+    "datasets",
     "device",
     "get_default_device",
     "gradcheck",

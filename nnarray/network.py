@@ -161,7 +161,7 @@ class Network:
                 total = xp.sum((Y - xp.mean(Y, axis=1, keepdims=True)) ** 2)
                 return 1.0 - _backend.to_float(residual) / _backend.to_float(total)
             correct = xp.astype((AL > 0.5) == (Y > 0.5), AL.dtype)
-            return _backend.to_float(xp.mean(correct))
+            return _backend.to_float(xp.sum(correct)) / math.prod(Y.shape)
 
     def cost(self, X: Any, Y: Any) -> float:
         """J on (X, Y) with the current parameters, as a Python float."""

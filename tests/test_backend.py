@@ -1,0 +1,136 @@
+"""The boundary: devices, namespaces, conversions and their errors."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import nnarray as nn
+from nnarray import backend
+from nnarray import propagation as P
+
+from ._helpers import assert_close
+
+NO_GPU = backend._cuda_device_count() == 0
+
+
+def test_available_devices_starts_with_cpu():
+    devices = nn.available_devices()
+    assert devices[0] == "cpu"
+    assert all(d.startswith("cuda:") for d in devices[1:])
+
+
+def test_auto_picks_gpu_only_when_present():
+    assert nn.device("auto") == ("cpu" if NO_GPU else "cuda:0")
+    assert nn.device("cpu") == "cpu"
+
+
+@pytest.mark.skipif(not NO_GPU, reason="a GPU is present")
+def test_gpu_without_gpu_says_what_to_install():
+    with pytest.raises(nn.BackendUnavailableError, match="cupy|CUDA"):
+        nn.device("gpu")
+    with pytest.raises(nn.BackendUnavailableError, match="cupy|CUDA"):
+        nn.set_default_device("gpu")
+    assert nn.get_default_device() == "cpu"  # unchanged after the failure
+
+
+def test_set_default_device_round_trip():
+    try:
+        nn.set_default_device("auto")
+        assert nn.get_default_device() == nn.device("auto")
+        assert nn.Network([2, 1]).device == nn.device("auto")
+    finally:
+        nn.set_default_device("cpu")
+
+
+@pytest.mark.parametrize(
+    ("backend_name", "device", "message"),
+    [
+        ("numpy", "tpu", r"device must be 'cpu', 'gpu', 'cuda:N' or 'auto', got 'tpu'"),
+        ("mxnet", "cpu", r"backend must be one of \['numpy', 'cupy', 'torch', 'jax'"),
+        ("numpy", "cuda:0", r"backend='numpy' runs on the CPU only"),
+        ("cupy", "cpu", r"backend='cupy' runs on a GPU only"),
+        ("array_api_strict", "device9", r"knows the devices \['cpu', 'device1'"),
+    ],
+)
+def test_bad_backend_or_device_lists_valid_ones(backend_name, device, message):
+    with pytest.raises(ValueError, match=message):
+        backend.resolve(backend_name, device)
+
+
+def test_float64_missing_on_device_is_a_clear_error():
+    target = backend.resolve("array_api_strict", "no_float64")
+    with pytest.raises(ValueError, match="float64' is not supported on device 'no_float64'"):
+        target.dtype("float64")
+    with pytest.raises(ValueError, match=r"dtype must be one of \['float32', 'float64'\]"):
+        target.dtype("float16")
+
+
+def test_jax_float64_needs_x64_and_says_so():
+    pytest.importorskip("jax")
+    code = (
+        "import nnarray as nn\n"
+        "try:\n"
+        "    nn.Network([2, 1], backend='jax', dtype='float64')\n"
+        "except ValueError as e:\n"
+        "    print(e)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout
+    assert "jax_enable_x64" in out and "never flips" in out
+
+
+def test_mixed_namespaces_and_devices_are_refused():
+    strict = pytest.importorskip("array_api_strict")
+    a = np.ones((2, 2))
+    s = strict.asarray(a)
+    s1 = strict.asarray(a, device=strict.Device("device1"))
+    with pytest.raises(ValueError, match="different libraries"):
+        backend.namespace(a, s)
+    with pytest.raises(ValueError, match="different devices"):
+        backend.namespace(s, s1)
+    with pytest.raises(ValueError, match="different devices"):
+        P.linear_forward(s, s1, strict.zeros((2, 1)))
+    with pytest.raises(ValueError, match="different libraries"):
+        P.model_forward(a, {"W1": s, "b1": s[:, :1]})
+
+
+def test_round_trip_host_device_host(case):
+    host = np.arange(12.0).reshape(3, 4) / 7
+    x = backend.from_host(host, case.target, dtype=case.dtype)
+    assert_close(x, host, case)
+    assert backend.to_numpy(x).dtype == np.dtype(case.dtype)
+    y = backend.from_host(host * 2, x)  # like an existing array: same place, same dtype
+    assert_close(y, host * 2, case)
+    assert backend.to_float(x[0, 1]) == pytest.approx(1 / 7, rel=1e-6)
+
+
+def test_convert_keeps_arrays_already_in_place(case):
+    x = case.asarray(np.ones((2, 3)))
+    assert backend.convert(x, case.target, case.dtype) is x
+    other = "float32" if case.dtype == "float64" else "float64"
+    if case.device != "no_float64":
+        y = backend.convert(x, case.target, other)
+        assert backend.dtype_name(y.dtype) == other
+
+
+def test_target_of_names_the_backend_and_device(case):
+    x = case.asarray(np.zeros((1, 1)))
+    t = backend.target_of(x)
+    assert (t.backend, t.device) == (case.backend, case.device)
+
+
+def test_nnarray_device_env_is_read_at_import():
+    env = dict(os.environ, NNARRAY_DEVICE="cpu")
+    code = "import nnarray; print(nnarray.get_default_device())"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
+                         check=True).stdout
+    assert out.strip() == "cpu"
+    env["NNARRAY_DEVICE"] = "tpu"
+    bad = subprocess.run([sys.executable, "-c", "import nnarray"], capture_output=True,
+                         text=True, env=env)
+    assert bad.returncode != 0 and "NNARRAY_DEVICE='tpu'" in bad.stderr

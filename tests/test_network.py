@@ -1,0 +1,303 @@
+"""Network, LogisticRegression and History on every backend."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import nnarray as nn
+from nnarray import backend, train
+
+from . import reference as ref
+from ._helpers import assert_close
+
+
+def flower(m=60, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((2, m))
+    Y = (X[0:1] * X[1:2] > 0).astype(np.float64)
+    return X, Y
+
+
+def reference_training(X, Y, params, hidden, output, iterations, lr):
+    """The lecture's loop in plain NumPy float64."""
+    params = {k: v.copy() for k, v in params.items()}
+    costs = []
+    for _ in range(iterations):
+        AL, caches = ref.forward(X, params, hidden, output)
+        costs.append(ref.cost(AL, Y, output))
+        grads = ref.backward(AL, Y, caches, params, hidden, output)
+        params = {k: v - lr * grads[f"d{k}"] for k, v in params.items()}
+    return params, costs
+
+
+@pytest.mark.parametrize(("hidden", "output"), [("tanh", "sigmoid"), ("relu", "linear")])
+def test_fit_matches_the_reference_loop(case, hidden, output):
+    X, Y = flower()
+    if output == "linear":
+        Y = np.sin(X[0:1]) + X[1:2]
+    init = nn.init.initialize_parameters([2, 5, 3, 1], method="xavier", seed=4, dtype="float64")
+    net = nn.Network([2, 5, 3, 1], hidden=hidden, output=output, init=init,
+                     backend=case.backend, device=case.device, dtype=case.dtype)
+    hist = net.fit(case.asarray(X), case.asarray(Y), iterations=25, learning_rate=0.3,
+                   record_every=10)
+    params, costs = reference_training(X, Y, init, hidden, output, 25, 0.3)
+    assert hist.iterations == [0, 10, 20, 24]
+    assert all(type(c) is float for c in hist.costs)
+    rtol = 1e-9 if case.dtype == "float64" else 2e-4
+    np.testing.assert_allclose(hist.costs, [costs[i] for i in hist.iterations], rtol=rtol)
+    for k, v in net.parameters.items():
+        assert_close(v, params[k], case, scale=100 if case.dtype == "float32" else 1)
+
+
+def test_fit_continues_from_current_parameters(case):
+    X, Y = flower()
+    a = nn.Network([2, 4, 1], hidden="tanh", backend=case.backend, device=case.device,
+                   dtype=case.dtype)
+    b = nn.Network([2, 4, 1], hidden="tanh", backend=case.backend, device=case.device,
+                   dtype=case.dtype)
+    a.fit(X, Y, iterations=10, learning_rate=0.5)
+    b.fit(X, Y, iterations=4, learning_rate=0.5)
+    h = b.fit(X, Y, iterations=6, learning_rate=0.5, record_every=2)
+    assert h.iterations == [0, 2, 4, 5]  # each fit counts from 0
+    for k in a.parameters:
+        np.testing.assert_allclose(backend.to_numpy(b.parameters[k]),
+                                   backend.to_numpy(a.parameters[k]), rtol=1e-5, atol=1e-7)
+
+
+def test_training_learns_and_keeps_dtype_and_device(case):
+    X, Y = flower(m=200)
+    net = nn.Network([2, 8, 1], hidden="tanh", init="xavier", seed=2, backend=case.backend,
+                     device=case.device, dtype=case.dtype)
+    hist = net.fit(X, Y, iterations=300, learning_rate=1.0, record_every=100)
+    assert hist.costs[-1] < 0.5 * hist.costs[0]
+    assert net.score(X, Y) > 0.9
+    assert net.cost(X, Y) < hist.costs[-1]
+    for v in net.parameters.values():
+        t = backend.target_of(v)
+        assert (t.backend, t.device) == (case.backend, case.device)
+        assert backend.dtype_name(v.dtype) == case.dtype
+    P = net.predict_proba(X)
+    labels = net.predict(X)
+    assert backend.dtype_name(labels.dtype) == case.dtype
+    np.testing.assert_array_equal(backend.to_numpy(labels), backend.to_numpy(P) > 0.5)
+    accuracy = np.mean(backend.to_numpy(labels) == Y)
+    assert net.score(X, Y) == pytest.approx(accuracy)
+
+
+def test_inputs_from_another_library_are_converted_once(case):
+    strict = pytest.importorskip("array_api_strict")
+    X, Y = flower()
+    net = nn.Network([2, 3, 1], backend=case.backend, device=case.device, dtype=case.dtype)
+    from_numpy = net.cost(X, Y.astype(int))  # int labels are cast at the boundary
+    from_strict = net.cost(strict.asarray(X), strict.asarray(Y.astype(bool)))
+    from_list = net.cost(X.tolist(), Y.tolist())
+    assert from_numpy == pytest.approx(from_strict) == pytest.approx(from_list)
+
+
+def test_to_moves_parameters_and_keeps_values(case):
+    net = nn.Network([3, 4, 1], dtype=case.dtype, seed=5)
+    before = {k: v.copy() for k, v in net.parameters.items()}
+    assert net.to(case.device, backend=case.backend) is net
+    assert (net.backend, net.device) == (case.backend, case.device)
+    for k, v in net.parameters.items():
+        np.testing.assert_array_equal(backend.to_numpy(v), before[k])
+    net.to("cpu")
+    assert net.backend == "numpy"
+
+
+def test_save_load_round_trip_is_bit_exact(case, tmp_path):
+    X, Y = flower()
+    net = nn.Network([2, 4, 1], hidden="leaky_relu", backend=case.backend, device=case.device,
+                     dtype=case.dtype)
+    net.fit(X, Y, iterations=5, learning_rate=0.1)
+    path = tmp_path / "model.npz"
+    net.save(path)
+    back = nn.load(path)  # saved anywhere, loaded on the CPU
+    assert type(back) is nn.Network and back.backend == "numpy"
+    assert (back.layer_dims, back.hidden, back.output, back.dtype) == (
+        net.layer_dims, net.hidden, net.output, net.dtype)
+    for k, v in net.parameters.items():
+        np.testing.assert_array_equal(back.parameters[k], backend.to_numpy(v))
+    again = nn.load(path, device=case.device, backend=case.backend)
+    for k, v in again.parameters.items():
+        assert_close(v, backend.to_numpy(net.parameters[k]), case)
+        np.testing.assert_array_equal(backend.to_numpy(v), backend.to_numpy(net.parameters[k]))
+
+
+def test_logistic_regression_is_the_lectures_review(tmp_path):
+    X, Y = flower(m=100)
+    X = np.vstack([X, X[0:1] + X[1:2]])
+    lr = nn.LogisticRegression(3, dtype="float64")
+    assert all(not v.any() for v in lr.parameters.values())  # starts from zeros
+    hist = lr.fit(X, Y, iterations=20, learning_rate=0.005, record_every=10)
+    assert hist.costs[0] == pytest.approx(np.log(2))
+    # the lecture's own loop: w, b from zeros, dw = X (A - Y)^T / m
+    w, b = np.zeros((3, 1)), 0.0
+    for _ in range(20):
+        A = 1 / (1 + np.exp(-(w.T @ X + b)))
+        w, b = w - 0.005 * X @ (A - Y).T / 100, b - 0.005 * np.sum(A - Y) / 100
+    np.testing.assert_allclose(lr.parameters["W1"], w.T, rtol=1e-12)
+    lr.save(tmp_path / "lr.npz")
+    assert type(nn.load(tmp_path / "lr.npz")) is nn.LogisticRegression
+
+
+def test_history_records_first_every_kth_and_last():
+    X, Y = flower()
+    net = nn.Network([2, 2, 1])
+    assert net.fit(X, Y, iterations=7, learning_rate=0.1, record_every=3).iterations == [0, 3, 6]
+    assert net.fit(X, Y, iterations=1, learning_rate=0.1).iterations == [0]
+    assert net.fit(X, Y, iterations=0, learning_rate=0.1).iterations == []
+    assert net.history is not None and len(net.history) == 0
+
+
+def test_progress_prints_costs(capsys):
+    X, Y = flower()
+    nn.Network([2, 2, 1]).fit(X, Y, iterations=3, learning_rate=0.1, progress=True,
+                              record_every=1)
+    err = capsys.readouterr().err
+    assert err.count("cost") == 3 and "iteration       2" in err
+
+
+def test_divergence_stops_and_keeps_last_finite_parameters():
+    X, Y = flower(m=50)
+    X = X * 1e3
+    net = nn.Network([2, 4, 1], hidden="relu", output="linear", dtype="float32", seed=3)
+    with pytest.raises(nn.DivergenceError, match=r"at iteration (\d+) with learning_rate=50.0"
+                                                 r".*smaller learning rate") as info:
+        net.fit(X, Y * 1e3, iterations=100, learning_rate=50.0, record_every=40)
+    assert isinstance(info.value, ArithmeticError)
+    assert train.all_finite(net.parameters)
+    i = info.value.iteration
+    assert 0 < i < 100
+    # replaying from the start: the kept parameters are those of iteration i - 1
+    fresh = nn.Network([2, 4, 1], hidden="relu", output="linear", dtype="float32", seed=3)
+    fresh.fit(X, Y * 1e3, iterations=i - 1, learning_rate=50.0, record_every=1000)
+    for k, v in fresh.parameters.items():
+        np.testing.assert_array_equal(net.parameters[k], v)
+    assert np.isfinite(fresh.cost(X, Y * 1e3))
+
+
+def test_ctrl_c_keeps_last_completed_step_and_history(monkeypatch):
+    X, Y = flower()
+    net = nn.Network([2, 3, 1])
+    calls = {"n": 0}
+    real_step = train.step
+
+    def interrupted(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 6:
+            raise KeyboardInterrupt
+        return real_step(*args, **kwargs)
+
+    monkeypatch.setattr(train, "step", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        net.fit(X, Y, iterations=100, learning_rate=0.1, record_every=2)
+    monkeypatch.undo()
+    assert net.history.iterations == [0, 2, 4]
+    five = nn.Network([2, 3, 1])
+    five.fit(X, Y, iterations=5, learning_rate=0.1)
+    for k, v in five.parameters.items():
+        np.testing.assert_array_equal(net.parameters[k], v)
+
+
+@pytest.mark.parametrize(
+    ("X", "Y", "message"),
+    [
+        (np.ones((5, 2)), np.ones((1, 5)), r"X has 5 rows but the network's input layer has "
+                                           r"n_x=2 \(examples are columns: pass X.T\?\)"),
+        (np.ones((2, 5)), np.ones(5), r"Y must be 2-D .*pass Y.reshape\(1, -1\)"),
+        (np.ones((2, 5)), np.ones((1, 4)), r"Y has shape \(1, 4\) but must be \(n\[L\], m\) = "
+                                           r"\(1, 5\)"),
+        (np.ones((2, 5)), np.full((1, 5), 2.0), "only the labels 0 and 1"),
+        (np.full((2, 5), np.nan), np.ones((1, 5)), "X contains NaN or inf"),
+        (np.ones((2, 0)), np.ones((1, 0)), "X is empty"),
+        (np.array([["a", "b"]] * 2), np.ones((1, 2)), "X must be a real numeric array"),
+    ],
+)
+def test_bad_data_is_refused_before_any_change(X, Y, message):
+    net = nn.Network([2, 3, 1])
+    before = {k: v.copy() for k, v in net.parameters.items()}
+    with pytest.raises((ValueError, TypeError), match=message):
+        net.fit(X, Y, iterations=3, learning_rate=0.1)
+    for k, v in net.parameters.items():
+        np.testing.assert_array_equal(v, before[k])
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [({"learning_rate": 0}, "learning_rate must be a finite number > 0"),
+     ({"learning_rate": float("nan")}, "learning_rate"),
+     ({"iterations": -1}, "iterations must be >= 0"),
+     ({"iterations": 2.5}, "iterations must be an integer"),
+     ({"record_every": 0}, "record_every must be >= 1")],
+)
+def test_bad_hyperparameters(kwargs, message):
+    X, Y = flower()
+    with pytest.raises((ValueError, TypeError), match=message):
+        nn.Network([2, 1]).fit(X, Y, **{"iterations": 3, "learning_rate": 0.1, **kwargs})
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [({"hidden": "softplus"}, r"hidden must be one of \['sigmoid', 'tanh', 'relu'"),
+     ({"output": "tanh"}, r"output must be one of \['sigmoid', 'linear'\]"),
+     ({"dtype": "int8"}, r"dtype must be one of \['float32', 'float64'\]"),
+     ({"device": "tpu"}, "device must be"),
+     ({"backend": "mxnet"}, "backend must be one of"),
+     ({"init": "glorot"}, "init method must be one of"),
+     ({"init": {"W1": np.ones((3, 2))}}, r"missing \['W2', 'b1', 'b2'\]"),
+     ({"init": {"W1": np.ones((2, 3)), "b1": np.ones((3, 1)), "W2": np.ones((1, 3)),
+                "b2": np.ones((1, 1))}}, r"init\['W1'\] must have shape \(n\[1\], n\[0\]\)")],
+)
+def test_bad_construction(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        nn.Network([2, 3, 1], **kwargs)
+
+
+def test_init_dict_is_copied_from_any_library(case):
+    init = nn.init.initialize_parameters([2, 3, 1], seed=9, dtype="float64")
+    given = {k: case.asarray(v) for k, v in init.items()}
+    net = nn.Network([2, 3, 1], init=given, dtype="float64" if case.dtype == "float64"
+                     else "float32")
+    for k, v in net.parameters.items():
+        np.testing.assert_allclose(v, init[k], rtol=1e-7)
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [(b"not a zip", "not a readable nnarray model file"),
+     (None, "no model file")],
+)
+def test_load_refuses_bad_files(tmp_path, content, message):
+    path = tmp_path / "m.npz"
+    if content is not None:
+        path.write_bytes(content)
+    with pytest.raises((ValueError, FileNotFoundError), match=message):
+        nn.load(path)
+
+
+def test_load_refuses_pickles_and_foreign_npz(tmp_path):
+    path = tmp_path / "evil.npz"
+    np.savez(path, W1=np.array([object()], dtype=object))
+    with pytest.raises(ValueError, match="not a readable nnarray model file"):
+        nn.load(path)
+    np.savez(path, W1=np.ones((1, 2)), b1=np.ones((1, 1)))
+    with pytest.raises(ValueError, match="no nnarray metadata"):
+        nn.load(path)
+
+
+def test_save_is_atomic_and_keeps_the_old_file_on_failure(tmp_path, monkeypatch):
+    net = nn.Network([2, 3, 1], seed=1)
+    path = tmp_path / "model.npz"
+    net.save(path)
+    good = path.read_bytes()
+
+    def crash(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(np, "savez", crash)
+    with pytest.raises(OSError, match="disk full"):
+        nn.Network([2, 3, 1], seed=2).save(path)
+    assert path.read_bytes() == good
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.npz"]  # no temp file left
