@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-import zipfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -57,7 +56,7 @@ def load_arrays(path: str | os.PathLike[str]) -> tuple[dict[str, np.ndarray], di
     try:
         with np.load(path, allow_pickle=False) as data:
             arrays = {k: data[k] for k in data.files}
-    except (zipfile.BadZipFile, ValueError, OSError, EOFError, KeyError) as exc:
+    except Exception as exc:  # any parse failure of a damaged file is the same error to a user
         raise ValueError(
             f"{str(path)!r} is not a readable nnarray model file (truncated or corrupt?): {exc}"
         ) from exc
@@ -66,8 +65,10 @@ def load_arrays(path: str | os.PathLike[str]) -> tuple[dict[str, np.ndarray], di
         raise ValueError(f"{str(path)!r} has no nnarray metadata: it was not saved by nnarray")
     try:
         meta = json.loads(raw.tobytes().decode())
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (UnicodeDecodeError, json.JSONDecodeError, AttributeError) as exc:
         raise ValueError(f"{str(path)!r} has corrupt nnarray metadata: {exc}") from exc
+    if not isinstance(meta, dict):
+        raise ValueError(f"{str(path)!r} has corrupt nnarray metadata: not a JSON object")
     if meta.get("format") != FORMAT:
         raise ValueError(f"{str(path)!r} is not an nnarray model (format={meta.get('format')!r})")
     if meta.get("format_version") != FORMAT_VERSION:

@@ -266,16 +266,15 @@ def load(path: str | os.PathLike[str], device: str | None = None,
         _init.check_parameters(arrays, dims)
         for k, a in arrays.items():
             if a.dtype.name != dtype:
-                raise ValueError(f"{k} has dtype {a.dtype.name}, metadata says {dtype}")
+                raise ValueError(f"{k} has dtype {a.dtype.name}, the metadata says {dtype}")
+            _finite(k, a)
+        kwargs = {} if cls is LogisticRegression else {
+            "hidden": meta["hidden"], "output": meta["output"]}
+        shape = dims[0] if cls is LogisticRegression else dims
+        host = cls(shape, init=arrays, device="cpu", dtype=dtype, **kwargs)
     except (KeyError, TypeError, ValueError) as exc:
         raise ValueError(f"{str(path)!r} is not a consistent nnarray model: {exc}") from exc
-    if cls is LogisticRegression:
-        net = LogisticRegression(dims[0], device=device, backend=backend, dtype=dtype,
-                                 init=arrays)
-    else:
-        net = Network(dims, hidden=meta["hidden"], output=meta["output"], init=arrays,
-                      device=device, backend=backend, dtype=dtype)
-    return net
+    return host.to(device, backend)
 
 
 # ---------------------------------------------------------------------- #

@@ -109,7 +109,14 @@ def linear_backward(
     ``need_dA_prev=False`` returns ``None`` for ``dA_prev`` (the input layer).
     """
     A_prev, W, _ = cache
-    xp = xp or namespace(dZ, A_prev, W)
+    if xp is None:
+        xp = namespace(dZ, A_prev, W)
+        expected = (W.shape[0], A_prev.shape[1])
+        if tuple(dZ.shape) != expected:
+            raise ValueError(
+                f"dZ has shape {tuple(dZ.shape)} but the cache's W is {tuple(W.shape)} and "
+                f"A_prev is {tuple(A_prev.shape)}: dZ[l] must be (n[l], m) = {expected}"
+            )
     m = A_prev.shape[1]
     dW = (dZ @ xp.matrix_transpose(A_prev)) / m
     db = xp.sum(dZ, axis=1, keepdims=True) / m
@@ -127,7 +134,13 @@ def linear_activation_backward(
     """
     _, g_backward = activations.get(activation)
     linear_cache, Z = cache
-    xp = xp or namespace(dA, Z)
+    if xp is None:
+        xp = namespace(dA, Z)
+        if tuple(dA.shape) != tuple(Z.shape):
+            raise ValueError(
+                f"dA has shape {tuple(dA.shape)} but the cache's Z has shape "
+                f"{tuple(Z.shape)}: dA[l] must be (n[l], m) like Z[l]"
+            )
     dZ = g_backward(dA, Z, A, xp)
     return linear_backward(dZ, linear_cache, xp=xp, need_dA_prev=need_dA_prev)
 
