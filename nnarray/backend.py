@@ -392,12 +392,23 @@ def as_array(name: str, a: Any) -> Array:
     return host
 
 
+_syncs = 0
+
+
+def sync_count() -> int:
+    """How many times :func:`to_numpy` (and so :func:`to_float`) has run:
+    each is a host sync on a GPU. Tests use it to count syncs per ``fit``."""
+    return _syncs
+
+
 def to_numpy(x: Array) -> np.ndarray:
     """Copy an array of any supported library to a host NumPy array.
 
     This and :func:`to_float` are the only places where nnarray syncs with a
     device or computes a lazy graph.
     """
+    global _syncs
+    _syncs += 1
     if isinstance(x, np.ndarray | np.generic):
         return np.asarray(x)
     backend = _library(x)

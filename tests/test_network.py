@@ -301,3 +301,18 @@ def test_save_is_atomic_and_keeps_the_old_file_on_failure(tmp_path, monkeypatch)
         nn.Network([2, 3, 1], seed=2).save(path)
     assert path.read_bytes() == good
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model.npz"]  # no temp file left
+
+
+def test_host_syncs_happen_only_at_record_points(case):
+    X, Y = flower()
+    net = nn.Network([2, 3, 1], backend=case.backend, device=case.device, dtype=case.dtype)
+    Xd, Yd = case.asarray(X), case.asarray(Y)
+
+    def syncs(iterations):
+        before = backend.sync_count()
+        net.fit(Xd, Yd, iterations=iterations, learning_rate=0.01, record_every=10)
+        return backend.sync_count() - before
+
+    # 2 iterations record 2 costs; 100 record 11 (0, 10, ..., 90 and 99): the
+    # loop adds exactly one sync per recorded cost, none per step.
+    assert syncs(100) - syncs(2) == 11 - 2
