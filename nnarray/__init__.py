@@ -7,7 +7,17 @@ the Python Array API standard and run on NumPy (CPU) or CuPy (NVIDIA GPU).
 [2, 4, 1]
 """
 
-from . import activations, backend, datasets, gradcheck, init, losses, optimizers, propagation
+from . import (
+    activations,
+    backend,
+    datasets,
+    gradcheck,
+    init,
+    losses,
+    optimizers,
+    plot,
+    propagation,
+)
 from ._version import __version__
 from .backend import (
     BackendUnavailableError,
@@ -37,6 +47,7 @@ __all__ = [
     "load",
     "losses",
     "optimizers",
+    "plot",
     "propagation",
     "set_default_device",
 ]

@@ -108,14 +108,15 @@ class Network:
         Y: Any,
         iterations: int = 2500,
         learning_rate: float = 0.0075,
-        progress: bool = False,
+        progress: bool = True,
         record_every: int = 100,
     ) -> History:
         """Full-batch gradient descent from the current parameters.
 
         X is ``(n_x, m)``, Y is ``(n[L], m)``. Returns the :class:`History`
         (also kept as ``self.history``): costs before the update at
-        iterations 0, k, 2k, ... and the last. On a NaN/inf cost raises
+        iterations 0, k, 2k, ... and the last. ``progress`` shows a bar (tqdm)
+        when stderr is a terminal. On a NaN/inf cost raises
         :class:`~nnarray.DivergenceError` keeping the last finite parameters;
         Ctrl-C keeps the last completed step and the history so far.
         """
@@ -247,7 +248,7 @@ class LogisticRegression(Network):
                          device=device, backend=backend, dtype=dtype)
 
     def fit(self, X: Any, Y: Any, iterations: int = 2000, learning_rate: float = 0.005,
-            progress: bool = False, record_every: int = 100) -> History:
+            progress: bool = True, record_every: int = 100) -> History:
         """As :meth:`Network.fit`, with the lecture's defaults (2000 iterations, α = 0.005)."""
         return super().fit(X, Y, iterations, learning_rate, progress, record_every)
 

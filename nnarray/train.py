@@ -9,7 +9,6 @@ where divergence is checked too.
 from __future__ import annotations
 
 import math
-import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,6 +16,7 @@ from typing import Any
 from . import losses, propagation
 from .backend import Array, materialize, namespace, to_float, to_numpy
 from .optimizers import gradient_descent
+from .progress import Progress
 
 
 class DivergenceError(ArithmeticError):
@@ -78,7 +78,7 @@ def step(
 
 def run(
     state: TrainState, X: Array, Y: Array, *, hidden: str, output: str, iterations: int,
-    learning_rate: float, record_every: int, progress: bool = False,
+    learning_rate: float, record_every: int, progress: bool = True,
 ) -> None:
     """Train ``state.parameters`` in place of the state (never of the arrays).
 
@@ -89,18 +89,22 @@ def run(
     :class:`DivergenceError` is raised.
     """
     checkpoint: tuple[int, dict[str, Array]] | None = None
-    for i in range(iterations):
-        want = i % record_every == 0 or i == iterations - 1
-        new, cost = step(state.parameters, X, Y, hidden, output, learning_rate, want)
-        if want:
-            c = to_float(cost)
-            if not math.isfinite(c):
-                _diverged(state, checkpoint, i, c, X, Y, hidden, output, learning_rate)
-            checkpoint = (i, state.parameters)
-            state.history.record(i, c)
-            if progress:
-                print(f"iteration {i:>7d}  cost {c:.6f}", file=sys.stderr, flush=True)
-        state.parameters = new
+    bar = Progress(iterations, progress)
+    try:
+        for i in range(iterations):
+            want = i % record_every == 0 or i == iterations - 1
+            new, cost = step(state.parameters, X, Y, hidden, output, learning_rate, want)
+            if want:
+                c = to_float(cost)
+                if not math.isfinite(c):
+                    _diverged(state, checkpoint, i, c, X, Y, hidden, output, learning_rate)
+                checkpoint = (i, state.parameters)
+                state.history.record(i, c)
+                bar.record(i, c)
+            state.parameters = new
+            bar.update()
+    finally:
+        bar.close()
     if iterations and not all_finite(state.parameters):
         last = checkpoint[1] if checkpoint else state.parameters
         state.parameters = last

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 import pytest
 
@@ -151,12 +153,38 @@ def test_history_records_first_every_kth_and_last():
     assert net.history is not None and len(net.history) == 0
 
 
-def test_progress_prints_costs(capsys):
+class FakeTerminal:
+    def __init__(self):
+        self.text = []
+
+    def isatty(self):
+        return True
+
+    def write(self, s):
+        self.text.append(s)
+
+    def flush(self):
+        pass
+
+
+@pytest.mark.parametrize("have_tqdm", [True, False])
+def test_progress_on_a_terminal_only(monkeypatch, capsys, have_tqdm):
     X, Y = flower()
-    nn.Network([2, 2, 1]).fit(X, Y, iterations=3, learning_rate=0.1, progress=True,
-                              record_every=1)
-    err = capsys.readouterr().err
-    assert err.count("cost") == 3 and "iteration       2" in err
+    term = FakeTerminal()
+    monkeypatch.setattr("sys.stderr", term)
+    if not have_tqdm:
+        monkeypatch.setitem(sys.modules, "tqdm", None)
+    else:
+        pytest.importorskip("tqdm")
+    nn.Network([2, 2, 1]).fit(X, Y, iterations=3, learning_rate=0.1, record_every=1)
+    out = "".join(term.text)
+    assert "cost" in out and ("3/3" in out if have_tqdm else "iteration       2" in out)
+    term.text.clear()
+    nn.Network([2, 2, 1]).fit(X, Y, iterations=3, learning_rate=0.1, progress=False)
+    assert term.text == []
+    monkeypatch.undo()
+    nn.Network([2, 2, 1]).fit(X, Y, iterations=3, learning_rate=0.1)  # not a terminal
+    assert capsys.readouterr().err == ""
 
 
 def test_divergence_stops_and_keeps_last_finite_parameters():

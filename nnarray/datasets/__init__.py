@@ -1,12 +1,52 @@
-"""Datasets in the lecture's layout, as host NumPy arrays: X ``(n_x, m)``,
-Y ``(n_y, m)``. Nothing is downloaded: data is generated or shipped."""
+"""Datasets in the lecture's layout, as host NumPy float64 arrays: X ``(n_x, m)``,
+Y ``(n_y, m)``. Nothing is downloaded: data is generated or shipped in the package.
+
+>>> from nnarray import datasets
+>>> (X_train, Y_train), (X_test, Y_test) = datasets.load_cat_vs_noncat()
+>>> X_train.shape, Y_train.shape, X_test.shape
+((12288, 209), (1, 209), (12288, 50))
+"""
 
 from __future__ import annotations
 
+import itertools
+import os
+from importlib import resources
+from pathlib import Path
+
 import numpy as np
 
+Split = tuple[np.ndarray, np.ndarray]
 
-def planar_flower(m: int = 400, seed: int = 1, noise: float = 0.2) -> tuple[np.ndarray, np.ndarray]:
+CAT_CLASSES = ("non-cat", "cat")
+
+
+def load_cat_vs_noncat() -> tuple[Split, Split]:
+    """The course's cat / non-cat images: ``(X_train, Y_train), (X_test, Y_test)``.
+
+    X is ``images.reshape(m, -1).T / 255`` of shape ``(12288, m)`` (64×64×3,
+    row-major over height, width, channel); Y ``(1, m)`` is 1 for cat. 209
+    training and 50 test images; provenance in ``data/PROVENANCE.md``.
+    """
+    with resources.files(__package__).joinpath("data/catvnoncat.npz").open("rb") as f:
+        with np.load(f, allow_pickle=False) as data:
+            raw = {k: data[k] for k in ("train_x", "train_y", "test_x", "test_y")}
+
+    def split(x: np.ndarray, y: np.ndarray) -> Split:
+        m = x.shape[0]
+        return x.reshape(m, -1).T / 255, y.reshape(1, m).astype(np.float64)
+
+    return split(raw["train_x"], raw["train_y"]), split(raw["test_x"], raw["test_y"])
+
+
+def cat_images() -> tuple[np.ndarray, np.ndarray]:
+    """The raw uint8 images ``(m, 64, 64, 3)`` of the training and test sets."""
+    with resources.files(__package__).joinpath("data/catvnoncat.npz").open("rb") as f:
+        with np.load(f, allow_pickle=False) as data:
+            return data["train_x"], data["test_x"]
+
+
+def planar_flower(m: int = 400, seed: int = 1, noise: float = 0.2) -> Split:
     """The lecture's two-class "flower": X ``(2, m)``, Y ``(1, m)`` of 0/1.
 
     For class j (m/2 points each) the angle is t = linspace(3.12 j, 3.12 (j+1))
@@ -26,3 +66,75 @@ def planar_flower(m: int = 400, seed: int = 1, noise: float = 0.2) -> tuple[np.n
         X[n * j:n * (j + 1)] = np.c_[r * np.sin(t), r * np.cos(t)]
         Y[n * j:n * (j + 1)] = j
     return X.T, Y.T
+
+
+def xor(n_bits: int = 2) -> Split:
+    """Parity ("why deep representations?"): every one of the 2^n_bits bit
+    patterns as a column of X ``(n_bits, 2^n_bits)``; Y ``(1, 2^n_bits)`` is
+    x1 XOR x2 XOR ... XOR xn."""
+    if isinstance(n_bits, bool) or not isinstance(n_bits, int | np.integer) or not (
+        1 <= n_bits <= 20
+    ):
+        raise ValueError(f"n_bits must be an integer from 1 to 20, got {n_bits!r}")
+    X = np.array(list(itertools.product((0.0, 1.0), repeat=int(n_bits)))).T
+    Y = (X.sum(axis=0, keepdims=True) % 2).astype(np.float64)
+    return X, Y
+
+
+def load_npz(path: str | os.PathLike[str], x: str = "X", y: str = "Y",
+             examples_as_rows: bool = False) -> Split:
+    """X and Y from a ``.npz`` file (no pickle), as float64 in the lecture's
+    layout. A 1-D Y becomes a row ``(1, m)``; ``examples_as_rows=True`` reads
+    X as ``(m, n_x)`` (scikit-learn's layout) and transposes it."""
+    path = Path(path)
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            missing = [k for k in (x, y) if k not in data.files]
+            if missing:
+                raise ValueError(f"{str(path)!r} has arrays {data.files}, not {missing}")
+            X, Y = data[x], data[y]
+    except FileNotFoundError:
+        raise FileNotFoundError(f"no data file at {str(path)!r}") from None
+    return _layout(path, X, Y, examples_as_rows)
+
+
+def load_csv(path: str | os.PathLike[str], label_column: int | str = -1,
+             delimiter: str = ",") -> Split:
+    """X and Y from a CSV file with one example per row and a header line is
+    optional; ``label_column`` (index or header name) holds Y. Returns X
+    ``(n_x, m)`` and Y ``(1, m)`` as float64."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no data file at {str(path)!r}")
+    with path.open() as f:
+        first = f.readline()
+    header = None
+    try:
+        [float(v) for v in first.strip().split(delimiter)]
+    except ValueError:
+        header = [h.strip() for h in first.strip().split(delimiter)]
+    try:
+        table = np.loadtxt(path, delimiter=delimiter, skiprows=1 if header else 0, ndmin=2)
+    except ValueError as exc:
+        raise ValueError(f"{str(path)!r}: every value must be numeric ({exc})") from None
+    if isinstance(label_column, str):
+        if header is None or label_column not in header:
+            raise ValueError(f"label_column={label_column!r} is not in the header {header}")
+        label_column = header.index(label_column)
+    if not -table.shape[1] <= label_column < table.shape[1]:
+        raise ValueError(f"label_column={label_column} but the file has {table.shape[1]} columns")
+    Y = table[:, label_column]
+    X = np.delete(table, label_column, axis=1)
+    return _layout(path, X, Y, examples_as_rows=True)
+
+
+def _layout(path: Path, X: np.ndarray, Y: np.ndarray, examples_as_rows: bool) -> Split:
+    if X.ndim != 2:
+        raise ValueError(f"{str(path)!r}: X must be 2-D, got shape {X.shape}")
+    X = np.asarray(X, dtype=np.float64)
+    X = X.T if examples_as_rows else X
+    Y = np.asarray(Y, dtype=np.float64)
+    Y = Y.reshape(1, -1) if Y.ndim == 1 else Y
+    if Y.shape[1] != X.shape[1]:
+        raise ValueError(f"{str(path)!r}: X has m={X.shape[1]} examples but Y has {Y.shape[1]}")
+    return X, Y

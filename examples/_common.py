@@ -1,0 +1,54 @@
+"""What every example shares: its command line, course initializations and plots."""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+from pathlib import Path
+from typing import Any
+
+import nnarray as nn
+from nnarray.cli import device_arguments, table
+
+__all__ = ["course_init", "network", "parse", "save_plot", "table"]
+
+
+def parse(doc: str, argv: list[str] | None, **defaults: Any) -> argparse.Namespace:
+    """``--device --backend --dtype`` (float64 by default: the course's numbers),
+    ``--iterations`` and ``--plots DIR``."""
+    parser = argparse.ArgumentParser(description=doc.strip().splitlines()[0])
+    device_arguments(parser, dtype="float64")
+    parser.add_argument("--iterations", type=int, default=defaults.get("iterations"),
+                        help="iterations per training (default: the course's)")
+    parser.add_argument("--plots", default="plots", help="folder for the PNG plots")
+    return parser.parse_args(argv)
+
+
+def course_init(dims: list[int], method: str, seed: int) -> dict[str, Any]:
+    """The course's initial parameters: ``RandomState(seed)``, float64."""
+    return nn.init.initialize_parameters(dims, method=method, seed=seed, dtype="float64",
+                                         generator="legacy")
+
+
+def network(args: argparse.Namespace, dims: list[int], **kwargs: Any) -> nn.Network:
+    """A network on the device, backend and dtype the command line asked for."""
+    return nn.Network(dims, device=args.device, backend=args.backend, dtype=args.dtype,
+                      **kwargs)
+
+
+def save_plot(args: argparse.Namespace, name: str, draw: Any, *draw_args: Any,
+              **draw_kwargs: Any) -> None:
+    """``draw(*draw_args, path=...)`` from ``nnarray.plot`` when matplotlib is installed."""
+    if importlib.util.find_spec("matplotlib") is None:
+        print(f"(plot {name} skipped: pip install 'nnarray[plot]')")
+        return
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    folder = Path(args.plots)
+    folder.mkdir(parents=True, exist_ok=True)
+    draw(*draw_args, path=folder / name, **draw_kwargs)
+    plt.close("all")
+    print(f"saved {folder / name}")

@@ -1,0 +1,228 @@
+"""The ``nnarray`` command: train, evaluate and describe, from the shell.
+
+    nnarray train --dataset cat                      # the course's 4-layer cat classifier
+    nnarray train --dataset planar --device gpu --save flower.npz --plot cost.png
+    nnarray evaluate flower.npz --dataset planar
+    nnarray info                                     # versions, backends, devices
+
+Errors are one line on stderr (exit status 2), never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import platform
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from . import __version__, backend, datasets
+from .init import initialize_host
+from .network import Network, load
+from .train import DivergenceError
+
+Split = tuple[Any, Any]
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """A built-in dataset and the course's hyperparameters for it."""
+
+    layers: tuple[int, ...]
+    hidden: str
+    iterations: int
+    learning_rate: float
+    init: str = "xavier"
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+RECIPES = {
+    "cat": Recipe((12288, 20, 7, 5, 1), "relu", 2500, 0.0075),
+    "planar": Recipe((2, 4, 1), "tanh", 10000, 1.2, init="random"),
+    "xor": Recipe((4, 8, 8, 1), "tanh", 5000, 0.5, extra={"n_bits": 4}),
+}
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    """A plain-text table; floats get 6 significant digits."""
+    def cell(v: Any) -> str:
+        return f"{v:.6g}" if isinstance(v, float) else str(v)
+
+    cells = [[cell(v) for v in row] for row in rows]
+    widths = [max(len(str(h)), *(len(r[i]) for r in cells)) for i, h in enumerate(headers)]
+    numeric = [all(isinstance(row[i], int | float) for row in rows) for i in range(len(headers))]
+
+    def fmt(values: Sequence[str]) -> str:
+        return " | ".join(v.rjust(w) if num else v.ljust(w)
+                          for v, w, num in zip(values, widths, numeric, strict=True)).rstrip()
+
+    rule = "-+-".join("-" * w for w in widths)
+    return "\n".join([fmt([str(h) for h in headers]), rule, *map(fmt, cells)])
+
+
+def device_arguments(parser: argparse.ArgumentParser, dtype: str = "float32") -> None:
+    """``--device``, ``--backend`` and ``--dtype``, shared by the command and the examples."""
+    parser.add_argument("--device", default="auto", help="cpu | gpu | cuda:N | auto (default)")
+    parser.add_argument("--backend", default=None, choices=backend.BACKENDS,
+                        help="array library (default: numpy on cpu, cupy on gpu)")
+    parser.add_argument("--dtype", default=dtype, choices=backend.DTYPES)
+
+
+def load_dataset(name: str, n_bits: int = 4) -> tuple[Split, Split | None]:
+    """``(train, test)`` for a built-in name or a ``.npz``/``.csv`` path (no test split)."""
+    if name == "cat":
+        return datasets.load_cat_vs_noncat()
+    if name == "planar":
+        return datasets.planar_flower(), None
+    if name == "xor":
+        return datasets.xor(n_bits), None
+    path = Path(name)
+    if path.suffix == ".npz":
+        return datasets.load_npz(path), None
+    if path.suffix == ".csv":
+        return datasets.load_csv(path), None
+    raise ValueError(
+        f"--dataset must be cat, planar, xor or a .npz/.csv file, got {name!r}"
+    )
+
+
+def _layers(text: str) -> list[int]:
+    try:
+        return [int(v) for v in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"--layers must be comma-separated integers such as 12288,20,7,5,1, got {text!r}"
+        ) from None
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="nnarray", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"nnarray {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    t = sub.add_parser("train", help="train a network and print cost and accuracy")
+    t.add_argument("--dataset", default="cat", help="cat | planar | xor | PATH.npz | PATH.csv")
+    t.add_argument("--layers", type=_layers, help="n_x,n1,...,nL (default: the dataset's)")
+    t.add_argument("--hidden", help="relu | leaky_relu | tanh | sigmoid")
+    t.add_argument("--init", help="zeros | random | xavier | he")
+    t.add_argument("--iterations", type=int)
+    t.add_argument("--learning-rate", type=float)
+    t.add_argument("--record-every", type=int, default=100)
+    t.add_argument("--seed", type=int, default=1)
+    t.add_argument("--generator", default="legacy", choices=["legacy", "default"],
+                   help="legacy: the course's RandomState stream (default)")
+    device_arguments(t)
+    t.add_argument("--save", metavar="PATH", help="save the trained model (.npz)")
+    t.add_argument("--plot", metavar="PNG", help="save the cost curve (needs matplotlib)")
+    t.add_argument("--quiet", action="store_true", help="no progress bar or cost table")
+
+    e = sub.add_parser("evaluate", help="cost and accuracy of a saved model")
+    e.add_argument("model")
+    e.add_argument("--dataset", default="cat")
+    e.add_argument("--device", default="cpu")
+    e.add_argument("--backend", default=None, choices=backend.BACKENDS)
+
+    sub.add_parser("info", help="versions, installed backends and devices")
+    return parser
+
+
+def _evaluate(net: Network, train: Split, test: Split | None) -> list[list[Any]]:
+    rows = [["train", net.cost(*train), net.score(*train)]]
+    if test is not None:
+        rows.append(["test", net.cost(*test), net.score(*test)])
+    return rows
+
+
+def cmd_train(args: argparse.Namespace) -> None:
+    recipe = RECIPES.get(args.dataset, RECIPES["cat"])
+    train, test = load_dataset(args.dataset, recipe.extra.get("n_bits", 4))
+    layers = args.layers or (
+        list(recipe.layers) if args.dataset in RECIPES else [train[0].shape[0], 8, 1]
+    )
+    method = args.init or recipe.init
+    dtype = backend.dtype_name(args.dtype)
+    init = method if method == "zeros" else initialize_host(
+        layers, method, args.seed, dtype, args.generator)
+    net = Network(layers, hidden=args.hidden or recipe.hidden, init=init, seed=args.seed,
+                  device=args.device, backend=args.backend, dtype=dtype)
+    print(f"{net} on {args.dataset}: X {train[0].shape}, Y {train[1].shape}")
+    iterations = recipe.iterations if args.iterations is None else args.iterations
+    start = time.perf_counter()
+    hist = net.fit(*train, iterations=iterations,
+                   learning_rate=args.learning_rate or recipe.learning_rate,
+                   progress=not args.quiet, record_every=args.record_every)
+    seconds = time.perf_counter() - start
+    if not args.quiet:
+        print(table(["iteration", "cost"], list(zip(hist.iterations, hist.costs, strict=True))))
+    print(table(["set", "cost", "accuracy"], _evaluate(net, train, test)))
+    print(f"{iterations} iterations in {seconds:.2f} s on "
+          f"{net.device} ({net.backend}, {net.dtype})")
+    if args.save:
+        net.save(args.save)
+        print(f"saved {args.save}")
+    if args.plot:
+        from . import plot
+
+        plot.cost_curve(hist, path=args.plot, title=f"{args.dataset} {net.layer_dims}")
+        print(f"saved {args.plot}")
+
+
+def cmd_evaluate(args: argparse.Namespace) -> None:
+    net = load(args.model, device=args.device, backend=args.backend)
+    train, test = load_dataset(args.dataset)
+    print(net)
+    print(table(["set", "cost", "accuracy"], _evaluate(net, train, test)))
+
+
+def _version(dist: str) -> str | None:
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def cmd_info(args: argparse.Namespace) -> None:
+    rows = [["python", platform.python_version()], ["nnarray", __version__],
+            ["numpy", _version("numpy")], ["array-api-compat", _version("array-api-compat")]]
+    print(table(["package", "version"], rows))
+    dists = {"cupy": ("cupy-cuda13x", "cupy-cuda12x", "cupy"), "torch": ("torch",),
+             "jax": ("jax",), "dask": ("dask",), "array_api_strict": ("array-api-strict",)}
+    backends = [["numpy", _version("numpy"), "yes"]]
+    for name, names in dists.items():
+        version = next((v for v in map(_version, names) if v), None)
+        found = importlib.util.find_spec(name) is not None
+        backends.append([name, version or "-", "yes" if found else
+                         f"no: {backend._INSTALL.get(name, 'pip install ' + name)}"])
+    print()
+    print(table(["backend", "version", "installed"], backends))
+    devices = backend.available_devices()
+    print(f"\ndevices: {', '.join(devices)}")
+    if len(devices) == 1:
+        why = ("CuPy is not installed" if importlib.util.find_spec("cupy") is None
+               else "CuPy sees no CUDA device (driver missing or no GPU)")
+        print(f"no GPU: {why}")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``nnarray`` and ``python -m nnarray``; returns the exit status."""
+    args = _parser().parse_args(argv)
+    command = {"train": cmd_train, "evaluate": cmd_evaluate, "info": cmd_info}[args.command]
+    try:
+        command(args)
+    except KeyboardInterrupt:
+        print("nnarray: interrupted", file=sys.stderr)
+        return 130
+    except (ValueError, TypeError, OSError, ImportError, DivergenceError,
+            backend.BackendUnavailableError) as exc:
+        print(f"nnarray: error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,40 @@
+"""Training progress: a tqdm bar with the iteration and the latest cost, on a
+terminal only. Without tqdm (an optional extra), a line per recorded cost."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+
+class Progress:
+    """``update()`` after each step, ``record(i, cost)`` at record points."""
+
+    def __init__(self, total: int, enabled: bool = True, stream: Any = None) -> None:
+        self.stream = sys.stderr if stream is None else stream
+        self.bar = None
+        self.lines = False
+        isatty = getattr(self.stream, "isatty", None)
+        if not enabled or not (isatty and isatty()):
+            return
+        try:
+            from tqdm import tqdm
+        except ImportError:
+            self.lines = True
+            return
+        self.bar = tqdm(total=total, file=self.stream, unit="it", dynamic_ncols=True,
+                        desc="training")
+
+    def update(self) -> None:
+        if self.bar is not None:
+            self.bar.update(1)
+
+    def record(self, iteration: int, cost: float) -> None:
+        if self.bar is not None:
+            self.bar.set_postfix(cost=f"{cost:.6f}", refresh=False)
+        elif self.lines:
+            print(f"iteration {iteration:>7d}  cost {cost:.6f}", file=self.stream, flush=True)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
