@@ -9,6 +9,7 @@ seed, 5000 iterations at α = 0.3.
 from __future__ import annotations
 
 import nnarray as nn
+
 from _common import network, parse, save_plot, table
 
 HIDDEN = ("sigmoid", "tanh", "relu", "leaky_relu")

@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 
 import nnarray as nn
+
 from _common import course_init, network, parse, save_plot, table
 
 MODELS = {"2-layer": ([12288, 7, 1], "random"), "4-layer": ([12288, 20, 7, 5, 1], "xavier")}

@@ -9,6 +9,7 @@ A 3-layer ReLU network (2, 10, 5, 1) on the flower data, 10000 iterations at
 from __future__ import annotations
 
 import nnarray as nn
+
 from _common import network, parse, save_plot, table
 
 METHODS = ("zeros", "random", "he")

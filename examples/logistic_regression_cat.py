@@ -9,6 +9,7 @@ w and b start at zero; 2000 iterations at α = 0.005. The course reports
 from __future__ import annotations
 
 import nnarray as nn
+
 from _common import parse, save_plot, table
 
 

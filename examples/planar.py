@@ -11,6 +11,7 @@ layer of 4 tanh units reaches about 90%. Sizes 1, 2, 3, 4, 5, 20, 50 at
 from __future__ import annotations
 
 import nnarray as nn
+
 from _common import course_init, network, parse, save_plot, table
 
 SIZES = (1, 2, 3, 4, 5, 20, 50)

@@ -11,6 +11,7 @@ of parameters train on all 256 patterns, full batch.
 from __future__ import annotations
 
 import nnarray as nn
+
 from _common import network, parse, save_plot, table
 
 NETS = {"deep (8, 8, 8, 8, 1)": [8, 8, 8, 8, 1], "shallow (8, 22, 1)": [8, 22, 1]}
