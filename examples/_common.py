@@ -13,11 +13,12 @@ from nnarray.cli import device_arguments, table
 __all__ = ["course_init", "network", "parse", "save_plot", "table"]
 
 
-def parse(doc: str, argv: list[str] | None, **defaults: Any) -> argparse.Namespace:
+def parse(doc: str, argv: list[str] | None, dtype: str = "float64",
+          **defaults: Any) -> argparse.Namespace:
     """``--device --backend --dtype`` (float64 by default: the course's numbers),
     ``--iterations`` and ``--plots DIR``."""
     parser = argparse.ArgumentParser(description=doc.strip().splitlines()[0])
-    device_arguments(parser, dtype="float64")
+    device_arguments(parser, dtype=dtype)
     parser.add_argument("--iterations", type=int, default=defaults.get("iterations"),
                         help="iterations per training (default: the course's)")
     parser.add_argument("--plots", default="plots", help="folder for the PNG plots")

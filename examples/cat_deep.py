@@ -34,7 +34,7 @@ def main(argv: list[str] | None = None) -> dict[str, tuple[float, float]]:
     print(table(["iteration", *MODELS],
                 [[i, *(histories[n].costs[k] for n in MODELS)] for k, i in enumerate(its)]))
     print()
-    print(table(["model", "final cost", "train acc", "test acc", "seconds"], rows))
+    print(table(["model", "final cost", "train accuracy", "test accuracy", "seconds"], rows))
     print(f"on {net.device} ({net.backend}, {net.dtype})")
     save_plot(args, "cat_deep_cost.png", nn.plot.cost_curve, histories,
               title="cat vs non-cat, α = 0.0075")

@@ -18,7 +18,7 @@ import contextlib
 import importlib
 import os
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -483,11 +483,10 @@ def materialize(params: Mapping[str, Array]) -> dict[str, Array]:
     return dict(zip(params.keys(), dask.persist(*values), strict=True))
 
 
-@contextlib.contextmanager
-def on(target: Target) -> Iterator[Target]:
-    """``with on(target):`` makes the target's device current (CuPy)."""
-    with target.context():
-        yield target
+def quiet_float_errors() -> contextlib.AbstractContextManager[Any]:
+    """Silence NumPy's overflow/invalid warnings: training detects a non-finite
+    cost itself and raises a clear error instead."""
+    return np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore")
 
 
 def _read_env_device() -> None:

@@ -126,7 +126,7 @@ class Network:
         state = TrainState(self._params)
         self.history = state.history
         try:
-            with self._target.context():
+            with self._target.context(), _backend.quiet_float_errors():
                 train.run(state, X, Y, hidden=self.hidden, output=self.output,
                           iterations=iterations, learning_rate=lr,
                           record_every=record_every, progress=progress)

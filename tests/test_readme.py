@@ -23,7 +23,7 @@ def test_readme_snippets_run(tmp_path, monkeypatch, capsys):
 def test_readme_opens_with_the_two_commands():
     text = README.read_text()
     commands = re.findall(r"```bash\n(.*?)\n```", text, re.S)[:2]
-    assert "examples/quickstart.py --device auto" in commands[0]
+    assert "nnarray train --dataset cat --device auto" in commands[0]
     assert commands[1].endswith("python -m pytest")
     ci = (README.parent / ".ci" / "run").read_text()
     assert commands[1] in ci
