@@ -29,4 +29,12 @@ def gradient_descent(
     missing = [f"d{k}" for k in parameters if f"d{k}" not in grads]
     if missing:
         raise ValueError(f"grads is missing {missing} for the parameters {sorted(parameters)}")
-    return {k: p - lr * grads[f"d{k}"] for k, p in parameters.items()}
+    return apply_gradients(parameters, grads, lr)
+
+
+def apply_gradients(
+    parameters: Mapping[str, Array], grads: Mapping[str, Array], learning_rate: float
+) -> dict[str, Array]:
+    """θ := θ − α dθ without the checks of :func:`gradient_descent`: for the
+    training loop, whose ``learning_rate`` is already a checked Python float."""
+    return {k: p - learning_rate * grads[f"d{k}"] for k, p in parameters.items()}

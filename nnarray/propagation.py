@@ -84,21 +84,45 @@ def model_forward(
     parameters: Mapping[str, Array],
     hidden: str = "relu",
     output: str = "sigmoid",
+    *,
+    xp: Any = None,
+    keep_Z: bool = True,
 ) -> tuple[Array, list[ActivationCache]]:
     """[LINEAR -> hidden] × (L−1) -> LINEAR -> output; returns ``(AL, caches)``
-    with one activation cache per layer, ``caches[l-1]`` for layer l."""
-    L = n_layers(parameters)
-    xp = namespace(X, *parameters.values())
-    activations.get(hidden)
-    activations.get(output)
+    with one activation cache per layer, ``caches[l-1]`` for layer l.
+
+    The training loop passes ``xp`` (its inputs were checked at the boundary,
+    so the checks here are skipped) and ``keep_Z=False``: hidden layers' Z is
+    then not kept (``None`` in the cache), since ``model_backward(...,
+    reuse=True)`` needs only A.
+    """
+    if xp is None:
+        L = n_layers(parameters)
+        xp = namespace(X, *parameters.values())
+        activations.get(hidden)
+        activations.get(output)
+        A: Any = X
+        for l in range(1, L + 1):
+            W = parameters[f"W{l}"]
+            _check_linear(A, W, parameters[f"b{l}"], l)
+            A = _Shape((W.shape[0], X.shape[1]))  # A[l]'s shape, before any product
+    L = len(parameters) // 2
+    g_hidden, g_output = activations.get(hidden)[0], activations.get(output)[0]
     caches = []
     A = X
     for l in range(1, L + 1):
         W, b = parameters[f"W{l}"], parameters[f"b{l}"]
-        _check_linear(A, W, b, l)
-        A, cache = linear_activation_forward(A, W, b, hidden if l < L else output, xp=xp)
-        caches.append(cache)
+        Z = W @ A + b
+        A_prev, A = A, (g_hidden if l < L else g_output)(Z, xp)
+        caches.append(((A_prev, W, b), Z if keep_Z or l == L else None))
     return A, caches
+
+
+class _Shape:
+    """Stands in for A[l] in the shape checks before any product is computed."""
+
+    def __init__(self, shape: tuple[int, int]) -> None:
+        self.shape = shape
 
 
 def linear_backward(
@@ -154,6 +178,7 @@ def model_backward(
     *,
     dA0: bool = True,
     reuse: bool = False,
+    xp: Any = None,
 ) -> dict[str, Array]:
     """Gradients of the cost for every layer, by the lecture's formulas:
     dA[L] = −(Y/A[L] − (1 − Y)/(1 − A[L])) (squared error: A[L] − Y), then
@@ -164,13 +189,15 @@ def model_backward(
     ``reuse=True`` is for caches made by :func:`model_forward` (so that
     A[l] = g(Z[l])): it starts from dZ[L] = A[L] − Y and reads A[l] from the
     next layer's cache instead of recomputing g(Z[l]); same result, less work.
+    ``xp`` given means the inputs were checked already (the training loop).
     """
-    xp = namespace(AL, Y)
-    if tuple(AL.shape) != tuple(Y.shape):
-        raise ValueError(
-            f"Y has shape {tuple(Y.shape)} but AL has shape {tuple(AL.shape)}: "
-            "Y must be (n[L], m) like the output layer"
-        )
+    if xp is None:
+        xp = namespace(AL, Y)
+        if tuple(AL.shape) != tuple(Y.shape):
+            raise ValueError(
+                f"Y has shape {tuple(Y.shape)} but AL has shape {tuple(AL.shape)}: "
+                "Y must be (n[L], m) like the output layer"
+            )
     activations.get(hidden)
     L = len(caches)
     grads: dict[str, Array] = {}

@@ -15,7 +15,7 @@ from typing import Any
 
 from . import losses, propagation
 from .backend import Array, materialize, namespace, to_float, to_numpy
-from .optimizers import gradient_descent
+from .optimizers import apply_gradients
 from .progress import Progress
 
 
@@ -66,14 +66,21 @@ def cost(
 
 def step(
     parameters: Mapping[str, Array], X: Array, Y: Array, hidden: str, output: str,
-    learning_rate: float, want_cost: bool,
+    learning_rate: float, want_cost: bool, xp: Any = None,
 ) -> tuple[dict[str, Array], Array | None]:
     """One gradient-descent iteration; returns (new parameters, cost before the
-    update or ``None``). The cost is a 0-d device array."""
-    AL, caches = propagation.model_forward(X, parameters, hidden, output)
+    update or ``None``). The cost is a 0-d device array.
+
+    With ``xp`` (the loop's namespace) the inputs are trusted: they were
+    checked at the boundary, so no per-step checks run.
+    """
+    if xp is None:
+        xp = namespace(X, Y, *parameters.values())
+    AL, caches = propagation.model_forward(X, parameters, hidden, output, xp=xp, keep_Z=False)
     cost = losses.output_cost(caches[-1][1], AL, Y, output) if want_cost else None
-    grads = propagation.model_backward(AL, Y, caches, hidden, output, dA0=False, reuse=True)
-    return materialize(gradient_descent(parameters, grads, learning_rate)), cost
+    grads = propagation.model_backward(AL, Y, caches, hidden, output, dA0=False, reuse=True,
+                                       xp=xp)
+    return materialize(apply_gradients(parameters, grads, learning_rate)), cost
 
 
 def run(
@@ -89,11 +96,12 @@ def run(
     :class:`DivergenceError` is raised.
     """
     checkpoint: tuple[int, dict[str, Array]] | None = None
+    xp = namespace(X, Y, *state.parameters.values())
     bar = Progress(iterations, progress)
     try:
         for i in range(iterations):
             want = i % record_every == 0 or i == iterations - 1
-            new, cost = step(state.parameters, X, Y, hidden, output, learning_rate, want)
+            new, cost = step(state.parameters, X, Y, hidden, output, learning_rate, want, xp)
             if want:
                 c = to_float(cost)
                 if not math.isfinite(c):

@@ -104,6 +104,13 @@ def test_model_forward_backward_and_cost(case, hidden, output):
             assert_close(v, grads_ref[k], case)
     lean = P.model_backward(AL, Yd, caches, hidden, output, dA0=False, reuse=True)
     assert "dA0" not in lean and sorted(lean) == sorted(set(grads_ref) - {"dA0"})
+    # the training loop's path: no checks, no hidden Z kept, A reused
+    AL2, lean_caches = P.model_forward(Xd, p, hidden, output, xp=case.xp, keep_Z=False)
+    assert [c[1] is None for c in lean_caches] == [True, True, False]
+    lean2 = P.model_backward(AL2, Yd, lean_caches, hidden, output, dA0=False, reuse=True,
+                             xp=case.xp)
+    for k, v in lean2.items():
+        assert_close(v, grads_ref[k], case)
     J = losses.output_cost(caches[-1][1], AL, Yd, output)
     assert_close(J, ref.cost(AL_ref, Y, output), case)
 
