@@ -134,3 +134,26 @@ def test_nnarray_device_env_is_read_at_import():
     bad = subprocess.run([sys.executable, "-c", "import nnarray"], capture_output=True,
                          text=True, env=env)
     assert bad.returncode != 0 and "NNARRAY_DEVICE='tpu'" in bad.stderr
+
+
+def test_fast_numpy_namespace_agrees_with_numpy_bit_for_bit():
+    fast = backend.numpy_namespace
+    assert backend.namespace(np.ones(2)) is fast
+    rng = np.random.default_rng(0)
+    for shape in [(3, 5), (1, 400), (7, 1)]:
+        a = rng.standard_normal(shape).astype(np.float32)
+        for kw in ({}, {"axis": 1, "keepdims": True}, {"axis": 0}):
+            got, want = fast.sum(a, **kw), np.sum(a, **kw)
+            assert type(got) is type(want) and np.array_equal(got, want)
+        np.testing.assert_array_equal(fast.matrix_transpose(a), np.matrix_transpose(a))
+    # a whole training step through the fast namespace and through NumPy itself
+    from nnarray import train
+
+    X = rng.standard_normal((2, 50))
+    Y = (X[:1] > 0).astype(float)
+    params = nn.init.initialize_parameters([2, 4, 1], seed=3, dtype="float64")
+    a, ca = train.step(params, X, Y, "tanh", "sigmoid", 0.5, True, xp=fast)
+    b, cb = train.step(params, X, Y, "tanh", "sigmoid", 0.5, True, xp=np)
+    assert ca == cb
+    for k in a:
+        np.testing.assert_array_equal(a[k], b[k])
