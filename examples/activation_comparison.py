@@ -26,7 +26,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         results[hidden] = net.score(X, Y)
         rows.append([hidden, histories[hidden].costs[-1], results[hidden]])
     print(table(["hidden activation", "final cost", "accuracy"], rows))
-    save_plot(args, "activations_cost.png", nn.plot.cost_curve, histories,
+    save_plot(args, "activation_comparison_cost.png", nn.plot.cost_curve, histories,
               title="hidden activations on the flower data")
     return results
 
