@@ -82,6 +82,22 @@ def linear_backward(dA: Array, Z: Array, A: Array | None = None, xp: Any = None)
     return dA
 
 
+def softmax(Z: Array, xp: Any = None) -> Array:
+    """softmax(z)_k = e^{z_k} / Σ_j e^{z_j} over the classes (rows) of each
+    column, computed from z − max(z) so that no exponential overflows."""
+    xp = xp or namespace(Z)
+    E = xp.exp(Z - xp.max(Z, axis=0, keepdims=True))
+    return E / xp.sum(E, axis=0, keepdims=True)
+
+
+def softmax_backward(dA: Array, Z: Array | None, A: Array | None = None, xp: Any = None) -> Array:
+    """dZ = A ∗ (dA − Σ_k dA_k A_k), the Jacobian of softmax applied to dA
+    column by column (A = softmax(Z))."""
+    s = softmax(Z, xp) if A is None else A
+    xp = xp or namespace(dA, s)
+    return s * (dA - xp.sum(dA * s, axis=0, keepdims=True))
+
+
 Forward = Callable[..., Array]
 Backward = Callable[..., Array]
 
@@ -91,6 +107,7 @@ ACTIVATIONS: dict[str, tuple[Forward, Backward]] = {
     "relu": (relu, relu_backward),
     "leaky_relu": (leaky_relu, leaky_relu_backward),
     "linear": (linear, linear_backward),
+    "softmax": (softmax, softmax_backward),
 }
 """Name -> (forward g, backward dA·g'), for ``hidden=`` and ``output=``."""
 

@@ -426,6 +426,11 @@ def sync_count() -> int:
     return _syncs
 
 
+def host_arange(n: int) -> np.ndarray:
+    """``0, 1, ..., n−1`` on the host (label encodings built at the boundary)."""
+    return np.arange(n)
+
+
 def to_numpy(x: Array) -> np.ndarray:
     """Copy an array of any supported library to a host NumPy array.
 
@@ -490,6 +495,37 @@ def _dtype_name_or_none(dtype: Any) -> str | None:
         return _dtype_name(dtype)
     except ValueError:
         return None
+
+
+class HostRandom:
+    """Seeded random draws made on the host with NumPy, then copied to the
+    device: dropout masks and mini-batch orders come out the same on every
+    backend and device (the Array API has no random module)."""
+
+    def __init__(self, seed: int | None) -> None:
+        self._rng = np.random.default_rng(seed)
+
+    def state(self) -> dict[str, Any]:
+        return self._rng.bit_generator.state
+
+    def restore(self, state: dict[str, Any]) -> None:
+        self._rng.bit_generator.state = state
+
+    def dropout_mask(self, shape: tuple[int, int], keep_prob: float, like: Array) -> Array:
+        """D / keep_prob with D ~ Bernoulli(keep_prob), as ``like``'s dtype and device."""
+        D = self._rng.random(shape) < keep_prob
+        return from_host(D / keep_prob, like)
+
+    def permutation(self, m: int, like: Array) -> Array:
+        """A shuffled ``0..m−1`` as an integer index array where ``like`` lives."""
+        order = self._rng.permutation(m)
+        target = target_of(like)
+        if target.backend == "numpy":
+            return order
+        if target.backend == "dask":
+            return target.xp.asarray(order)
+        with target.context():
+            return target.xp.asarray(order, device=target.native)
 
 
 def is_lazy(x: Array) -> bool:

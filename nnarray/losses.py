@@ -31,6 +31,24 @@ def binary_cross_entropy(AL: Array, Y: Array, from_logits: bool = False) -> Arra
     return -xp.sum(Y * xp.log(A) + (1.0 - Y) * xp.log1p(-A)) / m
 
 
+def categorical_cross_entropy(AL: Array, Y: Array, from_logits: bool = False) -> Array:
+    """J = −(1/m) Σ_i Σ_k y_k log a_k for one-hot ``Y`` ``(n_y, m)``.
+
+    With ``from_logits=True``, ``AL`` is Z[L] and log a = z − logsumexp(z) is
+    computed stably (max subtracted first); from probabilities, a is clipped to
+    [eps, 1] of its dtype.
+    """
+    xp = namespace(AL, Y)
+    m = AL.shape[1]
+    if from_logits:
+        Z = AL
+        top = xp.max(Z, axis=0, keepdims=True)
+        log_sum = xp.log(xp.sum(xp.exp(Z - top), axis=0, keepdims=True)) + top
+        return -xp.sum(Y * (Z - log_sum)) / m
+    eps = float(xp.finfo(AL.dtype).eps)
+    return -xp.sum(Y * xp.log(xp.clip(AL, eps, 1.0))) / m
+
+
 def mean_squared_error(AL: Array, Y: Array) -> Array:
     """J = (1/2m) Σ (a − y)², whose output error is dZ[L] = A[L] − Y."""
     xp = namespace(AL, Y)
@@ -41,10 +59,12 @@ def mean_squared_error(AL: Array, Y: Array) -> Array:
 
 def output_cost(ZL: Array, AL: Array, Y: Array, output: str) -> Array:
     """The cost that belongs to an output activation, in its stable form:
-    binary cross-entropy from logits for ``sigmoid``, MSE for ``linear``."""
+    cross-entropy from logits for ``sigmoid`` and ``softmax``, MSE for ``linear``."""
     _check_output(output)
     if output == "linear":
         return mean_squared_error(AL, Y)
+    if output == "softmax":
+        return categorical_cross_entropy(ZL, Y, from_logits=True)
     return binary_cross_entropy(ZL, Y, from_logits=True)
 
 
@@ -54,12 +74,15 @@ def output_dA(AL: Array, Y: Array, output: str) -> Array:
     _check_output(output)
     if output == "sigmoid":
         return (1.0 - Y) / (1.0 - AL) - Y / AL
+    if output == "softmax":
+        return -Y / AL
     return AL - Y
 
 
 def output_dZ(AL: Array, Y: Array, output: str) -> Array:
-    """dZ[L] = A[L] − Y: the output error of sigmoid + cross-entropy and of
-    linear + squared error alike, when A[L] = g(Z[L]) (no division by A)."""
+    """dZ[L] = A[L] − Y: the output error of sigmoid + cross-entropy, softmax
+    + categorical cross-entropy and linear + squared error alike, when
+    A[L] = g(Z[L]) (no division by A)."""
     _check_output(output)
     return AL - Y
 
@@ -69,5 +92,9 @@ def _check_output(output: str) -> None:
         raise ValueError(f"output must be one of {list(OUTPUTS)}, got {output!r}")
 
 
-OUTPUTS: dict[str, Any] = {"sigmoid": binary_cross_entropy, "linear": mean_squared_error}
+OUTPUTS: dict[str, Any] = {
+    "sigmoid": binary_cross_entropy,
+    "softmax": categorical_cross_entropy,
+    "linear": mean_squared_error,
+}
 """Output activations and the loss each is trained with."""

@@ -9,17 +9,17 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from . import activations, io, losses, propagation, train
+from . import activations, io, losses, optimizers, propagation, train
 from . import backend as _backend
 from . import init as _init
 from .backend import Array
 from .optimizers import check_learning_rate
 from .train import History, TrainState
 
-HIDDEN = tuple(a for a in activations.ACTIVATIONS if a != "linear")
+HIDDEN = tuple(a for a in activations.ACTIVATIONS if a not in ("linear", "softmax"))
 
 
 class Network:
@@ -29,7 +29,9 @@ class Network:
     ----------
     layer_dims : ``[n_x, n[1], ..., n[L]]``, e.g. ``[12288, 20, 7, 5, 1]``.
     hidden : activation of layers 1..L−1: ``relu``, ``leaky_relu``, ``tanh``, ``sigmoid``.
-    output : ``sigmoid`` (binary cross-entropy) or ``linear`` (squared error).
+    output : ``sigmoid`` (binary cross-entropy), ``softmax`` (categorical
+        cross-entropy; Y one-hot ``(n[L], m)`` or integer classes ``(1, m)``)
+        or ``linear`` (squared error).
     init : ``zeros``, ``random`` (×0.01), ``xavier``, ``he``, or a dict of
         initial parameters ``{"W1": ..., "b1": ...}`` from any library.
     seed : seed of the host random generator (the same on every device).
@@ -110,29 +112,99 @@ class Network:
         learning_rate: float = 0.0075,
         progress: bool = True,
         record_every: int = 100,
+        *,
+        optimizer: str | optimizers.Optimizer = "gd",
+        batch_size: int | None = None,
+        epochs: int | None = None,
+        l2: float = 0.0,
+        dropout: Mapping[int, float] | None = None,
+        decay_rate: float = 0.0,
+        validation: tuple[Any, Any] | None = None,
+        patience: int | None = None,
+        on_iteration: Callable[[int], Any] | None = None,
+        on_epoch: Callable[[int, History], Any] | None = None,
     ) -> History:
-        """Full-batch gradient descent from the current parameters.
+        """Train from the current parameters.
 
-        X is ``(n_x, m)``, Y is ``(n[L], m)``. Returns the :class:`History`
-        (also kept as ``self.history``): costs before the update at
-        iterations 0, k, 2k, ... and the last. ``progress`` shows a bar (tqdm)
-        when stderr is a terminal. On a NaN/inf cost raises
-        :class:`~nnarray.DivergenceError` keeping the last finite parameters;
-        Ctrl-C keeps the last completed step and the history so far.
+        X is ``(n_x, m)``, Y is ``(n[L], m)``. Without ``batch_size``: the
+        lecture's full-batch loop for ``iterations`` steps, costs recorded before
+        the update at iterations 0, k, 2k, ... and the last. With
+        ``batch_size``: ``epochs`` passes over seeded shuffles of the data, one
+        cost per epoch.
+
+        ``optimizer``: ``"gd"``, ``"momentum"``, ``"rmsprop"``, ``"adam"`` or an
+        object from :mod:`nnarray.optimizers`. ``l2`` is λ of the penalty
+        (λ/2m) Σ‖W‖². ``dropout`` maps hidden layers to keep_prob (inverted
+        dropout). ``decay_rate`` divides α by (1 + decay_rate · epoch).
+        ``validation=(X_val, Y_val)`` records a validation cost at each record
+        point or epoch; with ``patience`` training stops after that many
+        without improvement and keeps the best parameters.
+        ``on_iteration(i)`` and ``on_epoch(epoch, history)`` are called after
+        each step and epoch.
+
+        Returns the :class:`History` (also kept as ``self.history``).
+        ``progress`` shows a bar (tqdm) when stderr is a terminal. On a NaN/inf
+        cost raises :class:`~nnarray.DivergenceError` keeping the last finite
+        parameters; Ctrl-C keeps the last completed step and the history so far.
         """
         lr = check_learning_rate(learning_rate)
         iterations, record_every = train.check_iterations(iterations, record_every)
+        settings = train.Settings(
+            self.hidden, self.output, lr, optimizers.get(optimizer),
+            l2=_nonnegative("l2", l2), dropout=self._check_dropout(dropout),
+            decay_rate=_nonnegative("decay_rate", decay_rate), seed=self.seed,
+        )
+        if batch_size is not None:
+            batch_size = train.check_count("batch_size", batch_size, 1)
+            if epochs is None:
+                raise ValueError("batch_size needs epochs= (the number of passes over the data)")
+            epochs = train.check_count("epochs", epochs, 0)
+        elif epochs is not None:
+            raise ValueError("epochs needs batch_size= (without it, training is full batch "
+                             "for `iterations` steps)")
+        if patience is not None:
+            patience = train.check_count("patience", patience, 1)
+            if validation is None:
+                raise ValueError("patience needs validation=(X_val, Y_val) to watch")
         X, Y = self._inputs(X, Y)
+        val = None
+        if validation is not None:
+            if not isinstance(validation, tuple | list) or len(validation) != 2:
+                raise TypeError("validation must be a pair (X_val, Y_val)")
+            val = self._inputs(*validation)
+        extras = train.Extras(val, patience, on_iteration, on_epoch)
         state = TrainState(self._params)
         self.history = state.history
         try:
             with self._target.context(), _backend.quiet_float_errors():
-                train.run(state, X, Y, hidden=self.hidden, output=self.output,
-                          iterations=iterations, learning_rate=lr,
-                          record_every=record_every, progress=progress)
+                if batch_size is None:
+                    train.run(state, X, Y, hidden=self.hidden, output=self.output,
+                              iterations=iterations, learning_rate=lr,
+                              record_every=record_every, progress=progress,
+                              settings=settings, extras=extras)
+                else:
+                    train.run_epochs(state, X, Y, settings=settings, epochs=epochs,
+                                     batch_size=batch_size, progress=progress, extras=extras)
         finally:
             self._params = state.parameters
         return state.history
+
+    def _check_dropout(self, dropout: Mapping[int, float] | None) -> dict[int, float]:
+        if not dropout:
+            return {}
+        if not isinstance(dropout, Mapping):
+            raise TypeError(f"dropout must be a dict {{layer: keep_prob}}, got {dropout!r}")
+        out = {}
+        for l, keep in dropout.items():
+            if isinstance(l, bool) or not isinstance(l, int) or not 1 <= l < self.L:
+                raise ValueError(f"dropout layers must be hidden layers 1..{self.L - 1}, "
+                                 f"got {l!r}")
+            keep = float(keep)
+            if not 0.0 < keep <= 1.0:
+                raise ValueError(f"dropout keep_prob for layer {l} must be in (0, 1], "
+                                 f"got {keep!r}")
+            out[l] = keep
+        return out
 
     def predict_proba(self, X: Any) -> Array:
         """A[L] for X ``(n_x, m)``: probabilities ``(n[L], m)`` on the network's device."""
@@ -143,12 +215,15 @@ class Network:
 
     def predict(self, X: Any, threshold: float = 0.5) -> Array:
         """Class labels 0/1 (``A[L] > threshold``, in the network's dtype) for a
-        sigmoid output; the values A[L] for a linear one."""
+        sigmoid output; class indices ``(1, m)`` (argmax over the rows) for a
+        softmax one; the values A[L] for a linear one."""
         AL = self.predict_proba(X)
         if self.output == "linear":
             return AL
         xp = self._target.xp
         with self._target.context():
+            if self.output == "softmax":
+                return xp.argmax(AL, axis=0, keepdims=True)
             return xp.astype(AL > float(threshold), AL.dtype)
 
     def score(self, X: Any, Y: Any) -> float:
@@ -161,8 +236,11 @@ class Network:
                 residual = xp.sum((Y - AL) ** 2)
                 total = xp.sum((Y - xp.mean(Y, axis=1, keepdims=True)) ** 2)
                 return 1.0 - _backend.to_float(residual) / _backend.to_float(total)
-            correct = xp.astype((AL > 0.5) == (Y > 0.5), AL.dtype)
-            return _backend.to_float(xp.sum(correct)) / math.prod(Y.shape)
+            if self.output == "softmax":
+                same = xp.argmax(AL, axis=0) == xp.argmax(Y, axis=0)
+            else:
+                same = (AL > 0.5) == (Y > 0.5)
+            return _backend.to_float(xp.sum(xp.astype(same, AL.dtype))) / math.prod(same.shape)
 
     def cost(self, X: Any, Y: Any) -> float:
         """J on (X, Y) with the current parameters, as a Python float."""
@@ -211,20 +289,27 @@ class Network:
             return Xc, None
         Y = _as_2d("Y", Y, hint=" (labels are a row: pass Y.reshape(1, -1)?)")
         n_y = self.layer_dims[-1]
+        if self.output == "softmax" and n_y > 1 and tuple(Y.shape) == (1, X.shape[1]):
+            Y = _one_hot(Y, n_y)
         if tuple(Y.shape) != (n_y, X.shape[1]):
             raise ValueError(
                 f"Y has shape {tuple(Y.shape)} but must be (n[L], m) = ({n_y}, {X.shape[1]}) "
                 "for this network and X"
             )
         Yc = _finite("Y", self._convert(Y))
-        if self.output == "sigmoid":
+        if self.output in ("sigmoid", "softmax"):
             xp = self._target.xp
             with self._target.context():
                 ok = xp.all((Yc == 0.0) | (Yc == 1.0))
+                if self.output == "softmax":
+                    ok = ok & xp.all(xp.sum(Yc, axis=0) == 1.0)
             if not bool(_backend.to_numpy(ok)):
                 raise ValueError(
                     "Y must hold only the labels 0 and 1 for a sigmoid output "
                     "(e.g. 1 = cat, 0 = non-cat); got other values"
+                    if self.output == "sigmoid" else
+                    f"Y must be one-hot ({n_y}, m) columns or integer classes (1, m) in "
+                    f"0..{n_y - 1} for a softmax output; got other values"
                 )
         return Xc, Yc
 
@@ -248,9 +333,9 @@ class LogisticRegression(Network):
                          device=device, backend=backend, dtype=dtype)
 
     def fit(self, X: Any, Y: Any, iterations: int = 2000, learning_rate: float = 0.005,
-            progress: bool = True, record_every: int = 100) -> History:
+            progress: bool = True, record_every: int = 100, **kwargs: Any) -> History:
         """As :meth:`Network.fit`, with the lecture's defaults (2000 iterations, α = 0.005)."""
-        return super().fit(X, Y, iterations, learning_rate, progress, record_every)
+        return super().fit(X, Y, iterations, learning_rate, progress, record_every, **kwargs)
 
 
 def load(path: str | os.PathLike[str], device: str | None = None,
@@ -291,6 +376,28 @@ def _as_2d(name: str, a: Any, hint: str = "") -> Any:
     if math.prod(shape) == 0:
         raise ValueError(f"{name} is empty (shape {shape})")
     return a
+
+
+def _nonnegative(name: str, value: Any) -> float:
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name} must be a number, got {value!r}") from None
+    if not math.isfinite(v) or v < 0:
+        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+    return v
+
+
+def _one_hot(Y: Any, n_y: int) -> Any:
+    """Integer classes ``(1, m)`` in 0..n_y−1 as one-hot columns ``(n_y, m)`` (on the host)."""
+    labels = _backend.to_numpy(Y) if _backend.is_array(Y) else Y
+    classes = labels[0].astype(int) if (labels == labels.astype(int)).all() else None
+    if classes is None or classes.min() < 0 or classes.max() >= n_y:
+        raise ValueError(
+            f"Y as a row must hold integer classes 0..{n_y - 1} for a softmax output of "
+            f"n[L]={n_y} units; got values from {labels.min()} to {labels.max()}"
+        )
+    return (classes[None, :] == _backend.host_arange(n_y)[:, None]).astype(labels.dtype)
 
 
 def _finite(name: str, a: Array) -> Array:

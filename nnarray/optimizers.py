@@ -1,12 +1,22 @@
 """Parameter updates, as pure functions: they return new dicts and never
-modify arrays in place (JAX and array_api_strict arrays are immutable)."""
+modify arrays in place (JAX and array_api_strict arrays are immutable).
+
+``gradient_descent`` is the lecture's update. The optimizers of the follow-up
+course — momentum, RMSprop, Adam — are small objects whose state is a dict of
+arrays: ``state = opt.init(params)``, then
+``params, state = opt.update(params, grads, state, learning_rate)``.
+"""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
 
-from .backend import Array
+from .backend import Array, namespace
+
+State = dict[str, Any]
 
 
 def check_learning_rate(learning_rate: float) -> float:
@@ -38,3 +48,112 @@ def apply_gradients(
     """θ := θ − α dθ without the checks of :func:`gradient_descent`: for the
     training loop, whose ``learning_rate`` is already a checked Python float."""
     return {k: p - learning_rate * grads[f"d{k}"] for k, p in parameters.items()}
+
+
+def _zeros_like(parameters: Mapping[str, Array]) -> dict[str, Array]:
+    return {k: namespace(p).zeros_like(p) for k, p in parameters.items()}
+
+
+def _beta(name: str, value: float) -> float:
+    value = float(value)
+    if not 0.0 <= value < 1.0:
+        raise ValueError(f"{name} must be in [0, 1), got {value!r}")
+    return value
+
+
+@dataclass(frozen=True)
+class GradientDescent:
+    """θ := θ − α dθ (the lecture's update), stateless."""
+
+    def init(self, parameters: Mapping[str, Array]) -> State:
+        return {"t": 0}
+
+    def update(self, parameters: Mapping[str, Array], grads: Mapping[str, Array],
+               state: State, learning_rate: float) -> tuple[dict[str, Array], State]:
+        return apply_gradients(parameters, grads, learning_rate), {"t": state["t"] + 1}
+
+
+@dataclass(frozen=True)
+class Momentum:
+    """v := β v + (1 − β) dθ;  θ := θ − α v."""
+
+    beta: float = 0.9
+
+    def __post_init__(self) -> None:
+        _beta("beta", self.beta)
+
+    def init(self, parameters: Mapping[str, Array]) -> State:
+        return {"t": 0, "v": _zeros_like(parameters)}
+
+    def update(self, parameters: Mapping[str, Array], grads: Mapping[str, Array],
+               state: State, learning_rate: float) -> tuple[dict[str, Array], State]:
+        b = float(self.beta)
+        v = {k: b * state["v"][k] + (1.0 - b) * grads[f"d{k}"] for k in parameters}
+        new = {k: p - learning_rate * v[k] for k, p in parameters.items()}
+        return new, {"t": state["t"] + 1, "v": v}
+
+
+@dataclass(frozen=True)
+class RMSprop:
+    """s := β s + (1 − β) dθ²;  θ := θ − α dθ / (√s + ε)."""
+
+    beta: float = 0.999
+    epsilon: float = 1e-8
+
+    def __post_init__(self) -> None:
+        _beta("beta", self.beta)
+
+    def init(self, parameters: Mapping[str, Array]) -> State:
+        return {"t": 0, "s": _zeros_like(parameters)}
+
+    def update(self, parameters: Mapping[str, Array], grads: Mapping[str, Array],
+               state: State, learning_rate: float) -> tuple[dict[str, Array], State]:
+        b, eps = float(self.beta), float(self.epsilon)
+        s = {k: b * state["s"][k] + (1.0 - b) * grads[f"d{k}"] ** 2 for k in parameters}
+        new = {k: p - learning_rate * grads[f"d{k}"] / (s[k] ** 0.5 + eps)
+               for k, p in parameters.items()}
+        return new, {"t": state["t"] + 1, "s": s}
+
+
+@dataclass(frozen=True)
+class Adam:
+    """v := β1 v + (1 − β1) dθ;  s := β2 s + (1 − β2) dθ²;  with the bias
+    corrections v̂ = v / (1 − β1^t), ŝ = s / (1 − β2^t):  θ := θ − α v̂ / (√ŝ + ε)."""
+
+    beta1: float = 0.9
+    beta2: float = 0.999
+    epsilon: float = 1e-8
+
+    def __post_init__(self) -> None:
+        _beta("beta1", self.beta1)
+        _beta("beta2", self.beta2)
+
+    def init(self, parameters: Mapping[str, Array]) -> State:
+        return {"t": 0, "v": _zeros_like(parameters), "s": _zeros_like(parameters)}
+
+    def update(self, parameters: Mapping[str, Array], grads: Mapping[str, Array],
+               state: State, learning_rate: float) -> tuple[dict[str, Array], State]:
+        b1, b2, eps = float(self.beta1), float(self.beta2), float(self.epsilon)
+        t = state["t"] + 1
+        v = {k: b1 * state["v"][k] + (1.0 - b1) * grads[f"d{k}"] for k in parameters}
+        s = {k: b2 * state["s"][k] + (1.0 - b2) * grads[f"d{k}"] ** 2 for k in parameters}
+        c1, c2 = 1.0 - b1**t, 1.0 - b2**t
+        new = {k: p - learning_rate * (v[k] / c1) / ((s[k] / c2) ** 0.5 + eps)
+               for k, p in parameters.items()}
+        return new, {"t": t, "v": v, "s": s}
+
+
+Optimizer = GradientDescent | Momentum | RMSprop | Adam
+OPTIMIZERS = {"gd": GradientDescent, "momentum": Momentum, "rmsprop": RMSprop, "adam": Adam}
+
+
+def get(optimizer: str | Optimizer) -> Optimizer:
+    """An optimizer from its name (``gd``, ``momentum``, ``rmsprop``, ``adam``) or itself."""
+    if isinstance(optimizer, GradientDescent | Momentum | RMSprop | Adam):
+        return optimizer
+    if isinstance(optimizer, str) and optimizer in OPTIMIZERS:
+        return OPTIMIZERS[optimizer]()
+    raise ValueError(
+        f"optimizer must be one of {sorted(OPTIMIZERS)} or an optimizer object such as "
+        f"nnarray.optimizers.Adam(), got {optimizer!r}"
+    )

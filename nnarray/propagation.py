@@ -87,6 +87,7 @@ def model_forward(
     *,
     xp: Any = None,
     keep_Z: bool = True,
+    masks: Mapping[int, Array] | None = None,
 ) -> tuple[Array, list[ActivationCache]]:
     """[LINEAR -> hidden] × (L−1) -> LINEAR -> output; returns ``(AL, caches)``
     with one activation cache per layer, ``caches[l-1]`` for layer l.
@@ -94,7 +95,9 @@ def model_forward(
     The training loop passes ``xp`` (its inputs were checked at the boundary,
     so the checks here are skipped) and ``keep_Z=False``: hidden layers' Z is
     then not kept (``None`` in the cache), since ``model_backward(...,
-    reuse=True)`` needs only A.
+    reuse=True)`` needs only A. ``masks`` (inverted dropout) maps hidden layers
+    l to D[l] / keep_prob, which multiplies A[l]; pass the same to
+    :func:`model_backward`.
     """
     if xp is None:
         L = n_layers(parameters)
@@ -114,7 +117,10 @@ def model_forward(
         W, b = parameters[f"W{l}"], parameters[f"b{l}"]
         Z = W @ A + b
         A_prev, A = A, (g_hidden if l < L else g_output)(Z, xp)
-        caches.append(((A_prev, W, b), Z if keep_Z or l == L else None))
+        dropped = masks is not None and l in masks
+        if dropped:
+            A = A * masks[l]
+        caches.append(((A_prev, W, b), Z if keep_Z or dropped or l == L else None))
     return A, caches
 
 
@@ -179,6 +185,7 @@ def model_backward(
     dA0: bool = True,
     reuse: bool = False,
     xp: Any = None,
+    masks: Mapping[int, Array] | None = None,
 ) -> dict[str, Array]:
     """Gradients of the cost for every layer, by the lecture's formulas:
     dA[L] = −(Y/A[L] − (1 − Y)/(1 − A[L])) (squared error: A[L] − Y), then
@@ -190,6 +197,7 @@ def model_backward(
     A[l] = g(Z[l])): it starts from dZ[L] = A[L] − Y and reads A[l] from the
     next layer's cache instead of recomputing g(Z[l]); same result, less work.
     ``xp`` given means the inputs were checked already (the training loop).
+    ``masks`` are the dropout masks given to :func:`model_forward`.
     """
     if xp is None:
         xp = namespace(AL, Y)
@@ -211,10 +219,15 @@ def model_backward(
                 output_dA(AL, Y, output), caches[l - 1], output, xp=xp, need_dA_prev=need
             )
         else:
-            # With reuse, A[l] = g(Z[l]) is read from the next layer's A_prev.
+            dA = grads[f"dA{l}"]
+            dropped = masks is not None and l in masks
+            if dropped:
+                dA = grads[f"dA{l}"] = dA * masks[l]
+            # With reuse, A[l] = g(Z[l]) is read from the next layer's A_prev
+            # (not when dropout changed it: then g'(Z) is computed from Z).
+            A = caches[l][0][0] if reuse and not dropped else None
             dA_prev, dW, db = linear_activation_backward(
-                grads[f"dA{l}"], caches[l - 1], hidden, A=caches[l][0][0] if reuse else None,
-                xp=xp, need_dA_prev=need,
+                dA, caches[l - 1], hidden, A=A, xp=xp, need_dA_prev=need,
             )
         grads[f"dW{l}"], grads[f"db{l}"] = dW, db
         if need:

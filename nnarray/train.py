@@ -1,33 +1,35 @@
-"""The training loop: full-batch gradient descent with a cost history.
+"""The training loop: full batch (the lecture) or mini-batches, any optimizer,
+L2 and dropout, validation with early stopping, callbacks.
 
 One step is the lecture's iteration: forward propagation, the cost (only at
 record points), backward propagation (without the unused dA0) and the update.
-Costs stay on the device and become Python floats only at record points,
-where divergence is checked too.
+Costs stay on the device and become Python floats only at record points (full
+batch) or once per epoch (mini-batches), where divergence is checked too.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from . import losses, propagation
-from .backend import Array, materialize, namespace, to_float, to_numpy
-from .optimizers import apply_gradients
+from .backend import Array, HostRandom, materialize, namespace, to_float, to_numpy
+from .optimizers import GradientDescent, Optimizer
 from .progress import Progress
 
 
 class DivergenceError(ArithmeticError):
     """The cost became NaN or inf; the network keeps its last finite parameters."""
 
-    def __init__(self, iteration: int, learning_rate: float, cost: float) -> None:
+    def __init__(self, iteration: int, learning_rate: float, cost: float,
+                 unit: str = "iteration") -> None:
         self.iteration = iteration
         self.learning_rate = learning_rate
         self.cost = cost
         super().__init__(
-            f"training diverged: the cost is {cost} at iteration {iteration} with "
+            f"training diverged: the cost is {cost} at {unit} {iteration} with "
             f"learning_rate={learning_rate}; the parameters of the last finite step were "
             f"kept. Try a smaller learning rate (e.g. {learning_rate / 10:g})."
         )
@@ -35,10 +37,16 @@ class DivergenceError(ArithmeticError):
 
 @dataclass
 class History:
-    """Costs recorded before the update at iterations 0, k, 2k, ... and the last."""
+    """Costs recorded before the update at iterations 0, k, 2k, ... and the last
+    (full batch), or once per epoch (mini-batches: ``epochs`` is filled and each
+    cost is the epoch's mean mini-batch cost). ``val_costs`` holds the
+    validation cost at the same points when a validation set is given."""
 
     iterations: list[int] = field(default_factory=list)
     costs: list[float] = field(default_factory=list)
+    epochs: list[int] = field(default_factory=list)
+    val_costs: list[float] = field(default_factory=list)
+    stopped_early: bool = False
 
     def record(self, iteration: int, cost: float) -> None:
         self.iterations.append(iteration)
@@ -48,12 +56,31 @@ class History:
         return len(self.iterations)
 
 
+@dataclass(frozen=True)
+class Settings:
+    """What one training run does, besides the data."""
+
+    hidden: str
+    output: str
+    learning_rate: float
+    optimizer: Optimizer = field(default_factory=GradientDescent)
+    l2: float = 0.0
+    dropout: Mapping[int, float] = field(default_factory=dict)
+    decay_rate: float = 0.0
+    seed: int | None = 1
+
+    def rate(self, epoch: int) -> float:
+        """α / (1 + decay_rate · epoch), the course's learning-rate decay."""
+        return self.learning_rate / (1.0 + self.decay_rate * epoch)
+
+
 @dataclass
 class TrainState:
     """What a run has reached: read it after an error or Ctrl-C."""
 
     parameters: dict[str, Array]
     history: History = field(default_factory=History)
+    opt_state: Any = None
 
 
 def cost(
@@ -64,82 +91,221 @@ def cost(
     return losses.output_cost(caches[-1][1], AL, Y, output)
 
 
+def l2_cost(parameters: Mapping[str, Array], l2: float, m: int, xp: Any) -> Array:
+    """(λ / 2m) Σ_l ‖W[l]‖², the L2 penalty added to J."""
+    total = sum(xp.sum(W * W) for k, W in parameters.items() if k.startswith("W"))
+    return (l2 / (2 * m)) * total
+
+
 def step(
     parameters: Mapping[str, Array], X: Array, Y: Array, hidden: str, output: str,
-    learning_rate: float, want_cost: bool, xp: Any = None,
-) -> tuple[dict[str, Array], Array | None]:
-    """One gradient-descent iteration; returns (new parameters, cost before the
-    update or ``None``). The cost is a 0-d device array.
+    learning_rate: float, want_cost: bool, xp: Any = None, *,
+    settings: Settings | None = None, opt_state: Any = None,
+    masks: Mapping[int, Array] | None = None,
+) -> tuple[dict[str, Array], Array | None] | tuple[dict[str, Array], Array | None, Any]:
+    """One iteration; returns (new parameters, cost before the update or
+    ``None``) — and the optimizer's new state when ``settings`` is given.
 
-    With ``xp`` (the loop's namespace) the inputs are trusted: they were
-    checked at the boundary, so no per-step checks run.
+    Without ``settings`` it is the lecture's gradient-descent step. With
+    ``xp`` (the loop's namespace) the inputs are trusted: they were checked at
+    the boundary, so no per-step checks run. ``masks`` are dropout masks
+    (already divided by keep_prob) for the hidden layers they name.
     """
     if xp is None:
         xp = namespace(X, Y, *parameters.values())
-    AL, caches = propagation.model_forward(X, parameters, hidden, output, xp=xp, keep_Z=False)
-    cost = losses.output_cost(caches[-1][1], AL, Y, output) if want_cost else None
+    s = settings or Settings(hidden, output, learning_rate)
+    AL, caches = propagation.model_forward(X, parameters, hidden, output, xp=xp, keep_Z=False,
+                                           masks=masks)
+    J = losses.output_cost(caches[-1][1], AL, Y, output) if want_cost else None
     grads = propagation.model_backward(AL, Y, caches, hidden, output, dA0=False, reuse=True,
-                                       xp=xp)
-    return materialize(apply_gradients(parameters, grads, learning_rate)), cost
+                                       xp=xp, masks=masks)
+    if s.l2:
+        m = X.shape[1]
+        grads = {k: (g + (s.l2 / m) * parameters[k[1:]] if k.startswith("dW") else g)
+                 for k, g in grads.items()}
+        if J is not None:
+            J = J + l2_cost(parameters, s.l2, m, xp)
+    state = s.optimizer.init(parameters) if opt_state is None else opt_state
+    new, state = s.optimizer.update(parameters, grads, state, learning_rate)
+    new = materialize(new)
+    if settings is None:
+        return new, J
+    return new, J, _materialize_state(state)
+
+
+def _materialize_state(state: Any) -> Any:
+    return {k: materialize(v) if isinstance(v, dict) else v for k, v in state.items()}
+
+
+@dataclass
+class Extras:
+    """Optional parts of a run: validation data, early stopping, callbacks."""
+
+    validation: tuple[Array, Array] | None = None
+    patience: int | None = None
+    on_iteration: Callable[[int], Any] | None = None
+    on_epoch: Callable[[int, History], Any] | None = None
+
+
+class _Loop:
+    """The state shared by the full-batch and mini-batch loops."""
+
+    def __init__(self, state: TrainState, X: Array, Y: Array, settings: Settings,
+                 extras: Extras) -> None:
+        self.state, self.X, self.Y, self.s, self.extras = state, X, Y, settings, extras
+        self.xp = namespace(X, Y, *state.parameters.values())
+        self.random = HostRandom(settings.seed)
+        self.best: tuple[float, dict[str, Array]] | None = None
+        self.waited = 0
+        if state.opt_state is None:
+            state.opt_state = settings.optimizer.init(state.parameters)
+
+    def masks(self, m: int) -> dict[int, Array] | None:
+        if not self.s.dropout:
+            return None
+        dims = {int(k[1:]): W.shape[0] for k, W in self.state.parameters.items()
+                if k.startswith("W")}
+        like = self.state.parameters["W1"]
+        return {l: self.random.dropout_mask((dims[l], m), keep, like)
+                for l, keep in sorted(self.s.dropout.items())}
+
+    def step(self, X: Array, Y: Array, rate: float, want: bool) -> Any:
+        return step(self.state.parameters, X, Y, self.s.hidden, self.s.output, rate, want,
+                    self.xp, settings=self.s, opt_state=self.state.opt_state,
+                    masks=self.masks(X.shape[1]))
+
+    def validate(self) -> bool:
+        """Record the validation cost; True when early stopping says stop."""
+        if self.extras.validation is None:
+            return False
+        Xv, Yv = self.extras.validation
+        v = to_float(cost(self.state.parameters, Xv, Yv, self.s.hidden, self.s.output))
+        self.state.history.val_costs.append(v)
+        if self.best is None or v < self.best[0]:
+            self.best, self.waited = (v, self.state.parameters), 0
+            return False
+        self.waited += 1
+        if self.extras.patience is not None and self.waited >= self.extras.patience:
+            self.state.parameters = self.best[1]
+            self.state.history.stopped_early = True
+            return True
+        return False
 
 
 def run(
     state: TrainState, X: Array, Y: Array, *, hidden: str, output: str, iterations: int,
     learning_rate: float, record_every: int, progress: bool = True,
+    settings: Settings | None = None, extras: Extras | None = None,
 ) -> None:
-    """Train ``state.parameters`` in place of the state (never of the arrays).
+    """Full-batch training of ``state.parameters`` (the state changes, never an array).
 
     After every completed step ``state.parameters`` holds the new parameters,
     so an interruption leaves the last completed step. On a NaN or inf cost,
     the steps since the last record point are replayed to find the first
     non-finite iteration; the state keeps the parameters before it and
-    :class:`DivergenceError` is raised.
+    :class:`DivergenceError` is raised. With a validation set and ``patience``,
+    training stops after ``patience`` record points without a better
+    validation cost and keeps the best parameters.
     """
-    checkpoint: tuple[int, dict[str, Array]] | None = None
-    xp = namespace(X, Y, *state.parameters.values())
+    s = settings or Settings(hidden, output, learning_rate)
+    ex = extras or Extras()
+    loop = _Loop(state, X, Y, s, ex)
+    checkpoint = None
     bar = Progress(iterations, progress)
     try:
         for i in range(iterations):
             want = i % record_every == 0 or i == iterations - 1
-            new, cost = step(state.parameters, X, Y, hidden, output, learning_rate, want, xp)
+            before = (i, state.parameters, state.opt_state, loop.random.state())
+            new, J, opt_state = loop.step(X, Y, s.rate(i), want)
             if want:
-                c = to_float(cost)
+                c = to_float(J)
                 if not math.isfinite(c):
-                    _diverged(state, checkpoint, i, c, X, Y, hidden, output, learning_rate)
-                checkpoint = (i, state.parameters)
+                    _replay(loop, checkpoint, i, c)
+                checkpoint = before
                 state.history.record(i, c)
                 bar.record(i, c)
-            state.parameters = new
+                if loop.validate():
+                    return
+            state.parameters, state.opt_state = new, opt_state
+            if ex.on_iteration is not None:
+                ex.on_iteration(i)
             bar.update()
     finally:
         bar.close()
     if iterations and not all_finite(state.parameters):
-        last = checkpoint[1] if checkpoint else state.parameters
-        state.parameters = last
-        raise DivergenceError(iterations, learning_rate, math.nan)
+        if checkpoint is not None:
+            state.parameters = checkpoint[1]
+        raise DivergenceError(iterations, s.learning_rate, math.nan)
 
 
-def _diverged(
-    state: TrainState, checkpoint: tuple[int, dict[str, Array]] | None, i: int, c: float,
-    X: Array, Y: Array, hidden: str, output: str, learning_rate: float,
-) -> None:
-    """Replay from the last finite record point to the first non-finite cost."""
+def _replay(loop: _Loop, checkpoint: Any, i: int, c: float) -> None:
+    """Replay from the last finite record point to the first non-finite cost;
+    keep the parameters before it and raise :class:`DivergenceError`."""
+    state, s = loop.state, loop.s
     if checkpoint is None:
-        raise DivergenceError(i, learning_rate, c)
-    j, params = checkpoint
-    for t in range(j + 1, i + 1):
-        new, _ = step(params, X, Y, hidden, output, learning_rate, False)
-        c_new = to_float(cost(new, X, Y, hidden, output))
-        if not math.isfinite(c_new):
-            state.parameters = params
-            raise DivergenceError(t, learning_rate, c_new)
-        params = new
-    state.parameters = params
-    raise DivergenceError(i, learning_rate, c)
+        raise DivergenceError(i, s.learning_rate, c)
+    j, params, opt_state, random_state = checkpoint
+    loop.random.restore(random_state)
+    state.parameters, state.opt_state = params, opt_state
+    last_finite = (params, opt_state)  # the cost at j was finite
+    for t in range(j, i + 1):
+        new, J, new_opt = loop.step(loop.X, loop.Y, s.rate(t), True)
+        c_t = to_float(J)
+        if not math.isfinite(c_t):
+            state.parameters, state.opt_state = last_finite
+            raise DivergenceError(t, s.learning_rate, c_t)
+        last_finite = (state.parameters, state.opt_state)
+        state.parameters, state.opt_state = new, new_opt
+    state.parameters, state.opt_state = last_finite
+    raise DivergenceError(i, s.learning_rate, c)
+
+
+def run_epochs(
+    state: TrainState, X: Array, Y: Array, *, settings: Settings, epochs: int,
+    batch_size: int, progress: bool = True, extras: Extras | None = None,
+) -> None:
+    """Mini-batch training: each epoch shuffles the m columns with a host-side
+    seeded permutation (the same on every backend), then steps through batches
+    of ``batch_size`` (the last one partial). One host sync per epoch."""
+    ex = extras or Extras()
+    loop = _Loop(state, X, Y, settings, ex)
+    xp, m = loop.xp, X.shape[1]
+    starts = range(0, m, batch_size)
+    bar = Progress(epochs * len(starts), progress)
+    step_count = 0
+    try:
+        for epoch in range(epochs):
+            start_params, start_opt = state.parameters, state.opt_state
+            order = loop.random.permutation(m, like=X)
+            Xs, Ys = xp.take(X, order, axis=1), xp.take(Y, order, axis=1)
+            total = None
+            for a in starts:
+                Xb, Yb = Xs[:, a:a + batch_size], Ys[:, a:a + batch_size]
+                new, J, opt_state = loop.step(Xb, Yb, settings.rate(epoch), True)
+                weighted = J * (Xb.shape[1] / m)
+                total = weighted if total is None else total + weighted
+                state.parameters, state.opt_state = new, opt_state
+                if ex.on_iteration is not None:
+                    ex.on_iteration(step_count)
+                step_count += 1
+                bar.update()
+            c = to_float(total)
+            if not math.isfinite(c):
+                state.parameters, state.opt_state = start_params, start_opt
+                raise DivergenceError(epoch, settings.learning_rate, c, unit="epoch")
+            state.history.record(step_count, c)
+            state.history.epochs.append(epoch)
+            bar.record(epoch, c)
+            if loop.validate():
+                return
+            if ex.on_epoch is not None:
+                ex.on_epoch(epoch, state.history)
+    finally:
+        bar.close()
 
 
 def all_finite(parameters: Mapping[str, Array]) -> bool:
-    """True when no parameter holds NaN or inf (one host sync)."""
+    """True when no parameter holds NaN or inf (one host sync per array)."""
     values = list(parameters.values())
     xp = namespace(*values)
     return all(bool(to_numpy(xp.all(xp.isfinite(v)))) for v in values)
@@ -147,9 +313,14 @@ def all_finite(parameters: Mapping[str, Array]) -> bool:
 
 def check_iterations(iterations: Any, record_every: Any) -> tuple[int, int]:
     """``iterations >= 0`` and ``record_every >= 1`` as ints."""
-    for name, value, low in (("iterations", iterations, 0), ("record_every", record_every, 1)):
-        if isinstance(value, bool) or not hasattr(value, "__index__"):
-            raise TypeError(f"{name} must be an integer, got {value!r}")
-        if int(value) < low:
-            raise ValueError(f"{name} must be >= {low}, got {value!r}")
-    return int(iterations), int(record_every)
+    return check_count("iterations", iterations, 0), check_count("record_every",
+                                                                   record_every, 1)
+
+
+def check_count(name: str, value: Any, low: int) -> int:
+    """``value`` as an int >= ``low``, or an error naming ``name``."""
+    if isinstance(value, bool) or not hasattr(value, "__index__"):
+        raise TypeError(f"{name} must be an integer, got {value!r}")
+    if int(value) < low:
+        raise ValueError(f"{name} must be >= {low}, got {value!r}")
+    return int(value)

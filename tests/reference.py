@@ -9,6 +9,9 @@ LEAK = 0.01
 
 
 def g(name: str, Z: np.ndarray) -> np.ndarray:
+    if name == "softmax":
+        E = np.exp(Z - Z.max(axis=0))
+        return E / E.sum(axis=0)
     if name == "sigmoid":
         return 1.0 / (1.0 + np.exp(-Z))
     if name == "tanh":
@@ -45,6 +48,8 @@ def forward(X, params, hidden, output):
 
 def cost(AL, Y, output):
     m = Y.shape[1]
+    if output == "softmax":
+        return -np.sum(Y * np.log(AL)) / m
     if output == "linear":
         return np.sum((AL - Y) ** 2) / (2 * m)
     return -np.sum(Y * np.log(AL) + (1 - Y) * np.log(1 - AL)) / m
@@ -56,7 +61,10 @@ def backward(AL, Y, caches, params, hidden, output):
     dA = (AL - Y) if output == "linear" else -(Y / AL - (1 - Y) / (1 - AL))
     for l in range(L, 0, -1):
         A_prev, Z = caches[l - 1]
-        dZ = dA * g_prime(output if l == L else hidden, Z)
+        if l == L and output == "softmax":
+            dZ = AL - Y  # the softmax Jacobian applied to -Y/A
+        else:
+            dZ = dA * g_prime(output if l == L else hidden, Z)
         grads[f"dW{l}"] = dZ @ A_prev.T / m
         grads[f"db{l}"] = dZ.sum(axis=1, keepdims=True) / m
         dA = params[f"W{l}"].T @ dZ
@@ -70,6 +78,8 @@ def problem(dims, m=7, seed=0, output="sigmoid"):
     X = rng.standard_normal((dims[0], m))
     if output == "linear":
         Y = rng.standard_normal((dims[-1], m))
+    elif output == "softmax":
+        Y = np.eye(dims[-1])[:, rng.integers(0, dims[-1], m)]
     else:
         Y = (rng.random((dims[-1], m)) > 0.5).astype(np.float64)
     params = {}

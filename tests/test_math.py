@@ -11,7 +11,8 @@ from nnarray import propagation as P
 from . import reference as ref
 from ._helpers import assert_close
 
-NAMES = sorted(activations.ACTIVATIONS)
+NAMES = sorted(set(activations.ACTIVATIONS) - {"softmax"})  # the elementwise ones
+OUTPUTS = ["sigmoid", "softmax", "linear"]
 HIDDEN = ["relu", "leaky_relu", "tanh", "sigmoid"]
 Z_HOST = np.array([[-30.0, -2.5, -0.3, 0.0, 0.2, 1.7, 30.0],
                    [0.05, -0.05, 3.0, -4.0, 0.7, -1.1, 2.2]])
@@ -83,7 +84,7 @@ def test_linear_activation_forward_and_backward(case, activation):
 
 
 @pytest.mark.parametrize("hidden", HIDDEN)
-@pytest.mark.parametrize("output", ["sigmoid", "linear"])
+@pytest.mark.parametrize("output", OUTPUTS)
 def test_model_forward_backward_and_cost(case, hidden, output):
     dims = [5, 4, 3, 2]
     X, Y, params = ref.problem(dims, m=8, seed=2, output=output)
@@ -159,7 +160,7 @@ def test_gradient_descent_rejects_bad_learning_rate(lr):
 
 
 @pytest.mark.parametrize("hidden", HIDDEN)
-@pytest.mark.parametrize("output", ["sigmoid", "linear"])
+@pytest.mark.parametrize("output", OUTPUTS)
 def test_gradients_match_finite_differences(case64, hidden, output):
     X, Y, params = ref.problem([3, 4, 3, 2], m=5, seed=3, output=output)
     if hidden in ("relu", "leaky_relu"):
@@ -197,3 +198,30 @@ def test_shape_errors_speak_the_lectures_terms():
         P.model_forward(X, params)
     with pytest.raises(ValueError, match=r"b\[l\] must be \(n\[l\], 1\) = \(3, 1\)"):
         P.linear_forward(X, params["W1"], np.ones((3,)))
+
+
+def test_softmax_forward_and_backward(case):
+    Z_host = np.array([[1.0, -2.0, 30.0, 0.0], [0.5, 3.0, -30.0, 0.0], [-1.0, 0.0, 29.0, 0.0]])
+    Z = case.asarray(Z_host)
+    A = activations.softmax(Z)
+    expected = ref.g("softmax", Z_host)
+    assert_close(A, expected, case)
+    dA_host = np.arange(12.0).reshape(3, 4) / 7
+    # dZ_j = Σ_k dA_k ∂A_k/∂Z_j with the Jacobian diag(a) − a aᵀ, column by column
+    dZ = np.stack([(np.diag(a) - np.outer(a, a)) @ d for a, d in zip(expected.T, dA_host.T,
+                                                                      strict=True)], axis=1)
+    assert_close(activations.softmax_backward(case.asarray(dA_host), Z), dZ, case)
+
+
+def test_categorical_cross_entropy_probabilities_and_logits_agree(case):
+    Z_host = np.array([[2.0, -1.0, 0.3], [0.5, 4.0, 0.3], [-3.0, 0.0, 0.3]])
+    Y_host = np.eye(3)[:, [0, 1, 2]]
+    expected = ref.cost(ref.g("softmax", Z_host), Y_host, "softmax")
+    Y = case.asarray(Y_host)
+    assert_close(losses.categorical_cross_entropy(case.asarray(ref.g("softmax", Z_host)), Y),
+                 expected, case)
+    assert_close(losses.categorical_cross_entropy(case.asarray(Z_host), Y, from_logits=True),
+                 expected, case)
+    huge = losses.categorical_cross_entropy(case.asarray([[1000.0], [-1000.0]]),
+                                            case.asarray([[0.0], [1.0]]), from_logits=True)
+    assert_close(huge, 2000.0, case)

@@ -269,7 +269,7 @@ def test_bad_hyperparameters(kwargs, message):
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [({"hidden": "softplus"}, r"hidden must be one of \['sigmoid', 'tanh', 'relu'"),
-     ({"output": "tanh"}, r"output must be one of \['sigmoid', 'linear'\]"),
+     ({"output": "tanh"}, r"output must be one of \['sigmoid', 'softmax', 'linear'\]"),
      ({"dtype": "int8"}, r"dtype must be one of \['float32', 'float64'\]"),
      ({"device": "tpu"}, "device must be"),
      ({"backend": "mxnet"}, "backend must be one of"),
