@@ -25,16 +25,37 @@ def check(
     hidden: str = "relu",
     output: str = "sigmoid",
     epsilon: float = 1e-7,
+    *,
+    l2: float = 0.0,
+    masks: Mapping[int, Array] | None = None,
 ) -> float:
     """The relative difference between backprop's gradients and finite
-    differences, over all of W1, b1, ..., WL, bL. Needs float64 parameters."""
+    differences, over all of W1, b1, ..., WL, bL. Needs float64 parameters.
+
+    ``l2`` adds the penalty (λ/2m) Σ‖W‖²; ``masks`` are fixed dropout masks
+    (D[l] / keep_prob) for the hidden layers they name. Without either, the
+    gradients are :func:`~nnarray.propagation.model_backward`'s, by the
+    lecture's formulas; with them, the training loop's.
+    """
     dtypes = {backend.dtype_name(p.dtype) for p in parameters.values()}
     if dtypes != {"float64"}:
         raise ValueError(
             f"gradcheck needs float64 parameters (float32 differences are noise), got {dtypes}"
         )
-    AL, caches = propagation.model_forward(X, parameters, hidden, output)
-    grads = propagation.model_backward(AL, Y, caches, hidden, output)
+    xp = backend.namespace(X, Y, *parameters.values())
+
+    def J(params: Mapping[str, Array]) -> float:
+        if not l2 and masks is None:
+            return backend.to_float(train.cost(params, X, Y, hidden, output))
+        _, cost = train.gradients(params, X, Y, hidden, output, xp=xp, l2=l2, masks=masks)
+        return backend.to_float(cost)
+
+    if not l2 and masks is None:
+        AL, caches = propagation.model_forward(X, parameters, hidden, output)
+        grads = propagation.model_backward(AL, Y, caches, hidden, output)
+    else:
+        grads, _ = train.gradients(parameters, X, Y, hidden, output, xp=xp, l2=l2,
+                                   masks=masks, want_cost=False)
     analytic, numeric = [], []
     for key, value in parameters.items():
         host = backend.to_numpy(value).astype(np.float64)
@@ -47,7 +68,7 @@ def check(
                 shifted.flat[i] += step
                 trial = dict(parameters)
                 trial[key] = backend.from_host(shifted, value)
-                costs.append(backend.to_float(train.cost(trial, X, Y, hidden, output)))
+                costs.append(J(trial))
             approx[i] = (costs[0] - costs[1]) / (2 * epsilon)
         numeric.append(approx)
     g, a = np.concatenate(analytic), np.concatenate(numeric)

@@ -97,6 +97,28 @@ def l2_cost(parameters: Mapping[str, Array], l2: float, m: int, xp: Any) -> Arra
     return (l2 / (2 * m)) * total
 
 
+def gradients(
+    parameters: Mapping[str, Array], X: Array, Y: Array, hidden: str, output: str, *,
+    xp: Any, l2: float = 0.0, masks: Mapping[int, Array] | None = None,
+    want_cost: bool = True,
+) -> tuple[dict[str, Array], Array | None]:
+    """The gradients of J (with the L2 term dW += (λ/m) W and the dropout
+    masks) and, when wanted, J itself: the training loop's forward and
+    backward pass, without dA0."""
+    AL, caches = propagation.model_forward(X, parameters, hidden, output, xp=xp, keep_Z=False,
+                                           masks=masks)
+    J = losses.output_cost(caches[-1][1], AL, Y, output) if want_cost else None
+    grads = propagation.model_backward(AL, Y, caches, hidden, output, dA0=False, reuse=True,
+                                       xp=xp, masks=masks)
+    if l2:
+        m = X.shape[1]
+        grads = {k: (g + (l2 / m) * parameters[k[1:]] if k.startswith("dW") else g)
+                 for k, g in grads.items()}
+        if J is not None:
+            J = J + l2_cost(parameters, l2, m, xp)
+    return grads, J
+
+
 def step(
     parameters: Mapping[str, Array], X: Array, Y: Array, hidden: str, output: str,
     learning_rate: float, want_cost: bool, xp: Any = None, *,
@@ -114,17 +136,8 @@ def step(
     if xp is None:
         xp = namespace(X, Y, *parameters.values())
     s = settings or Settings(hidden, output, learning_rate)
-    AL, caches = propagation.model_forward(X, parameters, hidden, output, xp=xp, keep_Z=False,
-                                           masks=masks)
-    J = losses.output_cost(caches[-1][1], AL, Y, output) if want_cost else None
-    grads = propagation.model_backward(AL, Y, caches, hidden, output, dA0=False, reuse=True,
-                                       xp=xp, masks=masks)
-    if s.l2:
-        m = X.shape[1]
-        grads = {k: (g + (s.l2 / m) * parameters[k[1:]] if k.startswith("dW") else g)
-                 for k, g in grads.items()}
-        if J is not None:
-            J = J + l2_cost(parameters, s.l2, m, xp)
+    grads, J = gradients(parameters, X, Y, hidden, output, xp=xp, l2=s.l2, masks=masks,
+                         want_cost=want_cost)
     state = s.optimizer.init(parameters) if opt_state is None else opt_state
     new, state = s.optimizer.update(parameters, grads, state, learning_rate)
     new = materialize(new)
@@ -280,7 +293,8 @@ def run_epochs(
             Xs, Ys = xp.take(X, order, axis=1), xp.take(Y, order, axis=1)
             total = None
             for a in starts:
-                Xb, Yb = Xs[:, a:a + batch_size], Ys[:, a:a + batch_size]
+                b = min(a + batch_size, m)  # the standard leaves out-of-bounds stops undefined
+                Xb, Yb = Xs[:, a:b], Ys[:, a:b]
                 new, J, opt_state = loop.step(Xb, Yb, settings.rate(epoch), True)
                 weighted = J * (Xb.shape[1] / m)
                 total = weighted if total is None else total + weighted
