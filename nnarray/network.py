@@ -258,6 +258,22 @@ class Network:
         self._target = target
         return self
 
+    def __getstate__(self) -> dict[str, Any]:
+        """Copy/pickle support (scikit-learn clones and caches estimators):
+        parameters as host arrays, the device by name. nnarray's own files
+        never use pickle: see :meth:`save`."""
+        state = dict(self.__dict__)
+        target = state.pop("_target")
+        state["_params"] = {k: _backend.to_numpy(v) for k, v in self._params.items()}
+        state["_where"] = (target.backend, target.device)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        backend_name, device = state.pop("_where")
+        self.__dict__.update(state)
+        self._target = _backend.resolve(backend_name, device)
+        self._params = _init.to_target(self._params, self._target, self.dtype)
+
     def save(self, path: str | os.PathLike[str]) -> None:
         """Save to ``path`` (an ``.npz`` file, written atomically, no pickle)."""
         arrays = {k: _backend.to_numpy(v) for k, v in self._params.items()}
