@@ -64,7 +64,10 @@ for b in "${backends[@]}"; do
 done
 dev=cpu; [ "$gpu" = 1 ] && dev=gpu
 step quickstart $py examples/quickstart.py --device "$dev"
-[ -f examples/cat.py ] && step cat-example $py examples/cat.py --device "$dev"
+[ -f examples/cat_deep.py ] && step cat-example $py examples/cat_deep.py --device "$dev" \
+  --plots "$out/plots"
+$py -c "import sklearn" 2>/dev/null && \
+  step digits-example $py examples/digits.py --device "$dev" --plots "$out/plots"
 $py -c "import nnarray.cli" 2>/dev/null && \
   step cli-train $py -m nnarray train --dataset cat --device "$dev" --iterations 100
 [ -f benchmarks/run.py ] && step benchmark $py benchmarks/run.py --device "$dev" --quick
