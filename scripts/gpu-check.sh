@@ -4,7 +4,8 @@
 #
 #   scripts/gpu-check.sh [--backend NAME]... [OUTDIR]
 #
-# Logs go to $OUT, else OUTDIR, else ./gpu-check-out. Wheels under .whl/
+# A summary, env.txt, RESULTS.md and a tar of every log go to $OUT, else
+# OUTDIR, else ./gpu-check-out. Wheels under .whl/
 # (array-api-compat, array-api-strict, pytest, hypothesis, ...: see
 # scripts/gpu-wheels.sh) are installed first, with no network. On a CPU-only
 # machine, try it with `--backend numpy`: the GPU steps are then skipped.
@@ -21,6 +22,9 @@ done
 [ ${#backends[@]} -gt 0 ] || backends=(cupy torch)
 out="${OUT:-${1:-gpu-check-out}}"
 mkdir -p "$out"
+# The device tool brings back at most 8 files: logs are kept here and packed
+# into $out/gpu-check-logs.tar.gz at the end, beside $out/summary.txt.
+logs=$(mktemp -d)
 py=python3
 export PYTHONUNBUFFERED=1 MPLBACKEND=Agg
 
@@ -37,9 +41,9 @@ step() {  # step NAME COMMAND...: run, log to $out/NAME.log, remember failures
   local name=$1; shift
   echo "== $name: $*" | tee -a "$out/summary.txt"
   local t0=$SECONDS
-  "$@" >"$out/$name.log" 2>&1
+  "$@" >"$logs/$name.log" 2>&1
   local rc=$?
-  echo "   rc=$rc in $((SECONDS - t0)) s; last line: $(tail -n 1 "$out/$name.log")" \
+  echo "   rc=$rc in $((SECONDS - t0)) s; last line: $(tail -n 1 "$logs/$name.log")" \
     | tee -a "$out/summary.txt"
   [ $rc -eq 0 ] || status=1
 }
@@ -65,11 +69,15 @@ done
 dev=cpu; [ "$gpu" = 1 ] && dev=gpu
 step quickstart $py examples/quickstart.py --device "$dev"
 [ -f examples/cat_deep.py ] && step cat-example $py examples/cat_deep.py --device "$dev" \
-  --plots "$out/plots"
+  --plots "$logs/plots"
 $py -c "import sklearn" 2>/dev/null && \
-  step digits-example $py examples/digits.py --device "$dev" --plots "$out/plots"
+  step digits-example $py examples/digits.py --device "$dev" --plots "$logs/plots"
 $py -c "import nnarray.cli" 2>/dev/null && \
   step cli-train $py -m nnarray train --dataset cat --device "$dev" --iterations 100
-[ -f benchmarks/run.py ] && step benchmark $py benchmarks/run.py --device "$dev" --quick
+[ -f benchmarks/run.py ] && step benchmark $py benchmarks/run.py --device "$dev" --quick \
+  --out "$logs/RESULTS.md"
+cp "$logs/env.log" "$out/env.txt"
+[ -f "$logs/RESULTS.md" ] && cp "$logs/RESULTS.md" "$out/RESULTS.md"
+tar czf "$out/gpu-check-logs.tar.gz" -C "$logs" .
 echo "overall status: $status (device $dev)" | tee -a "$out/summary.txt"
 exit $status
