@@ -156,7 +156,10 @@ class Target:
 
     def asarray(self, a: Any, dtype: Any) -> Array:
         """Copy a host (NumPy) array here, cast on the host to ``dtype`` first."""
-        host = np.asarray(a, dtype=_dtype_name(dtype))
+        return self.put(np.asarray(a, dtype=_dtype_name(dtype)))
+
+    def put(self, host: np.ndarray) -> Array:
+        """Copy a host NumPy array here as it is (its dtype kept)."""
         if self.backend == "numpy":
             return host
         if self.backend == "dask":
@@ -518,14 +521,7 @@ class HostRandom:
 
     def permutation(self, m: int, like: Array) -> Array:
         """A shuffled ``0..m−1`` as an integer index array where ``like`` lives."""
-        order = self._rng.permutation(m)
-        target = target_of(like)
-        if target.backend == "numpy":
-            return order
-        if target.backend == "dask":
-            return target.xp.asarray(order)
-        with target.context():
-            return target.xp.asarray(order, device=target.native)
+        return target_of(like).put(self._rng.permutation(m))
 
 
 def is_lazy(x: Array) -> bool:
