@@ -509,9 +509,11 @@ class HostRandom:
         self._rng = np.random.default_rng(seed)
 
     def state(self) -> dict[str, Any]:
+        """The generator's state, to :meth:`restore` it (divergence replay)."""
         return self._rng.bit_generator.state
 
     def restore(self, state: dict[str, Any]) -> None:
+        """Go back to a :meth:`state`: the same draws follow."""
         self._rng.bit_generator.state = state
 
     def dropout_mask(self, shape: tuple[int, int], keep_prob: float, like: Array) -> Array:

@@ -139,6 +139,7 @@ def _evaluate(net: Network, train: Split, test: Split | None) -> list[list[Any]]
 
 
 def cmd_train(args: argparse.Namespace) -> None:
+    """``nnarray train``: build, train, report, and optionally save and plot."""
     recipe = RECIPES.get(args.dataset, RECIPES["cat"])
     train, test = load_dataset(args.dataset, recipe.extra.get("n_bits", 4))
     layers = args.layers or (
@@ -173,6 +174,7 @@ def cmd_train(args: argparse.Namespace) -> None:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> None:
+    """``nnarray evaluate``: cost and accuracy of a saved model on a dataset."""
     net = load(args.model, device=args.device, backend=args.backend)
     train, test = load_dataset(args.dataset)
     print(net)
@@ -187,6 +189,7 @@ def _version(dist: str) -> str | None:
 
 
 def cmd_info(args: argparse.Namespace) -> None:
+    """``nnarray info``: versions, installed backends, devices and why a GPU is missing."""
     rows = [["python", platform.python_version()], ["nnarray", __version__],
             ["numpy", _version("numpy")], ["array-api-compat", _version("array-api-compat")]]
     print(table(["package", "version"], rows))

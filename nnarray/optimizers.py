@@ -66,10 +66,12 @@ class GradientDescent:
     """θ := θ − α dθ (the lecture's update), stateless."""
 
     def init(self, parameters: Mapping[str, Array]) -> State:
+        """The state before the first step (zeros shaped like the parameters)."""
         return {"t": 0}
 
     def update(self, parameters: Mapping[str, Array], grads: Mapping[str, Array],
                state: State, learning_rate: float) -> tuple[dict[str, Array], State]:
+        """One step: ``(new parameters, new state)``; nothing is changed in place."""
         return apply_gradients(parameters, grads, learning_rate), {"t": state["t"] + 1}
 
 
@@ -83,10 +85,12 @@ class Momentum:
         _beta("beta", self.beta)
 
     def init(self, parameters: Mapping[str, Array]) -> State:
+        """The state before the first step (zeros shaped like the parameters)."""
         return {"t": 0, "v": _zeros_like(parameters)}
 
     def update(self, parameters: Mapping[str, Array], grads: Mapping[str, Array],
                state: State, learning_rate: float) -> tuple[dict[str, Array], State]:
+        """One step: ``(new parameters, new state)``; nothing is changed in place."""
         b = float(self.beta)
         v = {k: b * state["v"][k] + (1.0 - b) * grads[f"d{k}"] for k in parameters}
         new = {k: p - learning_rate * v[k] for k, p in parameters.items()}
@@ -104,10 +108,12 @@ class RMSprop:
         _beta("beta", self.beta)
 
     def init(self, parameters: Mapping[str, Array]) -> State:
+        """The state before the first step (zeros shaped like the parameters)."""
         return {"t": 0, "s": _zeros_like(parameters)}
 
     def update(self, parameters: Mapping[str, Array], grads: Mapping[str, Array],
                state: State, learning_rate: float) -> tuple[dict[str, Array], State]:
+        """One step: ``(new parameters, new state)``; nothing is changed in place."""
         b, eps = float(self.beta), float(self.epsilon)
         s = {k: b * state["s"][k] + (1.0 - b) * grads[f"d{k}"] ** 2 for k in parameters}
         new = {k: p - learning_rate * grads[f"d{k}"] / (s[k] ** 0.5 + eps)
@@ -129,10 +135,12 @@ class Adam:
         _beta("beta2", self.beta2)
 
     def init(self, parameters: Mapping[str, Array]) -> State:
+        """The state before the first step (zeros shaped like the parameters)."""
         return {"t": 0, "v": _zeros_like(parameters), "s": _zeros_like(parameters)}
 
     def update(self, parameters: Mapping[str, Array], grads: Mapping[str, Array],
                state: State, learning_rate: float) -> tuple[dict[str, Array], State]:
+        """One step: ``(new parameters, new state)``; nothing is changed in place."""
         b1, b2, eps = float(self.beta1), float(self.beta2), float(self.epsilon)
         t = state["t"] + 1
         v = {k: b1 * state["v"][k] + (1.0 - b1) * grads[f"d{k}"] for k in parameters}

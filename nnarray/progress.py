@@ -26,15 +26,18 @@ class Progress:
                         desc="training")
 
     def update(self) -> None:
+        """One step done."""
         if self.bar is not None:
             self.bar.update(1)
 
     def record(self, iteration: int, cost: float) -> None:
+        """Show the latest recorded cost."""
         if self.bar is not None:
             self.bar.set_postfix(cost=f"{cost:.6f}", refresh=False)
         elif self.lines:
             print(f"iteration {iteration:>7d}  cost {cost:.6f}", file=self.stream, flush=True)
 
     def close(self) -> None:
+        """End the bar (also after an error or Ctrl-C)."""
         if self.bar is not None:
             self.bar.close()

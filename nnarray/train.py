@@ -49,6 +49,7 @@ class History:
     stopped_early: bool = False
 
     def record(self, iteration: int, cost: float) -> None:
+        """Append one recorded cost."""
         self.iterations.append(iteration)
         self.costs.append(cost)
 
