@@ -500,6 +500,28 @@ def _dtype_name_or_none(dtype: Any) -> str | None:
         return None
 
 
+def backend_of(x: Array) -> str:
+    """The backend name of an array: numpy, cupy, torch, jax, dask or array_api_strict."""
+    return _library(x)
+
+
+def jit_enabled() -> bool:
+    """False when the environment sets ``NNARRAY_NO_JIT`` (e.g. to debug or compare)."""
+    return not os.environ.get("NNARRAY_NO_JIT")
+
+
+def compile_step(fn: Any, backend: str, static_argnames: tuple[str, ...] = ()) -> Any:
+    """The optional fast path for a training step: ``jax.jit`` on JAX (the whole
+    step becomes one XLA program); ``fn`` itself on every other backend, or when
+    the environment sets ``NNARRAY_NO_JIT=1``. The tests check that both paths
+    give the same parameters."""
+    if backend != "jax" or not jit_enabled():
+        return fn
+    import jax
+
+    return jax.jit(fn, static_argnames=static_argnames)
+
+
 class HostRandom:
     """Seeded random draws made on the host with NumPy, then copied to the
     device: dropout masks and mini-batch orders come out the same on every

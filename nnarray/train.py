@@ -12,10 +12,21 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from . import losses, propagation
-from .backend import Array, HostRandom, materialize, namespace, to_float, to_numpy
+from .backend import (
+    Array,
+    HostRandom,
+    backend_of,
+    compile_step,
+    jit_enabled,
+    materialize,
+    namespace,
+    to_float,
+    to_numpy,
+)
 from .optimizers import GradientDescent, Optimizer
 from .progress import Progress
 
@@ -161,6 +172,21 @@ class Extras:
     on_epoch: Callable[[int, History], Any] | None = None
 
 
+@lru_cache(maxsize=64)
+def _step_function(hidden: str, output: str, optimizer: Optimizer, l2: float, xp: Any,
+                   backend_name: str, jit: bool) -> Callable[..., Any]:
+    """The loop's step for these settings, compiled once per process where the
+    backend has a fast path (``jax.jit`` on JAX: see ``backend.compile_step``)."""
+    settings = Settings(hidden, output, 1.0, optimizer, l2=l2)
+
+    def raw(parameters: dict[str, Array], opt_state: Any, X: Array, Y: Array,
+            masks: dict[int, Array] | None, rate: Any, want: bool) -> Any:
+        return step(parameters, X, Y, hidden, output, rate, want, xp, settings=settings,
+                    opt_state=opt_state, masks=masks)
+
+    return compile_step(raw, backend_name, static_argnames=("want",))
+
+
 class _Loop:
     """The state shared by the full-batch and mini-batch loops."""
 
@@ -173,6 +199,8 @@ class _Loop:
         self.waited = 0
         if state.opt_state is None:
             state.opt_state = settings.optimizer.init(state.parameters)
+        self._step = _step_function(settings.hidden, settings.output, settings.optimizer,
+                                    settings.l2, self.xp, backend_of(X), jit_enabled())
 
     def masks(self, m: int) -> dict[int, Array] | None:
         if not self.s.dropout:
@@ -184,9 +212,8 @@ class _Loop:
                 for l, keep in sorted(self.s.dropout.items())}
 
     def step(self, X: Array, Y: Array, rate: float, want: bool) -> Any:
-        return step(self.state.parameters, X, Y, self.s.hidden, self.s.output, rate, want,
-                    self.xp, settings=self.s, opt_state=self.state.opt_state,
-                    masks=self.masks(X.shape[1]))
+        return self._step(self.state.parameters, self.state.opt_state, X, Y,
+                          self.masks(X.shape[1]), rate, want=want)
 
     def validate(self) -> bool:
         """Record the validation cost; True when early stopping says stop."""

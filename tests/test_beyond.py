@@ -211,3 +211,25 @@ def test_linear_head_scores_r2():
     AL = net.predict(X)
     r2 = 1 - ((Y - AL) ** 2).sum() / ((Y - Y.mean()) ** 2).sum()
     assert net.score(X, Y) == pytest.approx(r2) and r2 > 0.999
+
+
+@pytest.mark.parametrize("optimizer", ["gd", "adam"])
+def test_jax_jit_fast_path_agrees_with_the_standard_path(monkeypatch, optimizer):
+    pytest.importorskip("jax")
+    from nnarray import train
+
+    X, Y = nn.datasets.planar_flower(m=120)
+    results = []
+    for no_jit in ("1", ""):
+        monkeypatch.setenv("NNARRAY_NO_JIT", no_jit)
+        net = nn.Network([2, 6, 4, 1], hidden="tanh", backend="jax", dtype="float64", seed=2)
+        net.fit(X, Y, iterations=20, learning_rate=0.05, optimizer=optimizer, l2=0.1,
+                dropout={1: 0.8}, progress=False)
+        net.fit(X, Y, learning_rate=0.05, optimizer=optimizer, batch_size=50, epochs=2,
+                progress=False)
+        results.append({k: backend.to_numpy(v) for k, v in net.parameters.items()})
+    compiled = train._step_function("tanh", "sigmoid", optimizers.get(optimizer), 0.1,
+                                    backend.resolve("jax", "cpu").xp, "jax", True)
+    assert type(compiled).__name__ == "PjitFunction"  # the fast path was really taken
+    for k in results[0]:
+        np.testing.assert_allclose(results[1][k], results[0][k], rtol=1e-12, atol=1e-14)
