@@ -330,7 +330,9 @@ def write_results(path: Path, rows: list[dict[str, Any]], scaling: list[dict[str
             versions[mod] = getattr(__import__(mod), "__version__", "?")
     lines = [f"## {device} {args.dtype} — {time.strftime('%Y-%m-%d %H:%M')}", "",
              f"Command: `python benchmarks/run.py --device {args.device} --dtype {args.dtype}"
-             f"{' --quick' if args.quick else ''}{' --tiny' if args.tiny else ''}`", "",
+             f"{' --quick' if args.quick else ''}{' --tiny' if args.tiny else ''}"
+             f"{' --no-scaling' if args.no_scaling else ''}"
+             f"{f' --only {chr(34)}{args.only}{chr(34)}' if args.only else ''}`", "",
              f"Machine: {platform.machine()}, {platform.processor() or platform.system()}, "
              f"{_cores()} cores; measured matrix-product rate "
              f"{rate / 1e9:.1f} GFLOP/s ({args.dtype})"
