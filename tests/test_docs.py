@@ -35,3 +35,14 @@ def test_lecture_page_prints_what_it_says(tmp_path, monkeypatch, capsys):
     assert "(4, 5) (4, 5) (1, 5) 2" in out
     assert "['dA0', 'dA1', 'dW1', 'dW2', 'db1', 'db2']" in out
     assert "True" in out  # the gradient check
+
+
+def test_every_tutorial_has_its_plots_in_the_repository():
+    """The tutorial pages show the plots under docs/assets/plots (made by the
+    examples with --plots docs/assets/plots); a missing one would silently vanish."""
+    examples = DOCS.parent / "examples"
+    plots = DOCS / "assets" / "plots"
+    for example in examples.glob("*.py"):
+        if example.name.startswith("_"):
+            continue
+        assert list(plots.glob(f"{example.stem}_*.png")), f"no plot for {example.name}"
