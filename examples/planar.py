@@ -48,7 +48,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         results[f"{n_h} hidden units"] = net.score(X, Y)
         rows.append([n_h, results[f"{n_h} hidden units"]])
         save_plot(args, f"planar_hidden_{n_h}.png", nn.plot.decision_boundary, net, X, Y,
-                  title=f"{n_h} hidden units")
+                  title=f"{n_h} hidden unit{'s' if n_h > 1 else ''}")
     print()
     print(table(["hidden units", f"accuracy ({size_iterations} iterations)"], rows))
     return results

@@ -15,7 +15,8 @@ PLOTS = ROOT / "docs" / "assets" / "plots"
 def tutorial(example: Path) -> str:
     """A page: the example's docstring, how to run it, its plots and its source."""
     doc = ast.get_docstring(ast.parse(example.read_text())) or example.stem
-    title, _, body = doc.partition("\n")
+    first, _, body = doc.partition("\n\n")
+    title = " ".join(first.split())  # the first paragraph, however it was wrapped
     plots = sorted(PLOTS.glob(f"{example.stem}_*.png"))
     lines = [f"# {title}", "", body.strip(), "",
              "Run it (every example takes `--device cpu|gpu|auto`, `--backend`, `--dtype`, "
