@@ -134,7 +134,7 @@ class Target:
         or configuration lacks it (array_api_strict's ``no_float64``, JAX
         without ``jax_enable_x64``).
         """
-        name = _dtype_name(dtype)
+        name = dtype_name(dtype)
         if name == "float64":
             if self.backend == "jax":
                 import jax
@@ -156,7 +156,7 @@ class Target:
 
     def asarray(self, a: Any, dtype: Any) -> Array:
         """Copy a host (NumPy) array here, cast on the host to ``dtype`` first."""
-        return self.put(np.asarray(a, dtype=_dtype_name(dtype)))
+        return self.put(np.asarray(a, dtype=dtype_name(dtype)))
 
     def put(self, host: np.ndarray) -> Array:
         """Copy a host NumPy array here as it is (its dtype kept)."""
@@ -168,8 +168,9 @@ class Target:
             return self.xp.asarray(host, device=self.native)
 
 
-def _dtype_name(dtype: Any) -> str:
-    """``"float32"`` or ``"float64"`` from a string or any library's dtype."""
+def dtype_name(dtype: Any) -> str:
+    """``"float32"`` or ``"float64"`` from a string or any library's dtype;
+    ``ValueError`` for anything else."""
     if isinstance(dtype, str):
         name = dtype
     else:
@@ -177,11 +178,6 @@ def _dtype_name(dtype: Any) -> str:
     if name not in DTYPES:
         raise ValueError(f"dtype must be one of {list(DTYPES)}, got {dtype!r}")
     return name
-
-
-def dtype_name(dtype: Any) -> str:
-    """Public form of the dtype check: ``"float32"``/``"float64"`` or ``ValueError``."""
-    return _dtype_name(dtype)
 
 
 _default_device = "cpu"
@@ -482,7 +478,7 @@ def convert(x: Any, target: Target, dtype: Any) -> Array:
 
     Arrays already there with that dtype are returned as they are (no copy).
     """
-    name = _dtype_name(dtype)
+    name = dtype_name(dtype)
     if is_array(x) and _library(x) == target.backend:
         if target_of(x) == target:
             if _dtype_name_or_none(x.dtype) == name:
@@ -495,7 +491,7 @@ def convert(x: Any, target: Target, dtype: Any) -> Array:
 
 def _dtype_name_or_none(dtype: Any) -> str | None:
     try:
-        return _dtype_name(dtype)
+        return dtype_name(dtype)
     except ValueError:
         return None
 

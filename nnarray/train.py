@@ -136,9 +136,9 @@ def step(
     learning_rate: float, want_cost: bool, xp: Any = None, *,
     settings: Settings | None = None, opt_state: Any = None,
     masks: Mapping[int, Array] | None = None,
-) -> tuple[dict[str, Array], Array | None] | tuple[dict[str, Array], Array | None, Any]:
+) -> tuple[dict[str, Array], Array | None, Any]:
     """One iteration; returns (new parameters, cost before the update or
-    ``None``) — and the optimizer's new state when ``settings`` is given.
+    ``None``, the optimizer's new state).
 
     Without ``settings`` it is the lecture's gradient-descent step. With
     ``xp`` (the loop's namespace) the inputs are trusted: they were checked at
@@ -152,10 +152,7 @@ def step(
                          want_cost=want_cost)
     state = s.optimizer.init(parameters) if opt_state is None else opt_state
     new, state = s.optimizer.update(parameters, grads, state, learning_rate)
-    new = materialize(new)
-    if settings is None:
-        return new, J
-    return new, J, _materialize_state(state)
+    return materialize(new), J, _materialize_state(state)
 
 
 def _materialize_state(state: Any) -> Any:
