@@ -3,7 +3,13 @@
 Full batch, plain gradient descent, the same data and initial parameters for
 every contender. Each figure is the median over repeats of (time of k
 iterations) / k, reported as a ratio to the lecture's formulas hand-written in
-plain NumPy. On a GPU every clock read follows a device synchronize.
+plain NumPy. The repeats are interleaved (every contender once per round, the
+order rotated each round), so a machine that slows down mid-run slows all of
+them alike. Two floors: the GEMM floor (the step's matrix-product FLOPs at the
+rate of a large square product) and the step's own matrix products timed alone
+at their real shapes. On a GPU every clock read follows a device synchronize.
+The run ends with a table of where nnarray stands against each target of the
+performance issue.
 
     python benchmarks/run.py                 # CPU, float32, writes benchmarks/RESULTS.md
     python benchmarks/run.py --quick         # fewer repeats (under 3 minutes on 2 cores)
@@ -37,6 +43,7 @@ class Workload:
     hidden: str
     m: int
     learning_rate: float = 0.01
+    gemm_bound: bool = True
 
     def flops(self) -> float:
         """Matrix-product FLOPs of one step: forward W A, backward dZ Aᵀ and Wᵀ dZ
@@ -49,12 +56,12 @@ class Workload:
 
 
 WORKLOADS = [
-    Workload("planar [2,4,1] tanh m=400", (2, 4, 1), "tanh", 400, 1.2),
+    Workload("planar [2,4,1] tanh m=400", (2, 4, 1), "tanh", 400, 1.2, gemm_bound=False),
     Workload("cat [12288,20,7,5,1] relu m=209", (12288, 20, 7, 5, 1), "relu", 209, 0.0075),
     Workload("wide [1024,1024,1024,1] relu m=2048", (1024, 1024, 1024, 1), "relu", 2048),
     Workload("mnist-like [784,256,128,1] relu m=8192", (784, 256, 128, 1), "relu", 8192),
 ]
-TINY = [Workload("tiny [3,4,1] tanh m=16", (3, 4, 1), "tanh", 16, 0.5)]
+TINY = [Workload("tiny [3,4,1] tanh m=16", (3, 4, 1), "tanh", 16, 0.5, gemm_bound=False)]
 
 
 def problem(w: Workload, dtype: str) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
@@ -96,6 +103,34 @@ def handwritten_numpy(w: Workload, X, Y, params) -> Callable[[int], None]:
                 P[f"b{l}"] = P[f"b{l}"] - w.learning_rate * db
 
     return run
+
+
+def matrix_products(device: str) -> Callable[..., Callable[[int], None]]:
+    """Only the step's matrix products, at their real shapes and layouts
+    (W A forward; dZ A_prevᵀ and Wᵀ dZ backward, no dA0), in NumPy or CuPy:
+    the floor for any code that calls the same BLAS."""
+    def make(w: Workload, X, Y, params) -> Callable[[int], None]:
+        if device == "cpu":
+            xp = np
+        else:
+            import cupy as xp
+        Ws = [xp.asarray(params[f"W{l}"]) for l in range(1, len(w.dims))]
+        Xd = xp.asarray(X)
+
+        def run(k: int) -> None:
+            for _ in range(k):
+                As = [Xd]
+                for W in Ws:
+                    As.append(W @ As[-1])
+                dZ = As[-1]
+                for l in range(len(Ws), 0, -1):
+                    dZ @ As[l - 1].T
+                    if l > 1:
+                        dZ = Ws[l - 1].T @ dZ
+
+        return run
+
+    return make
 
 
 def nnarray_contender(backend: str, device: str) -> Callable[..., Callable[[int], None]]:
@@ -190,18 +225,24 @@ def make_sync(device: str) -> Callable[[], None]:
     return sync
 
 
-def seconds_per_iteration(run: Callable[[int], None], sync: Callable[[], None], k: int,
-                          repeats: int) -> float:
-    run(max(1, k // 5))  # warm-up: allocations, JIT, kernels, caches
-    sync()
-    times = []
-    for _ in range(repeats):
+def interleaved(entries: dict[str, tuple[Callable[[int], None], Callable[[], None], int]],
+                repeats: int) -> dict[str, float]:
+    """Median seconds per iteration of each ``name: (run, sync, k)``, timed in
+    rounds: every contender once per round, the order rotated each round."""
+    for run, sync, k in entries.values():
+        run(max(1, k // 5))  # warm-up: allocations, JIT, kernels, caches
         sync()
-        t0 = time.perf_counter()
-        run(k)
-        sync()
-        times.append((time.perf_counter() - t0) / k)
-    return statistics.median(times)
+    names = list(entries)
+    times: dict[str, list[float]] = {n: [] for n in names}
+    for r in range(repeats):
+        for name in names[r % len(names):] + names[:r % len(names)]:
+            run, sync, k = entries[name]
+            sync()
+            t0 = time.perf_counter()
+            run(k)
+            sync()
+            times[name].append((time.perf_counter() - t0) / k)
+    return {n: statistics.median(t) for n, t in times.items()}
 
 
 def peak_memory(make: Callable[..., Callable[[int], None]], w: Workload, X, Y, params) -> int:
@@ -237,12 +278,16 @@ def gemm_rate(dtype: str, device: str, n: int = 1024) -> float:
     return 2 * n * n * 2 * n / statistics.median(times)
 
 
+PRODUCTS = "matrix products alone"
+
+
 def contenders(device: str) -> dict[str, Callable[..., Callable[[int], None]]]:
     have = {n: importlib.util.find_spec(n) is not None for n in
             ("torch", "jax", "dask", "array_api_strict", "sklearn", "cupy")}
     out: dict[str, Callable[..., Callable[[int], None]]] = {}
     if device == "cpu":
         out["hand-written NumPy"] = handwritten_numpy
+        out[PRODUCTS] = matrix_products("cpu")
         out["nnarray numpy"] = nnarray_contender("numpy", "cpu")
         for b in ("torch", "jax", "array_api_strict", "dask"):
             if have[b]:
@@ -253,6 +298,7 @@ def contenders(device: str) -> dict[str, Callable[..., Callable[[int], None]]]:
             out["scikit-learn MLPClassifier"] = sklearn_contender
     else:
         out["hand-written NumPy"] = handwritten_numpy  # CPU reference for the ratios
+        out[PRODUCTS] = matrix_products("cuda:0")
         out["nnarray cupy"] = nnarray_contender("cupy", "cuda:0")
         if have["torch"]:
             out["nnarray torch cuda"] = nnarray_contender("torch", "cuda:0")
@@ -280,18 +326,20 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
         X, Y, params = problem(w, args.dtype)
         floor = w.flops() / rate
         k_base = 2 if args.tiny else max(3, min(200, int(0.15 / max(floor, 1e-5))))
+        entries = {}
         for name, make in contenders(device).items():
-            if args.only and args.only not in name and name != "hand-written NumPy":
+            if args.only and not any(s in name for s in (args.only, "hand-written", PRODUCTS)):
                 continue
             slow = any(s in name for s in ("dask", "array_api_strict", "scikit"))
             k = max(2, k_base // 10) if slow and not args.tiny else k_base
-            on_device = "cupy" in name or "cuda" in name
-            run = make(w, X, Y, params)
-            s = seconds_per_iteration(run, sync if on_device else (lambda: None), k, repeats)
-            mem = (peak_memory(make, w, X, Y, params)
+            on_device = name == PRODUCTS or "cupy" in name or "cuda" in name
+            entries[name] = (make(w, X, Y, params), sync if on_device else (lambda: None), k)
+        seconds = interleaved(entries, repeats)
+        for name, s in seconds.items():
+            mem = (peak_memory(contenders(device)[name], w, X, Y, params)
                    if name in ("hand-written NumPy", "nnarray numpy") else None)
             rows.append({"workload": w.name, "contender": name, "seconds": s, "memory": mem,
-                         "floor": floor})
+                         "floor": floor, "gemm_bound": w.gemm_bound})
             print(f"{w.name:42s} {name:36s} {s * 1e3:10.3f} ms/it", flush=True)
     scaling = [] if (args.no_scaling or args.tiny) else scaling_study(args.dtype, device, rate,
                                                                      args.quick)
@@ -300,7 +348,7 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
 
 
 def scaling_study(dtype: str, device: str, rate: float, quick: bool) -> list[dict[str, Any]]:
-    """nnarray's time against m and against width, beside the GEMM floor."""
+    """nnarray's time against m and against width, beside both floors."""
     backend = "numpy" if device == "cpu" else "cupy"
     out = []
     ms = (256, 1024, 4096) if quick else (256, 512, 1024, 2048, 4096, 8192)
@@ -314,10 +362,13 @@ def scaling_study(dtype: str, device: str, rate: float, quick: bool) -> list[dic
         X, Y, params = problem(w, dtype)
         floor = w.flops() / rate
         k = max(3, min(100, int(0.1 / max(floor, 1e-5))))
-        s = seconds_per_iteration(nnarray_contender(backend, device)(w, X, Y, params), sync, k,
-                                  3)
-        out.append({"axis": axis, "x": x, "seconds": s, "floor": floor})
-        print(f"scaling {axis}={x}: {s * 1e3:.3f} ms/it, floor {floor * 1e3:.3f}", flush=True)
+        t = interleaved({"nnarray": (nnarray_contender(backend, device)(w, X, Y, params), sync,
+                                     k),
+                         PRODUCTS: (matrix_products(device)(w, X, Y, params), sync, k)}, 3)
+        out.append({"axis": axis, "x": x, "seconds": t["nnarray"], "floor": floor,
+                    "products": t[PRODUCTS]})
+        print(f"scaling {axis}={x}: {t['nnarray'] * 1e3:.3f} ms/it, products "
+              f"{t[PRODUCTS] * 1e3:.3f}, floor {floor * 1e3:.3f}", flush=True)
     return out
 
 
@@ -339,22 +390,34 @@ def write_results(path: Path, rows: list[dict[str, Any]], scaling: list[dict[str
              + (f"; GPU {_gpu_name()}" if device != "cpu" else ""), "",
              "Versions: " + ", ".join(f"{k} {v}" for k, v in versions.items()), "",
              "| workload | contender | ms / iteration | × hand-written NumPy | × GEMM floor "
-             "| peak memory × NumPy |",
-             "| --- | --- | ---: | ---: | ---: | ---: |"]
+             "| × products alone | peak memory × NumPy |",
+             "| --- | --- | ---: | ---: | ---: | ---: | ---: |"]
     base = {r["workload"]: r for r in rows if r["contender"] == "hand-written NumPy"}
+    products = {r["workload"]: r["seconds"] for r in rows if r["contender"] == PRODUCTS}
     for r in rows:
         b = base[r["workload"]]
         mem = (f"{r['memory'] / b['memory']:.2f}" if r["memory"] and b["memory"] else "")
+        prod = (f"{r['seconds'] / products[r['workload']]:.2f}" if r["workload"] in products
+                else "")
         lines.append(f"| {r['workload']} | {r['contender']} | {r['seconds'] * 1e3:.3f} | "
                      f"{r['seconds'] / b['seconds']:.2f} | {r['seconds'] / r['floor']:.2f} | "
-                     f"{mem} |")
+                     f"{prod} | {mem} |")
+    goals = targets(rows, device)
+    if goals:
+        lines += ["", "Where nnarray stands against the targets of the performance issue "
+                  f"(nnarray {'numpy' if device == 'cpu' else 'cupy'}, this run):", "",
+                  "| target | bound | measured | met |", "| --- | --- | --- | --- |"]
+        lines += [f"| {t} | {b} | {m} | {'yes' if ok else 'no'} |" for t, b, m, ok in goals]
     if scaling:
         lines += ["", "Scaling (nnarray, same device): time per iteration against the GEMM "
-                  "floor.", "", "| axis | value | ms / iteration | floor ms | × floor |",
-                  "| --- | ---: | ---: | ---: | ---: |"]
+                  "floor and the step's matrix products timed alone.", "",
+                  "| axis | value | ms / iteration | floor ms | × floor | products ms "
+                  "| × products |",
+                  "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
         for s in scaling:
             lines.append(f"| {s['axis']} | {s['x']} | {s['seconds'] * 1e3:.3f} | "
-                         f"{s['floor'] * 1e3:.3f} | {s['seconds'] / s['floor']:.2f} |")
+                         f"{s['floor'] * 1e3:.3f} | {s['seconds'] / s['floor']:.2f} | "
+                         f"{s['products'] * 1e3:.3f} | {s['seconds'] / s['products']:.2f} |")
         plot_scaling(path.with_name(f"scaling-{args.device}.png"), scaling)
         lines += ["", f"![scaling](scaling-{args.device}.png)"]
     block = "\n".join(lines) + "\n"
@@ -363,6 +426,56 @@ def write_results(path: Path, rows: list[dict[str, Any]], scaling: list[dict[str
     old = old[len(header):] if old.startswith(header) else old
     path.write_text(header + block + "\n" + old)
     print(f"wrote {path}")
+
+
+def targets(rows: list[dict[str, Any]], device: str) -> list[tuple[str, str, str, bool]]:
+    """(target, bound, measured, met) for each target of the performance issue
+    that this run's rows can answer."""
+    ours = "nnarray numpy" if device == "cpu" else "nnarray cupy"
+    by = {(r["workload"], r["contender"]): r for r in rows}
+    mine = [r for r in rows if r["contender"] == ours]
+
+    def ratio(r: dict[str, Any], other: str) -> float | None:
+        o = by.get((r["workload"], other))
+        return r["seconds"] / o["seconds"] if o else None
+
+    def short(r: dict[str, Any]) -> str:
+        return r["workload"].split(" [")[0]
+
+    def goal(name: str, bound: str, pairs: list[tuple[str, float]], ok: bool) -> None:
+        if pairs:
+            out.append((name, bound, ", ".join(f"{w} {v}" for w, v in pairs), ok))
+
+    out: list[tuple[str, str, str, bool]] = []
+    big = [r for r in mine if r["gemm_bound"]]
+    small = [r for r in mine if not r["gemm_bound"]]
+    if device == "cpu":
+        for rs, label, bound in ((big, "GEMM-bound nets", 1.05), (small, "the planar net", 1.3)):
+            v = [(short(r), ratio(r, "hand-written NumPy")) for r in rs]
+            goal(f"nnarray against hand-written NumPy, {label}", f"≤ {bound}×",
+                 [(w, f"{x:.2f}×") for w, x in v], all(x <= bound for _, x in v))
+        peers = [c for c in ("PyTorch eager (autograd + SGD)", "scikit-learn MLPClassifier")
+                 if any(r["contender"] == c for r in rows)]
+        v = [(short(r), max(ratio(r, c) for c in peers)) for r in mine if peers]
+        goal(f"{' and '.join(c.split(' ')[0] for c in peers)} CPU, every workload",
+             "nnarray ahead (< 1× the faster peer)", [(w, f"{x:.2f}×") for w, x in v],
+             all(x < 1 for _, x in v))
+        v = [(short(r), r["seconds"] / r["floor"], ratio(r, PRODUCTS)) for r in big]
+        goal("GEMM-bound nets against the GEMM floor", "≤ 1.3×",
+             [(w, f"{x:.2f}× (× products alone {p:.2f})" if p else f"{x:.2f}×")
+              for w, x, p in v], all(x <= 1.3 for _, x, _ in v))
+    else:
+        v = [(short(r), ratio(r, "PyTorch CUDA eager (autograd + SGD)")) for r in mine]
+        v = [(w, x) for w, x in v if x is not None]
+        goal("PyTorch CUDA eager, every workload", "nnarray ahead (< 1×)",
+             [(w, f"{x:.2f}×") for w, x in v], all(x < 1 for _, x in v))
+        v = [(short(r), r["floor"] / r["seconds"]) for r in mine if short(r) == "wide"]
+        goal("the wide net's share of the card's matrix-product rate", "≥ 70%",
+             [(w, f"{x:.0%}") for w, x in v], all(x >= 0.7 for _, x in v))
+        v = [(short(r), r["seconds"] * 1e6) for r in small]
+        goal("the planar step", "≤ 30 µs", [(w, f"{x:.1f} µs") for w, x in v],
+             all(x <= 30 for _, x in v))
+    return out
 
 
 def plot_scaling(path: Path, scaling: list[dict[str, Any]]) -> None:
@@ -378,6 +491,7 @@ def plot_scaling(path: Path, scaling: list[dict[str, Any]]) -> None:
         pts = [s for s in scaling if s["axis"] == axis]
         xs = [s["x"] for s in pts]
         ax.loglog(xs, [s["seconds"] * 1e3 for s in pts], "o-", label="nnarray")
+        ax.loglog(xs, [s["products"] * 1e3 for s in pts], "s:", label="matrix products alone")
         ax.loglog(xs, [s["floor"] * 1e3 for s in pts], "k--", label="GEMM floor")
         ax.set_xlabel(axis)
         ax.set_ylabel("ms / iteration")
