@@ -19,7 +19,6 @@ import importlib
 import os
 import re
 import types
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -507,10 +506,15 @@ def jit_enabled() -> bool:
 
 
 def compile_step(fn: Any, backend: str, static_argnames: tuple[str, ...] = ()) -> Any:
-    """The optional fast path for a training step: ``jax.jit`` on JAX (the whole
-    step becomes one XLA program); ``fn`` itself on every other backend, or when
-    the environment sets ``NNARRAY_NO_JIT=1``. The tests check that both paths
-    give the same parameters."""
+    """The training step as the loop runs it. JAX: ``jax.jit`` (the whole step
+    becomes one XLA program; the optional fast path, off when the environment
+    sets ``NNARRAY_NO_JIT=1``, tested to give the same parameters). Dask: every
+    array the step returns is computed once (``persist``), so that the graphs
+    do not grow step after step. Every other backend: ``fn`` itself."""
+    if backend == "dask":
+        import dask
+
+        return lambda *args, **kwargs: dask.persist(fn(*args, **kwargs))[0]
     if backend != "jax" or not jit_enabled():
         return fn
     import jax
@@ -542,22 +546,6 @@ class HostRandom:
     def permutation(self, m: int, like: Array) -> Array:
         """A shuffled ``0..m−1`` as an integer index array where ``like`` lives."""
         return target_of(like).put(self._rng.permutation(m))
-
-
-def is_lazy(x: Array) -> bool:
-    """True for arrays whose values are computed on demand (Dask)."""
-    return array_api_compat.is_dask_array(x)
-
-
-def materialize(params: Mapping[str, Array]) -> dict[str, Array]:
-    """Compute lazy arrays once (Dask ``persist``) so graphs do not grow each
-    step; returns the dict unchanged for eager backends."""
-    values = list(params.values())
-    if not values or not is_lazy(values[0]):
-        return dict(params)
-    import dask
-
-    return dict(zip(params.keys(), dask.persist(*values), strict=True))
 
 
 def quiet_float_errors() -> contextlib.AbstractContextManager[Any]:

@@ -22,7 +22,6 @@ from .backend import (
     backend_of,
     compile_step,
     jit_enabled,
-    materialize,
     namespace,
     to_float,
     to_numpy,
@@ -152,11 +151,7 @@ def step(
                          want_cost=want_cost)
     state = s.optimizer.init(parameters) if opt_state is None else opt_state
     new, state = s.optimizer.update(parameters, grads, state, learning_rate)
-    return materialize(new), J, _materialize_state(state)
-
-
-def _materialize_state(state: Any) -> Any:
-    return {k: materialize(v) if isinstance(v, dict) else v for k, v in state.items()}
+    return new, J, state
 
 
 @dataclass
@@ -253,7 +248,8 @@ def run(
     try:
         for i in range(iterations):
             want = i % record_every == 0 or i == iterations - 1
-            before = (i, state.parameters, state.opt_state, loop.random.state())
+            if want:
+                before = (i, state.parameters, state.opt_state, loop.random.state())
             new, J, opt_state = loop.step(X, Y, s.rate(i), want)
             if want:
                 c = to_float(J)
