@@ -257,25 +257,36 @@ def peak_memory(make: Callable[..., Callable[[int], None]], w: Workload, X, Y, p
     return peak
 
 
-def gemm_rate(dtype: str, device: str, n: int = 1024) -> float:
-    """Measured FLOP/s of an n×n by n×2n matrix product on this device."""
+SQUARE = "square product"
+
+
+def square_n(device: str) -> int:
+    """n of the square product: a GPU needs a larger one to reach its peak."""
+    return 1024 if device == "cpu" else 4096
+
+
+def iterations_per_timing(w: Workload, device: str, seconds: float) -> int:
+    """About ``seconds`` of work at a nominal rate (150 GFLOP/s CPU, 20 TFLOP/s GPU)."""
+    nominal = 1.5e11 if device == "cpu" else 2e13
+    return int(seconds / max(w.flops() / nominal, 1e-5))
+
+
+def square_product(dtype: str, device: str, n: int) -> tuple[Callable[[int], None], float]:
+    """run(k) doing k n×n by n×2n products on this device, and the FLOPs of one.
+    Timed among the contenders, it gives the matrix-product rate under the
+    same machine conditions as the workload it is timed with."""
     if device == "cpu":
-        xp, sync = np, (lambda: None)
+        xp: Any = np
     else:
         import cupy as xp
-
-        sync = make_sync(device)
     a = xp.ones((n, n), dtype=dtype)
     b = xp.ones((n, 2 * n), dtype=dtype)
-    a @ b
-    sync()
-    times = []
-    for _ in range(5):
-        t0 = time.perf_counter()
-        a @ b
-        sync()
-        times.append(time.perf_counter() - t0)
-    return 2 * n * n * 2 * n / statistics.median(times)
+
+    def run(k: int) -> None:
+        for _ in range(k):
+            a @ b
+
+    return run, 2.0 * n * n * 2 * n
 
 
 PRODUCTS = "matrix products alone"
@@ -320,13 +331,14 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     sync = make_sync(device)
     workloads = TINY if args.tiny else WORKLOADS
     repeats = 3 if (args.quick or args.tiny) else 7
-    rate = gemm_rate(args.dtype, device, n=128 if args.tiny else 1024)
+    n_square = 128 if args.tiny else square_n(device)
+    square, square_flops = square_product(args.dtype, device, n_square)
+    rates: list[float] = []
     rows: list[dict[str, Any]] = []
     for w in workloads:
         X, Y, params = problem(w, args.dtype)
-        floor = w.flops() / rate
-        k_base = 2 if args.tiny else max(3, min(200, int(0.15 / max(floor, 1e-5))))
-        entries = {}
+        k_base = 2 if args.tiny else max(3, min(200, iterations_per_timing(w, device, 0.15)))
+        entries = {SQUARE: (square, sync, 2)}
         for name, make in contenders(device).items():
             if args.only and not any(s in name for s in (args.only, "hand-written", PRODUCTS)):
                 continue
@@ -335,19 +347,22 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
             on_device = name == PRODUCTS or "cupy" in name or "cuda" in name
             entries[name] = (make(w, X, Y, params), sync if on_device else (lambda: None), k)
         seconds = interleaved(entries, repeats)
+        rates.append(square_flops / seconds.pop(SQUARE))
+        floor = w.flops() / rates[-1]
         for name, s in seconds.items():
             mem = (peak_memory(contenders(device)[name], w, X, Y, params)
                    if name in ("hand-written NumPy", "nnarray numpy") else None)
             rows.append({"workload": w.name, "contender": name, "seconds": s, "memory": mem,
                          "floor": floor, "gemm_bound": w.gemm_bound})
             print(f"{w.name:42s} {name:36s} {s * 1e3:10.3f} ms/it", flush=True)
-    scaling = [] if (args.no_scaling or args.tiny) else scaling_study(args.dtype, device, rate,
+    scaling = [] if (args.no_scaling or args.tiny) else scaling_study(args.dtype, device,
                                                                      args.quick)
-    write_results(Path(args.out), rows, scaling, args, rate, device)
+    write_results(Path(args.out), rows, scaling, args, statistics.median(rates), device,
+                  n_square)
     return rows
 
 
-def scaling_study(dtype: str, device: str, rate: float, quick: bool) -> list[dict[str, Any]]:
+def scaling_study(dtype: str, device: str, quick: bool) -> list[dict[str, Any]]:
     """nnarray's time against m and against width, beside both floors."""
     backend = "numpy" if device == "cpu" else "cupy"
     out = []
@@ -358,13 +373,15 @@ def scaling_study(dtype: str, device: str, rate: float, quick: bool) -> list[dic
     cases += [("width", Workload(f"[784,{n},{n},1] m=2048", (784, n, n, 1), "relu", 2048), n)
               for n in widths]
     sync = make_sync(device)
+    square, square_flops = square_product(dtype, device, square_n(device))
     for axis, w, x in cases:
         X, Y, params = problem(w, dtype)
-        floor = w.flops() / rate
-        k = max(3, min(100, int(0.1 / max(floor, 1e-5))))
+        k = max(3, min(100, iterations_per_timing(w, device, 0.1)))
         t = interleaved({"nnarray": (nnarray_contender(backend, device)(w, X, Y, params), sync,
                                      k),
-                         PRODUCTS: (matrix_products(device)(w, X, Y, params), sync, k)}, 3)
+                         PRODUCTS: (matrix_products(device)(w, X, Y, params), sync, k),
+                         SQUARE: (square, sync, 2)}, 3)
+        floor = w.flops() * t[SQUARE] / square_flops
         out.append({"axis": axis, "x": x, "seconds": t["nnarray"], "floor": floor,
                     "products": t[PRODUCTS]})
         print(f"scaling {axis}={x}: {t['nnarray'] * 1e3:.3f} ms/it, products "
@@ -373,7 +390,7 @@ def scaling_study(dtype: str, device: str, rate: float, quick: bool) -> list[dic
 
 
 def write_results(path: Path, rows: list[dict[str, Any]], scaling: list[dict[str, Any]],
-                  args: argparse.Namespace, rate: float, device: str) -> None:
+                  args: argparse.Namespace, rate: float, device: str, n_square: int) -> None:
     versions = {"python": platform.python_version(), "numpy": np.__version__,
                 "nnarray": nn.__version__}
     for mod in ("torch", "jax", "dask", "sklearn", "cupy", "array_api_compat"):
@@ -385,8 +402,8 @@ def write_results(path: Path, rows: list[dict[str, Any]], scaling: list[dict[str
              f"{' --no-scaling' if args.no_scaling else ''}"
              f"{f' --only {chr(34)}{args.only}{chr(34)}' if args.only else ''}`", "",
              f"Machine: {platform.machine()}, {platform.processor() or platform.system()}, "
-             f"{_cores()} cores; measured matrix-product rate "
-             f"{rate / 1e9:.1f} GFLOP/s ({args.dtype})"
+             f"{_cores()} cores; matrix-product rate (n×n by n×2n, n={n_square}, timed among "
+             f"the contenders, median over workloads) {rate / 1e9:.1f} GFLOP/s ({args.dtype})"
              + (f"; GPU {_gpu_name()}" if device != "cpu" else ""), "",
              "Versions: " + ", ".join(f"{k} {v}" for k, v in versions.items()), "",
              "| workload | contender | ms / iteration | × hand-written NumPy | × GEMM floor "
