@@ -142,7 +142,9 @@ def step(
     Without ``settings`` it is the lecture's gradient-descent step. With
     ``xp`` (the loop's namespace) the inputs are trusted: they were checked at
     the boundary, so no per-step checks run. ``masks`` are dropout masks
-    (already divided by keep_prob) for the hidden layers they name.
+    (already divided by keep_prob) for the hidden layers they name. On Dask
+    the results are lazy; the training loop persists them after each step
+    (``backend.compile_step``).
     """
     if xp is None:
         xp = namespace(X, Y, *parameters.values())

@@ -344,3 +344,19 @@ def test_host_syncs_happen_only_at_record_points(case):
     # 2 iterations record 2 costs; 100 record 11 (0, 10, ..., 90 and 99): the
     # loop adds exactly one sync per recorded cost, none per step.
     assert syncs(100) - syncs(2) == 11 - 2
+
+
+@pytest.mark.parametrize("optimizer", ["gd", "adam"])
+def test_dask_graphs_do_not_grow_with_the_steps(optimizer):
+    """Each step's parameters and optimizer state are persisted, so the
+    parameters' task graphs are as small after 30 steps as after 3 (without
+    it they would hold every step since the first, through Adam's state too)."""
+    da = pytest.importorskip("dask.array")
+    X, Y = flower()
+    sizes = []
+    for iterations in (3, 30):
+        net = nn.Network([2, 3, 1], backend="dask", dtype="float64")
+        net.fit(da.from_array(X), da.from_array(Y), iterations=iterations,
+                learning_rate=0.01, optimizer=optimizer, record_every=iterations)
+        sizes.append([len(p.__dask_graph__()) for p in net.parameters.values()])
+    assert sizes[0] == sizes[1] == [1, 1, 1, 1]
