@@ -105,15 +105,21 @@ def handwritten_numpy(w: Workload, X, Y, params) -> Callable[[int], None]:
     return run
 
 
+def array_module(device: str) -> Any:
+    """NumPy on the CPU, CuPy on a GPU: the libraries the floors are timed with."""
+    if device == "cpu":
+        return np
+    import cupy
+
+    return cupy
+
+
 def matrix_products(device: str) -> Callable[..., Callable[[int], None]]:
     """Only the step's matrix products, at their real shapes and layouts
     (W A forward; dZ A_prevᵀ and Wᵀ dZ backward, no dA0), in NumPy or CuPy:
     the floor for any code that calls the same BLAS."""
     def make(w: Workload, X, Y, params) -> Callable[[int], None]:
-        if device == "cpu":
-            xp = np
-        else:
-            import cupy as xp
+        xp = array_module(device)
         Ws = [xp.asarray(params[f"W{l}"]) for l in range(1, len(w.dims))]
         Xd = xp.asarray(X)
 
@@ -275,10 +281,7 @@ def square_product(dtype: str, device: str, n: int) -> tuple[Callable[[int], Non
     """run(k) doing k n×n by n×2n products on this device, and the FLOPs of one.
     Timed among the contenders, it gives the matrix-product rate under the
     same machine conditions as the workload it is timed with."""
-    if device == "cpu":
-        xp: Any = np
-    else:
-        import cupy as xp
+    xp = array_module(device)
     a = xp.ones((n, n), dtype=dtype)
     b = xp.ones((n, 2 * n), dtype=dtype)
 
@@ -333,13 +336,14 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     repeats = 3 if (args.quick or args.tiny) else 7
     n_square = 128 if args.tiny else square_n(device)
     square, square_flops = square_product(args.dtype, device, n_square)
+    makers = contenders(device)
     rates: list[float] = []
     rows: list[dict[str, Any]] = []
     for w in workloads:
         X, Y, params = problem(w, args.dtype)
         k_base = 2 if args.tiny else max(3, min(200, iterations_per_timing(w, device, 0.15)))
         entries = {SQUARE: (square, sync, 2)}
-        for name, make in contenders(device).items():
+        for name, make in makers.items():
             if args.only and not any(s in name for s in (args.only, "hand-written", PRODUCTS)):
                 continue
             slow = any(s in name for s in ("dask", "array_api_strict", "scikit"))
@@ -350,7 +354,7 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
         rates.append(square_flops / seconds.pop(SQUARE))
         floor = w.flops() / rates[-1]
         for name, s in seconds.items():
-            mem = (peak_memory(contenders(device)[name], w, X, Y, params)
+            mem = (peak_memory(makers[name], w, X, Y, params)
                    if name in ("hand-written NumPy", "nnarray numpy") else None)
             rows.append({"workload": w.name, "contender": name, "seconds": s, "memory": mem,
                          "floor": floor, "gemm_bound": w.gemm_bound})
