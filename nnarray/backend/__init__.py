@@ -1,0 +1,81 @@
+"""The boundary between nnarray's math and the array libraries.
+
+This package is the only place that knows which library is underneath.
+Everything else receives a namespace ``xp`` (from :func:`namespace`) or a
+:class:`Target` (from :func:`resolve`) and uses only functions of the Array
+API standard. One job a module:
+
+- ``libraries``: lazy imports with install hints, :func:`available_devices`;
+- ``targets``: :class:`Target`, device strings, dtypes, the default device;
+- ``arrays``: :func:`namespace`, conversion, :func:`to_numpy` / :func:`to_float`
+  (the only host syncs);
+- ``execute``: how a step runs (eager, jitted, compiled chunks);
+- ``random``: :class:`HostRandom`, host draws bit-identical everywhere.
+
+Device strings: ``"cpu"``, ``"gpu"`` (= ``"cuda:0"``), ``"cuda:N"``, ``"auto"``
+(the GPU when one is usable, else the CPU); array_api_strict also knows its own
+test devices ``"device1"``, ``"device2"``, ``"no_float64"``.
+Backends: ``numpy``, ``cupy``, ``torch``, ``jax``, ``dask``, ``array_api_strict``.
+A device string picks the default backend (``cpu`` -> numpy, ``gpu`` ->
+cupy); ``backend=`` overrides it.
+"""
+
+from __future__ import annotations
+
+import os
+
+from .arrays import (
+    as_array,
+    backend_of,
+    convert,
+    from_host,
+    host_arange,
+    is_array,
+    namespace,
+    quiet_float_errors,
+    sync_count,
+    target_of,
+    to_float,
+    to_numpy,
+)
+from .execute import compile_step, jit_enabled
+from .libraries import (
+    _INSTALL,
+    BACKENDS,
+    DTYPES,
+    BackendUnavailableError,
+    _cuda_device_count,
+    available_devices,
+)
+from .random import HostRandom
+from .targets import (
+    Array,
+    Target,
+    device,
+    dtype_name,
+    get_default_device,
+    numpy_namespace,
+    resolve,
+    set_default_device,
+)
+
+__all__ = [
+    "BACKENDS", "DTYPES", "_INSTALL", "Array", "BackendUnavailableError", "HostRandom",
+    "Target", "_cuda_device_count", "as_array", "available_devices", "backend_of",
+    "compile_step", "convert", "device", "dtype_name", "from_host", "get_default_device",
+    "host_arange", "is_array", "jit_enabled", "namespace", "numpy_namespace",
+    "quiet_float_errors", "resolve", "set_default_device", "sync_count", "target_of",
+    "to_float", "to_numpy",
+]
+
+
+def _read_env_device() -> None:
+    env = os.environ.get("NNARRAY_DEVICE")
+    if env:
+        try:
+            set_default_device(env)
+        except (ValueError, BackendUnavailableError) as exc:
+            raise BackendUnavailableError(f"NNARRAY_DEVICE={env!r}: {exc}") from exc
+
+
+_read_env_device()

@@ -1,0 +1,36 @@
+"""Host-side random draws, bit-identical on every backend and device."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .arrays import from_host, target_of
+from .targets import Array
+
+
+class HostRandom:
+    """Seeded random draws made on the host with NumPy, then copied to the
+    device: dropout masks and mini-batch orders come out the same on every
+    backend and device (the Array API has no random module)."""
+
+    def __init__(self, seed: int | None) -> None:
+        self._rng = np.random.default_rng(seed)
+
+    def state(self) -> dict[str, Any]:
+        """The generator's state, to :meth:`restore` it (divergence replay)."""
+        return self._rng.bit_generator.state
+
+    def restore(self, state: dict[str, Any]) -> None:
+        """Go back to a :meth:`state`: the same draws follow."""
+        self._rng.bit_generator.state = state
+
+    def dropout_mask(self, shape: tuple[int, int], keep_prob: float, like: Array) -> Array:
+        """D / keep_prob with D ~ Bernoulli(keep_prob), as ``like``'s dtype and device."""
+        D = self._rng.random(shape) < keep_prob
+        return from_host(D / keep_prob, like)
+
+    def permutation(self, m: int, like: Array) -> Array:
+        """A shuffled ``0..m−1`` as an integer index array where ``like`` lives."""
+        return target_of(like).put(self._rng.permutation(m))

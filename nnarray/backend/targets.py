@@ -1,0 +1,262 @@
+"""Targets: a backend, a device and the namespace that computes there;
+device strings, dtypes and the default device."""
+
+from __future__ import annotations
+
+import contextlib
+import types
+from dataclasses import dataclass, field
+from typing import Any
+
+import array_api_compat
+import numpy as np
+
+from .libraries import (
+    _CUDA,
+    _INSTALL,
+    _STRICT_DEVICES,
+    BACKENDS,
+    DTYPES,
+    BackendUnavailableError,
+    _cuda_device_count,
+    _import,
+    available_devices,
+)
+
+Array = Any
+"""Any array of a supported library (type alias for annotations)."""
+
+
+def _fast_numpy() -> Any:
+    """NumPy 2's own namespace with its two slowest standard functions for
+    small arrays replaced by their direct forms: ``sum`` by ``np.add.reduce``
+    and ``matrix_transpose`` by ``x.mT`` (the wrappers cost several µs a call,
+    a quarter of a step of the lecture's planar net). Same results, bit for bit.
+    """
+    fast = types.ModuleType("nnarray.backend.numpy", "NumPy 2 with direct sum/transpose")
+    fast.__dict__.update(np.__dict__)
+
+    def sum(x: Any, /, *, axis: Any = None, dtype: Any = None, keepdims: bool = False) -> Any:
+        return np.add.reduce(x, axis=axis, dtype=dtype, keepdims=keepdims)
+
+    def matrix_transpose(x: Any, /) -> Any:
+        return x.mT
+
+    fast.sum = sum
+    fast.matrix_transpose = matrix_transpose
+    return fast
+
+
+numpy_namespace = _fast_numpy()
+"""The namespace nnarray computes NumPy arrays with (see :func:`_fast_numpy`)."""
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where arrays live: a backend name, a device name, its namespace ``xp``
+    and the library's own device object (``native``)."""
+
+    backend: str
+    device: str
+    xp: Any = field(repr=False, compare=False)
+    native: Any = field(repr=False, compare=False)
+
+    def context(self) -> contextlib.AbstractContextManager[Any]:
+        """Make this device current (CuPy selects devices by context, not ``device=``)."""
+        if self.backend == "cupy":
+            return self.native
+        return contextlib.nullcontext()
+
+    def dtype(self, dtype: Any) -> Any:
+        """This namespace's dtype for ``"float32"``/``"float64"`` (or a NumPy dtype).
+
+        Raises ``ValueError`` for other dtypes and for float64 where the device
+        or configuration lacks it (array_api_strict's ``no_float64``, JAX
+        without ``jax_enable_x64``).
+        """
+        name = dtype_name(dtype)
+        if name == "float64":
+            if self.backend == "jax":
+                import jax
+
+                if not jax.config.read("jax_enable_x64"):
+                    raise ValueError(
+                        "dtype='float64' on JAX needs 64-bit mode, which is off: call "
+                        "jax.config.update('jax_enable_x64', True) before creating arrays "
+                        "(nnarray never flips global flags), or use dtype='float32'"
+                    )
+            if self.backend == "array_api_strict" and "float64" not in (
+                self.xp.__array_namespace_info__().dtypes(device=self.native)
+            ):
+                raise ValueError(
+                    f"dtype='float64' is not supported on device {self.device!r} of "
+                    f"backend {self.backend!r}; use dtype='float32'"
+                )
+        return getattr(self.xp, name)
+
+    def asarray(self, a: Any, dtype: Any) -> Array:
+        """Copy a host (NumPy) array here, cast on the host to ``dtype`` first."""
+        return self.put(np.asarray(a, dtype=dtype_name(dtype)))
+
+    def put(self, host: np.ndarray) -> Array:
+        """Copy a host NumPy array here as it is (its dtype kept)."""
+        if self.backend == "numpy":
+            return host
+        if self.backend == "dask":
+            return self.xp.asarray(host)
+        with self.context():
+            return self.xp.asarray(host, device=self.native)
+
+
+def dtype_name(dtype: Any) -> str:
+    """``"float32"`` or ``"float64"`` from a string or any library's dtype;
+    ``ValueError`` for anything else."""
+    if isinstance(dtype, str):
+        name = dtype
+    else:
+        name = str(dtype).rsplit(".", 1)[-1].strip("'>")  # torch.float32, <class ...>
+    if name not in DTYPES:
+        raise ValueError(f"dtype must be one of {list(DTYPES)}, got {dtype!r}")
+    return name
+
+
+_default_device = "cpu"
+
+
+def set_default_device(device: str) -> None:
+    """Set the device used when none is given (``"cpu"`` at start).
+
+    Raises at once when the device is missing, naming what to install.
+    """
+    global _default_device
+    resolve(None, device)
+    _default_device = _resolve_device_name(device)
+
+
+def get_default_device() -> str:
+    """The device used when none is given."""
+    return _default_device
+
+
+def _resolve_device_name(device: str) -> str:
+    """Normalize a device string: ``gpu`` -> ``cuda:0``, ``auto`` -> GPU or CPU."""
+    if not isinstance(device, str):
+        raise TypeError(f"device must be a string such as 'cpu' or 'cuda:0', got {device!r}")
+    name = device.strip().lower()
+    if name == "auto":
+        return "cuda:0" if _cuda_device_count() > 0 else "cpu"
+    if name == "gpu":
+        return "cuda:0"
+    return name
+
+
+def device(name: str = "auto") -> str:
+    """Resolve a device string to the concrete one nnarray will use.
+
+    ``device("auto")`` is ``"cuda:0"`` when CuPy sees a GPU, else ``"cpu"``;
+    ``device("gpu")`` is ``"cuda:0"`` and raises when there is no usable GPU.
+    """
+    return resolve(None, name).device
+
+
+def resolve(backend: str | None = None, device: str | None = None) -> Target:
+    """Turn a backend name and a device string into a :class:`Target`.
+
+    ``backend=None`` picks the device's default backend: numpy on ``cpu``,
+    cupy on ``cuda:N``. ``device=None`` means the default device (see
+    :func:`set_default_device`).
+    """
+    if backend is not None and backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {list(BACKENDS)} or None, got {backend!r}")
+    name = _resolve_device_name(_default_device if device is None else device)
+    cuda = _CUDA.match(name)
+    if backend is None:
+        if name == "cpu":
+            backend = "numpy"
+        elif cuda:
+            backend = "cupy"
+        else:
+            raise ValueError(
+                f"device must be 'cpu', 'gpu', 'cuda:N' or 'auto', got {device!r}"
+            )
+    if backend == "array_api_strict":
+        return _strict_target(name, device)
+    if name == "cpu":
+        if backend == "cupy":
+            raise ValueError("backend='cupy' runs on a GPU only: use device='gpu' or 'cuda:N'")
+        return _cpu_target(backend)
+    if not cuda:
+        raise ValueError(
+            f"device must be 'cpu', 'gpu', 'cuda:N' or 'auto', got {device!r}"
+        )
+    index = int(cuda.group(1))
+    if backend in ("numpy", "dask"):
+        raise ValueError(
+            f"backend={backend!r} runs on the CPU only; for device={device!r} use "
+            "backend='cupy' (the default for GPUs), 'torch' or 'jax'"
+        )
+    return _cuda_target(backend, index, device)
+
+
+def _cpu_target(backend: str) -> Target:
+    if backend == "numpy":
+        return Target("numpy", "cpu", numpy_namespace, "cpu")
+    if backend == "torch":
+        torch = _import("torch")
+        return Target("torch", "cpu", array_api_compat.array_namespace(torch.empty(0)),
+                      torch.device("cpu"))
+    if backend == "jax":
+        jax = _import("jax")
+        return Target("jax", "cpu", jax.numpy, jax.devices("cpu")[0])
+    # dask
+    da = _import("dask")
+    return Target("dask", "cpu", array_api_compat.array_namespace(da.empty(0)), "cpu")
+
+
+def _cuda_target(backend: str, index: int, asked: str | None) -> Target:
+    device_name = f"cuda:{index}"
+    if backend == "cupy":
+        cupy = _import("cupy")
+        count = _cuda_device_count()
+        if index >= count:
+            raise BackendUnavailableError(
+                f"device={asked!r} needs a CUDA GPU, but CuPy sees {count} "
+                f"(devices here: {available_devices()}); check the NVIDIA driver and that "
+                f"the cupy wheel matches its CUDA version ({_INSTALL['cupy']})"
+            )
+        native = cupy.cuda.Device(index)
+        with native:
+            xp = array_api_compat.array_namespace(cupy.empty(0))
+        return Target("cupy", device_name, xp, native)
+    if backend == "torch":
+        torch = _import("torch")
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if index >= count:
+            raise BackendUnavailableError(
+                f"device={asked!r} with backend='torch' needs a CUDA build of PyTorch and a "
+                f"GPU; torch {torch.__version__} sees {count} CUDA device(s)"
+            )
+        return Target("torch", device_name, array_api_compat.array_namespace(torch.empty(0)),
+                      torch.device(device_name))
+    jax = _import("jax")
+    try:
+        gpus = jax.devices("gpu")
+    except RuntimeError:
+        gpus = []
+    if index >= len(gpus):
+        raise BackendUnavailableError(
+            f"device={asked!r} with backend='jax' needs jax with CUDA (pip install "
+            f"'jax[cuda13]'); jax sees {len(gpus)} GPU(s)"
+        )
+    return Target("jax", device_name, jax.numpy, gpus[index])
+
+
+def _strict_target(name: str, asked: str | None) -> Target:
+    strict = _import("array_api_strict")
+    if name not in _STRICT_DEVICES:
+        raise ValueError(
+            f"backend='array_api_strict' knows the devices {list(_STRICT_DEVICES)}, "
+            f"got device={asked!r}"
+        )
+    native = strict.Device("CPU_DEVICE" if name == "cpu" else name)
+    return Target("array_api_strict", name, strict, native)
