@@ -5,6 +5,10 @@ modify arrays in place (JAX and array_api_strict arrays are immutable).
 course — momentum, RMSprop, Adam — are small objects whose state is a dict of
 arrays: ``state = opt.init(params)``, then
 ``params, state = opt.update(params, grads, state, learning_rate)``.
+What a step needs from the host besides the rate (Adam's bias corrections)
+is ``opt.hyper(t)``; a compiled chunk computes it on the host for each of its
+steps and passes it in as ``hyper=`` (the rate and these may then be 0-d
+device arrays), so that one program serves every step.
 """
 
 from __future__ import annotations
@@ -61,8 +65,17 @@ def _beta(name: str, value: float) -> float:
     return value
 
 
+class _Optimizer:
+    """What every optimizer shares: by default a step needs no host value
+    besides the rate."""
+
+    def hyper(self, t: int) -> dict[str, float]:
+        """The host values step ``t`` (1, 2, ...) needs besides the rate: none."""
+        return {}
+
+
 @dataclass(frozen=True)
-class GradientDescent:
+class GradientDescent(_Optimizer):
     """θ := θ − α dθ (the lecture's update), stateless."""
 
     def init(self, parameters: Mapping[str, Array]) -> State:
@@ -70,13 +83,14 @@ class GradientDescent:
         return {"t": 0}
 
     def update(self, parameters: Mapping[str, Array], grads: Mapping[str, Array],
-               state: State, learning_rate: float) -> tuple[dict[str, Array], State]:
+               state: State, learning_rate: float,
+               hyper: Mapping[str, Any] | None = None) -> tuple[dict[str, Array], State]:
         """One step: ``(new parameters, new state)``; nothing is changed in place."""
         return apply_gradients(parameters, grads, learning_rate), {"t": state["t"] + 1}
 
 
 @dataclass(frozen=True)
-class Momentum:
+class Momentum(_Optimizer):
     """v := β v + (1 − β) dθ;  θ := θ − α v."""
 
     beta: float = 0.9
@@ -89,7 +103,8 @@ class Momentum:
         return {"t": 0, "v": _zeros_like(parameters)}
 
     def update(self, parameters: Mapping[str, Array], grads: Mapping[str, Array],
-               state: State, learning_rate: float) -> tuple[dict[str, Array], State]:
+               state: State, learning_rate: float,
+               hyper: Mapping[str, Any] | None = None) -> tuple[dict[str, Array], State]:
         """One step: ``(new parameters, new state)``; nothing is changed in place."""
         b = float(self.beta)
         v = {k: b * state["v"][k] + (1.0 - b) * grads[f"d{k}"] for k in parameters}
@@ -98,7 +113,7 @@ class Momentum:
 
 
 @dataclass(frozen=True)
-class RMSprop:
+class RMSprop(_Optimizer):
     """s := β s + (1 − β) dθ²;  θ := θ − α dθ / (√s + ε)."""
 
     beta: float = 0.999
@@ -112,7 +127,8 @@ class RMSprop:
         return {"t": 0, "s": _zeros_like(parameters)}
 
     def update(self, parameters: Mapping[str, Array], grads: Mapping[str, Array],
-               state: State, learning_rate: float) -> tuple[dict[str, Array], State]:
+               state: State, learning_rate: float,
+               hyper: Mapping[str, Any] | None = None) -> tuple[dict[str, Array], State]:
         """One step: ``(new parameters, new state)``; nothing is changed in place."""
         b, eps = float(self.beta), float(self.epsilon)
         s = {k: b * state["s"][k] + (1.0 - b) * grads[f"d{k}"] ** 2 for k in parameters}
@@ -122,7 +138,7 @@ class RMSprop:
 
 
 @dataclass(frozen=True)
-class Adam:
+class Adam(_Optimizer):
     """v := β1 v + (1 − β1) dθ;  s := β2 s + (1 − β2) dθ²;  with the bias
     corrections v̂ = v / (1 − β1^t), ŝ = s / (1 − β2^t):  θ := θ − α v̂ / (√ŝ + ε)."""
 
@@ -138,14 +154,21 @@ class Adam:
         """The state before the first step (zeros shaped like the parameters)."""
         return {"t": 0, "v": _zeros_like(parameters), "s": _zeros_like(parameters)}
 
+    def hyper(self, t: int) -> dict[str, float]:
+        """The bias corrections of step ``t`` (1, 2, ...), computed on the host:
+        ``c1 = 1 − β1^t``, ``c2 = 1 − β2^t``."""
+        return {"c1": 1.0 - float(self.beta1) ** t, "c2": 1.0 - float(self.beta2) ** t}
+
     def update(self, parameters: Mapping[str, Array], grads: Mapping[str, Array],
-               state: State, learning_rate: float) -> tuple[dict[str, Array], State]:
+               state: State, learning_rate: float,
+               hyper: Mapping[str, Any] | None = None) -> tuple[dict[str, Array], State]:
         """One step: ``(new parameters, new state)``; nothing is changed in place."""
         b1, b2, eps = float(self.beta1), float(self.beta2), float(self.epsilon)
         t = state["t"] + 1
         v = {k: b1 * state["v"][k] + (1.0 - b1) * grads[f"d{k}"] for k in parameters}
         s = {k: b2 * state["s"][k] + (1.0 - b2) * grads[f"d{k}"] ** 2 for k in parameters}
-        c1, c2 = 1.0 - b1**t, 1.0 - b2**t
+        h = self.hyper(t) if hyper is None else hyper
+        c1, c2 = h["c1"], h["c2"]
         new = {k: p - learning_rate * (v[k] / c1) / ((s[k] / c2) ** 0.5 + eps)
                for k, p in parameters.items()}
         return new, {"t": t, "v": v, "s": s}
