@@ -3,6 +3,11 @@
 Every cost is a 0-d array on the inputs' device (a NumPy scalar on NumPy);
 turn it into a Python float with ``float()`` only when you need it, since on
 a GPU that is a host sync.
+
+Every cost checks that ``AL`` and ``Y`` are 2-D ``(n_y, m)`` and have the same
+shape (shapes only: no host sync), and raises ``ValueError`` otherwise: an
+``AL`` of ``(1, m)`` and a ``Y`` of ``(m, 1)`` would broadcast to ``(m, m)``
+and give a wrong cost without a word.
 """
 
 from __future__ import annotations
@@ -21,10 +26,13 @@ def binary_cross_entropy(AL: Array, Y: Array, from_logits: bool = False) -> Arra
     From probabilities, ``a`` is clipped to [eps, 1 − eps] of its dtype.
     """
     xp = namespace(AL, Y)
+    check_shapes(AL, Y)
     m = AL.shape[1]
     if from_logits:
         Z = AL
-        softplus = xp.maximum(Z, 0.0) + xp.log1p(xp.exp(-xp.abs(Z)))
+        # max(z, 0) with no Python-scalar array argument (on torch that would
+        # make a host tensor every call); the same values, bit for bit
+        softplus = xp.where(Z > 0, Z, xp.zeros_like(Z)) + xp.log1p(xp.exp(-xp.abs(Z)))
         return xp.sum(softplus - Y * Z) / m
     eps = float(xp.finfo(AL.dtype).eps)
     A = xp.clip(AL, eps, 1.0 - eps)
@@ -39,6 +47,7 @@ def categorical_cross_entropy(AL: Array, Y: Array, from_logits: bool = False) ->
     [eps, 1] of its dtype.
     """
     xp = namespace(AL, Y)
+    check_shapes(AL, Y)
     m = AL.shape[1]
     if from_logits:
         Z = AL
@@ -52,9 +61,32 @@ def categorical_cross_entropy(AL: Array, Y: Array, from_logits: bool = False) ->
 def mean_squared_error(AL: Array, Y: Array) -> Array:
     """J = (1/2m) Σ (a − y)², whose output error is dZ[L] = A[L] − Y."""
     xp = namespace(AL, Y)
+    check_shapes(AL, Y)
     m = AL.shape[1]
     D = AL - Y
     return xp.sum(D * D) / (2 * m)
+
+
+def check_shapes(AL: Array, Y: Array) -> None:
+    """Raise ``ValueError`` unless ``AL`` and ``Y`` are both 2-D ``(n_y, m)``
+    with the same shape; the message names both shapes and the likely fix.
+    Reads the shapes only (no host sync)."""
+    a, y = tuple(AL.shape), tuple(Y.shape)
+    if len(a) == 2 and a == y:
+        return
+    both = f"Y has shape {y} but AL has shape {a}"
+    if len(a) != 2 or len(y) != 2:
+        flat = [name for name, s in (("AL", a), ("Y", y)) if len(s) == 1]
+        hint = " and ".join(f"{n}.reshape(1, {(a if n == 'AL' else y)[0]})" for n in flat)
+        raise ValueError(
+            f"{both}: both must be 2-D (n_y, m), examples as columns"
+            + (f"; pass {hint} (one output unit)" if hint else "")
+        )
+    if a == y[::-1]:
+        raise ValueError(f"{both}: they must be equal (n_y, m), examples as columns; "
+                         "pass Y.T")
+    raise ValueError(f"{both}: they must be equal (n_y, m), one row per output unit and "
+                     "one column per example")
 
 
 def output_cost(ZL: Array, AL: Array, Y: Array, output: str) -> Array:
@@ -72,6 +104,7 @@ def output_dA(AL: Array, Y: Array, output: str) -> Array:
     """dA[L] = ∂L/∂A[L], the lecture's start of backpropagation:
     −(Y/A − (1 − Y)/(1 − A)) for cross-entropy, A − Y for squared error."""
     _check_output(output)
+    check_shapes(AL, Y)
     if output == "sigmoid":
         return (1.0 - Y) / (1.0 - AL) - Y / AL
     if output == "softmax":
@@ -84,6 +117,7 @@ def output_dZ(AL: Array, Y: Array, output: str) -> Array:
     + categorical cross-entropy and linear + squared error alike, when
     A[L] = g(Z[L]) (no division by A)."""
     _check_output(output)
+    check_shapes(AL, Y)
     return AL - Y
 
 
