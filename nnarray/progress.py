@@ -25,10 +25,10 @@ class Progress:
         self.bar = tqdm(total=total, file=self.stream, unit="it", dynamic_ncols=True,
                         desc="training")
 
-    def update(self) -> None:
-        """One step done."""
+    def update(self, n: int = 1) -> None:
+        """``n`` steps done."""
         if self.bar is not None:
-            self.bar.update(1)
+            self.bar.update(n)
 
     def record(self, iteration: int, cost: float) -> None:
         """Show the latest recorded cost."""

@@ -19,13 +19,15 @@ from . import losses, propagation
 from .backend import (
     Array,
     HostRandom,
-    backend_of,
     compile_step,
     jit_enabled,
     namespace,
+    stacked,
+    target_of,
     to_float,
     to_numpy,
 )
+from .backend.execute import MASK_BYTES, Chunks, chunk_runner
 from .optimizers import GradientDescent, Optimizer
 from .progress import Progress
 
@@ -134,7 +136,7 @@ def step(
     parameters: Mapping[str, Array], X: Array, Y: Array, hidden: str, output: str,
     learning_rate: float, want_cost: bool, xp: Any = None, *,
     settings: Settings | None = None, opt_state: Any = None,
-    masks: Mapping[int, Array] | None = None,
+    masks: Mapping[int, Array] | None = None, hyper: Mapping[str, Any] | None = None,
 ) -> tuple[dict[str, Array], Array | None, Any]:
     """One iteration; returns (new parameters, cost before the update or
     ``None``, the optimizer's new state).
@@ -142,7 +144,10 @@ def step(
     Without ``settings`` it is the lecture's gradient-descent step. With
     ``xp`` (the loop's namespace) the inputs are trusted: they were checked at
     the boundary, so no per-step checks run. ``masks`` are dropout masks
-    (already divided by keep_prob) for the hidden layers they name. On Dask
+    (already divided by keep_prob) for the hidden layers they name. ``hyper``
+    are the optimizer's host values for this step (``optimizer.hyper(t)``;
+    computed from the state's ``t`` when omitted); with it, ``learning_rate``
+    and ``hyper`` may be 0-d device arrays (a CUDA graph's scalars). On Dask
     the results are lazy; the training loop persists them after each step
     (``backend.compile_step``).
     """
@@ -152,7 +157,7 @@ def step(
     grads, J = gradients(parameters, X, Y, hidden, output, xp=xp, l2=s.l2, masks=masks,
                          want_cost=want_cost)
     state = s.optimizer.init(parameters) if opt_state is None else opt_state
-    new, state = s.optimizer.update(parameters, grads, state, learning_rate)
+    new, state = s.optimizer.update(parameters, grads, state, learning_rate, hyper)
     return new, J, state
 
 
@@ -166,19 +171,42 @@ class Extras:
     on_epoch: Callable[[int, History], Any] | None = None
 
 
+def _arrays(opt_state: Mapping[str, Any]) -> dict[str, Any]:
+    """The optimizer state without its step count ``t`` (kept on the host)."""
+    return {k: v for k, v in opt_state.items() if k != "t"}
+
+
 @lru_cache(maxsize=64)
-def _step_function(hidden: str, output: str, optimizer: Optimizer, l2: float, xp: Any,
-                   backend_name: str, jit: bool) -> Callable[..., Any]:
-    """The loop's step for these settings, compiled once per process where the
-    backend has a fast path (``jax.jit`` on JAX: see ``backend.compile_step``)."""
+def _raw_step(hidden: str, output: str, optimizer: Optimizer, l2: float,
+              xp: Any) -> Callable[..., Any]:
+    """The loop's step as a pure function of arrays:
+    ``raw(parameters, opt_arrays, X, Y, masks, rate, hyper, want) ->
+    (parameters, J, opt_arrays)``, with the optimizer's step count left out
+    (its host values come in as ``hyper``): what the backend compiles."""
     settings = Settings(hidden, output, 1.0, optimizer, l2=l2)
 
-    def raw(parameters: dict[str, Array], opt_state: Any, X: Array, Y: Array,
-            masks: dict[int, Array] | None, rate: Any, want: bool) -> Any:
-        return step(parameters, X, Y, hidden, output, rate, want, xp, settings=settings,
-                    opt_state=opt_state, masks=masks)
+    def raw(parameters: dict[str, Array], opt_arrays: dict[str, Any], X: Array, Y: Array,
+            masks: dict[int, Array] | None, rate: Any, hyper: dict[str, Any],
+            want: bool) -> Any:
+        new, J, state = step(parameters, X, Y, hidden, output, rate, want, xp,
+                             settings=settings, opt_state={**opt_arrays, "t": 0},
+                             masks=masks, hyper=hyper)
+        return new, J, _arrays(state)
 
+    return raw
+
+
+@lru_cache(maxsize=64)
+def _step_function(raw: Callable[..., Any], backend_name: str, jit: bool) -> Callable[..., Any]:
+    """The loop's one-step function, compiled once per process where the
+    backend has a fast path (``jax.jit`` on JAX: see ``backend.compile_step``)."""
     return compile_step(raw, backend_name, static_argnames=("want",))
+
+
+@lru_cache(maxsize=64)
+def _chunk_runner(raw: Callable[..., Any], backend_name: str, device: str,
+                  jit: bool) -> Chunks | None:
+    return chunk_runner(raw, backend_name, device)
 
 
 class _Loop:
@@ -193,21 +221,74 @@ class _Loop:
         self.waited = 0
         if state.opt_state is None:
             state.opt_state = settings.optimizer.init(state.parameters)
-        self._step = _step_function(settings.hidden, settings.output, settings.optimizer,
-                                    settings.l2, self.xp, backend_of(X), jit_enabled())
+        target = target_of(X)
+        raw = _raw_step(settings.hidden, settings.output, settings.optimizer, settings.l2,
+                        self.xp)
+        self._step = _step_function(raw, target.backend, jit_enabled())
+        self.chunks = _chunk_runner(raw, target.backend, target.device, jit_enabled())
+        self.per_step = self.chunks is None or extras.on_iteration is not None
+        self.step_capacity = 1
+        self.dims = {int(k[1:]): W.shape[0] for k, W in state.parameters.items()
+                     if k.startswith("W")}
 
     def masks(self, m: int) -> dict[int, Array] | None:
         if not self.s.dropout:
             return None
-        dims = {int(k[1:]): W.shape[0] for k, W in self.state.parameters.items()
-                if k.startswith("W")}
         like = self.state.parameters["W1"]
-        return {l: self.random.dropout_mask((dims[l], m), keep, like)
+        return {l: self.random.dropout_mask((self.dims[l], m), keep, like)
                 for l, keep in sorted(self.s.dropout.items())}
 
     def step(self, X: Array, Y: Array, rate: float, want: bool) -> Any:
-        return self._step(self.state.parameters, self.state.opt_state, X, Y,
-                          self.masks(X.shape[1]), rate, want=want)
+        if self.chunks is not None and self.chunks.steps_as_chunks:
+            return self.chunk(X, Y, [rate], self.step_capacity)
+        t = self.state.opt_state["t"]
+        new, J, arrays = self._step(self.state.parameters, _arrays(self.state.opt_state), X, Y,
+                                    self.masks(X.shape[1]), rate,
+                                    self.s.optimizer.hyper(t + 1), want=want)
+        return new, J, {**arrays, "t": t + 1}
+
+    def capacity(self, wanted: int, m: int) -> int:
+        """How many steps one chunk takes: ``wanted``, fewer when their
+        dropout masks would exceed ``MASK_BYTES``."""
+        rows = sum(self.dims[l] for l in self.s.dropout)
+        if not rows:
+            return wanted
+        itemsize = 8 if "64" in str(self.state.parameters["W1"].dtype) else 4
+        return max(1, min(wanted, MASK_BYTES // (rows * m * itemsize)))
+
+
+    def host_values(self, rates: list[float], t: int, capacity: int,
+                    m: int) -> tuple[Any, ...]:
+        """The per-step host values of a chunk whose first step is the
+        optimizer's step ``t + 1``, stacked to ``capacity`` on the device:
+        rates, the optimizer's hyper values, dropout masks (drawn in the
+        per-step path's order, from the same stream)."""
+        like = self.state.parameters["W1"]
+        hyper = [self.s.optimizer.hyper(t + 1 + j) for j in range(len(rates))]
+        hypers = {n: stacked([h[n] for h in hyper], capacity, like) for n in hyper[0]}
+        masks = None
+        if self.s.dropout:
+            shapes = {l: (self.dims[l], m) for l in self.s.dropout}
+            masks = self.random.dropout_masks(shapes, self.s.dropout, len(rates), capacity,
+                                              like)
+        return stacked(rates, capacity, like), hypers, masks
+
+    def chunk(self, X: Array, Y: Array, rates: list[float],
+              capacity: int) -> tuple[Any, Any, Any]:
+        """``len(rates)`` full-batch steps as compiled chunks of at most
+        ``capacity`` steps; returns the parameters, the cost before the first
+        step and the optimizer state."""
+        params, opt = self.state.parameters, self.state.opt_state
+        t, arrays = opt["t"], _arrays(opt)
+        J, done = None, 0
+        while done < len(rates):
+            n = min(capacity, len(rates) - done)
+            values = self.host_values(rates[done:done + n], t + done, capacity, X.shape[1])
+            params, arrays, J_n = self.chunks.full_batch(params, arrays, X, Y, values[2],
+                                                         values[0], values[1], n, True)
+            J = J_n if J is None else J
+            done += n
+        return params, J, {**arrays, "t": t + len(rates)}
 
     def validate(self) -> bool:
         """Record the validation cost; True when early stopping says stop."""
@@ -241,37 +322,57 @@ def run(
     :class:`DivergenceError` is raised. With a validation set and ``patience``,
     training stops after ``patience`` record points without a better
     validation cost and keeps the best parameters.
+
+    Where the backend compiles chunks (JAX; PyTorch on CUDA: see
+    ``backend.execute``), the steps between two record points run as one
+    unit, with the same results: then "after every completed step" reads
+    "after every completed chunk". ``extras.on_iteration`` runs the steps one
+    by one.
     """
     s = settings or Settings(hidden, output, learning_rate)
     ex = extras or Extras()
     loop = _Loop(state, X, Y, s, ex)
     checkpoint = None
     bar = Progress(iterations, progress)
+    points = sorted({*range(0, iterations, record_every), iterations - 1} - {-1})
+    capacity = loop.step_capacity = loop.capacity(record_every, X.shape[1])
     try:
-        for i in range(iterations):
-            want = i % record_every == 0 or i == iterations - 1
-            if want:
-                before = (i, state.parameters, state.opt_state, loop.random.state())
-            new, J, opt_state = loop.step(X, Y, s.rate(i), want)
-            if want:
-                c = to_float(J)
-                if not math.isfinite(c):
-                    _replay(loop, checkpoint, i, c)
-                checkpoint = before
-                state.history.record(i, c)
-                bar.record(i, c)
-                if loop.validate():
-                    return
+        for n, i in enumerate(points):
+            end = points[n + 1] if n + 1 < len(points) else iterations
+            before = (i, state.parameters, state.opt_state, loop.random.state())
+            if loop.per_step:
+                new, J, opt_state = loop.step(X, Y, s.rate(i), True)
+            else:
+                new, J, opt_state = loop.chunk(X, Y, [s.rate(t) for t in range(i, end)],
+                                               capacity)
+            c = to_float(J)
+            if not math.isfinite(c):
+                _replay(loop, checkpoint, i, c)
+            checkpoint = before
+            state.history.record(i, c)
+            bar.record(i, c)
+            if loop.validate():
+                return
             state.parameters, state.opt_state = new, opt_state
-            if ex.on_iteration is not None:
-                ex.on_iteration(i)
-            bar.update()
+            if loop.per_step:
+                _after_step(ex, bar, i)
+                for t in range(i + 1, end):
+                    state.parameters, _, state.opt_state = loop.step(X, Y, s.rate(t), False)
+                    _after_step(ex, bar, t)
+            else:
+                bar.update(end - i)
     finally:
         bar.close()
     if iterations and not all_finite(state.parameters):
         if checkpoint is not None:
             state.parameters = checkpoint[1]
         raise DivergenceError(iterations, s.learning_rate, math.nan)
+
+
+def _after_step(ex: Extras, bar: Progress, i: int) -> None:
+    if ex.on_iteration is not None:
+        ex.on_iteration(i)
+    bar.update()
 
 
 def _replay(loop: _Loop, checkpoint: Any, i: int, c: float) -> None:
@@ -302,11 +403,21 @@ def run_epochs(
 ) -> None:
     """Mini-batch training: each epoch shuffles the m columns with a host-side
     seeded permutation (the same on every backend), then steps through batches
-    of ``batch_size`` (the last one partial). One host sync per epoch."""
+    of ``batch_size`` (the last one partial). One host sync per epoch.
+
+    Where the backend compiles chunks, an epoch's full batches run as one
+    unit (gathered on the device from the epoch's permutation, split only
+    when their dropout masks would exceed ``MASK_BYTES``) and the partial
+    batch runs on its own, so that shapes stay static; the results are the
+    same as step by step."""
     ex = extras or Extras()
     loop = _Loop(state, X, Y, settings, ex)
     xp, m = loop.xp, X.shape[1]
+    full = m // batch_size
     starts = range(0, m, batch_size)
+    chunked = loop.chunks is not None and full > 0 and (
+        not loop.per_step or loop.chunks.steps_as_chunks)
+    capacity = loop.capacity(full, batch_size) if chunked else 0
     bar = Progress(epochs * len(starts), progress)
     step_count = 0
     try:
@@ -315,17 +426,19 @@ def run_epochs(
             order = loop.random.permutation(m, like=X)
             Xs, Ys = xp.take(X, order, axis=1), xp.take(Y, order, axis=1)
             total = None
-            for a in starts:
+            if chunked:
+                total = _epoch_chunks(loop, Xs, Ys, full, batch_size, capacity,
+                                      settings.rate(epoch), bar, step_count)
+                step_count += full
+            for a in starts[full if chunked else 0:]:
                 b = min(a + batch_size, m)  # the standard leaves out-of-bounds stops undefined
                 Xb, Yb = Xs[:, a:b], Ys[:, a:b]
                 new, J, opt_state = loop.step(Xb, Yb, settings.rate(epoch), True)
                 weighted = J * (Xb.shape[1] / m)
                 total = weighted if total is None else total + weighted
                 state.parameters, state.opt_state = new, opt_state
-                if ex.on_iteration is not None:
-                    ex.on_iteration(step_count)
+                _after_step(ex, bar, step_count)
                 step_count += 1
-                bar.update()
             c = to_float(total)
             if not math.isfinite(c):
                 state.parameters, state.opt_state = start_params, start_opt
@@ -339,6 +452,37 @@ def run_epochs(
                 ex.on_epoch(epoch, state.history)
     finally:
         bar.close()
+
+
+def _epoch_chunks(loop: _Loop, Xs: Array, Ys: Array, full: int, batch_size: int,
+                  capacity: int, rate: float, bar: Progress, step_count: int) -> Array:
+    """An epoch's ``full`` full batches of the shuffled ``(Xs, Ys)`` as
+    compiled chunks (of one step each in per-step mode); returns the sum of
+    their costs weighted by their share of m, and leaves the new parameters
+    in ``loop.state``."""
+    xp, state, m = loop.xp, loop.state, Xs.shape[1]
+
+    def batches(A: Array) -> Array:
+        n = A.shape[0]
+        return xp.permute_dims(xp.reshape(A[:, :full * batch_size], (n, full, batch_size)),
+                               (1, 0, 2))
+
+    Xb, Yb = batches(Xs), batches(Ys)
+    total = None
+    size = 1 if loop.per_step else capacity
+    for offset in range(0, full, size):
+        k = min(size, full - offset)
+        t = state.opt_state["t"]
+        rates, hypers, masks = loop.host_values([rate] * k, t, capacity, batch_size)
+        params, arrays, total = loop.chunks.mini_batch(
+            state.parameters, _arrays(state.opt_state), Xb, Yb, masks, rates, hypers, offset, k,
+            batch_size / m, total)
+        state.parameters, state.opt_state = params, {**arrays, "t": t + k}
+        if loop.per_step:
+            _after_step(loop.extras, bar, step_count + offset)
+        else:
+            bar.update(k)
+    return total
 
 
 def all_finite(parameters: Mapping[str, Array]) -> bool:

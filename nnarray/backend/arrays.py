@@ -158,6 +158,15 @@ def from_host(a: Any, like: Array | Target, dtype: Any = None) -> Array:
     return target.asarray(a, dtype)
 
 
+def stacked(values: Any, capacity: int, like: Array) -> Array:
+    """Host scalars (one per step of a chunk) as a vector where ``like``
+    lives, in its dtype, zero-padded to ``capacity`` so that every chunk has
+    the same shape."""
+    host = np.zeros(capacity)
+    host[: len(values)] = values
+    return from_host(host, like)
+
+
 def convert(x: Any, target: Target, dtype: Any) -> Array:
     """``x`` (any library, any device, or array-like) on ``target`` as ``dtype``.
 

@@ -1,4 +1,5 @@
-"""How a training step runs: eager, jitted (JAX), persisted (Dask)."""
+"""How a training step runs: eager, jitted (JAX), persisted (Dask), or
+several steps at once as a compiled chunk (JAX) or a CUDA graph (PyTorch)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,8 @@ def jit_enabled() -> bool:
 def compile_step(fn: Any, backend: str, static_argnames: tuple[str, ...] = ()) -> Any:
     """The training step as the loop runs it. JAX: ``jax.jit`` (the whole step
     becomes one XLA program; the optional fast path, off when the environment
-    sets ``NNARRAY_NO_JIT=1``, tested to give the same parameters). Dask: every
+    sets ``NNARRAY_NO_JIT=1``, tested to give the same parameters; float32
+    products at ``precision="highest"``, never TF32). Dask: every
     array the step returns is computed once (``persist``), so that the graphs
     do not grow step after step. Every other backend: ``fn`` itself."""
     if backend == "dask":
@@ -25,4 +27,132 @@ def compile_step(fn: Any, backend: str, static_argnames: tuple[str, ...] = ()) -
         return fn
     import jax
 
-    return jax.jit(fn, static_argnames=static_argnames)
+    jitted = jax.jit(fn, static_argnames=static_argnames)
+
+    def highest(*args: Any, **kwargs: Any) -> Any:
+        with jax.default_matmul_precision("highest"):
+            return jitted(*args, **kwargs)
+
+    return highest
+
+
+MASK_BYTES = 256 * 2**20
+"""The most bytes of dropout masks one compiled chunk takes to the device;
+a chunk whose masks would need more is split (see :class:`Chunks`)."""
+
+
+def chunks_enabled(backend: str, device: str) -> bool:
+    """Whether :func:`chunk_runner` has a compiled path here: JAX anywhere,
+    PyTorch on CUDA; off with ``NNARRAY_NO_JIT``."""
+    if not jit_enabled():
+        return False
+    return backend == "jax" or (backend == "torch" and device.startswith("cuda"))
+
+
+class Chunks:
+    """Run several training steps as one unit on the device.
+
+    ``raw(parameters, opt_arrays, X, Y, masks, rate, hyper, want)`` is the
+    loop's step (a pure function of arrays, returning ``(parameters, J,
+    opt_arrays)``); a chunk runs it ``k`` times. Per-step host values — the
+    rate, the optimizer's ``hyper`` values, dropout masks — come in stacked
+    along a first axis of length ``capacity`` (``k`` of them used), so that
+    one program serves every chunk, the remainder included.
+
+    - :meth:`full_batch`: steps on the same ``(X, Y)``; the first step
+      returns its cost when ``want``.
+    - :meth:`mini_batch`: steps ``offset .. offset + k − 1`` over batches
+      stacked as ``Xb[j]``, ``Yb[j]``; returns the sum of the costs times
+      ``weight`` (the batch's share of m), added in step order to ``total``
+      (``None`` for an epoch's first chunk).
+    """
+
+    label = "compiled chunks"
+    steps_as_chunks = False
+    """True where one step on its own must run as a chunk of one to give the
+    same bits as a chunk (a compiler that fuses differently otherwise)."""
+
+    def full_batch(self, params: Any, opt: Any, X: Any, Y: Any, masks: Any, rates: Any,
+                   hypers: Any, k: int, want: bool) -> tuple[Any, Any, Any]:
+        raise NotImplementedError
+
+    def mini_batch(self, params: Any, opt: Any, Xb: Any, Yb: Any, masks: Any, rates: Any,
+                   hypers: Any, offset: int, k: int, weight: float,
+                   total: Any) -> tuple[Any, Any, Any]:
+        raise NotImplementedError
+
+
+def _take(stacked: dict[Any, Any] | None, i: Any) -> dict[Any, Any] | None:
+    """Entry ``i`` of every stacked array of a dict (``None`` stays ``None``)."""
+    return None if stacked is None else {key: v[i] for key, v in stacked.items()}
+
+
+class JaxChunks(Chunks):
+    """One ``jax.jit`` of ``lax.fori_loop`` over the step: the step is traced,
+    not rewritten; the trip count is an argument, so remainders don't
+    recompile. float32 products run at ``precision="highest"`` (no TF32).
+
+    Every step of the loop is the same program (it computes its cost; the
+    chunk keeps the first), and one step on its own is a chunk of one: so the
+    per-step path (``on_iteration``, divergence replay) and chunks give the
+    same bits. Nothing is donated: the parameters at a chunk's start stay
+    alive as the record point's checkpoint (divergence replay, early
+    stopping), and the other inputs are the user's (X, Y) or used once."""
+
+    steps_as_chunks = True
+
+    def __init__(self, raw: Any) -> None:
+        import jax
+        from jax import lax
+
+        self._jax = jax
+
+        def full(params: Any, opt: Any, X: Any, Y: Any, masks: Any, rates: Any, hypers: Any,
+                 k: Any, J0: Any) -> Any:
+            def body(i: Any, carry: Any) -> Any:
+                p, o, first = carry
+                p, J, o = raw(p, o, X, Y, _take(masks, i), rates[i], _take(hypers, i), True)
+                return p, o, lax.select(i == 0, J, first)
+
+            return lax.fori_loop(0, k, body, (params, opt, J0))
+
+        def batches(params: Any, opt: Any, Xb: Any, Yb: Any, masks: Any, rates: Any,
+                    hypers: Any, offset: Any, k: Any, weight: Any, total: Any) -> Any:
+            def body(i: Any, carry: Any) -> Any:
+                p, o, t = carry
+                j = offset + i
+                p, J, o = raw(p, o, Xb[j], Yb[j], _take(masks, i), rates[i], _take(hypers, i),
+                              True)
+                return p, o, t + J * weight
+
+            return lax.fori_loop(0, k, body, (params, opt, total))
+
+        self._full = jax.jit(full)
+        self._batches = jax.jit(batches)
+
+    def full_batch(self, params: Any, opt: Any, X: Any, Y: Any, masks: Any, rates: Any,
+                   hypers: Any, k: int, want: bool) -> tuple[Any, Any, Any]:
+        J0 = self._jax.numpy.zeros((), dtype=rates.dtype, device=rates.device)
+        with self._jax.default_matmul_precision("highest"):
+            return self._full(params, opt, X, Y, masks, rates, hypers, k, J0)
+
+    def mini_batch(self, params: Any, opt: Any, Xb: Any, Yb: Any, masks: Any, rates: Any,
+                   hypers: Any, offset: int, k: int, weight: float,
+                   total: Any) -> tuple[Any, Any, Any]:
+        if total is None:
+            total = self._jax.numpy.zeros((), dtype=rates.dtype, device=rates.device)
+        with self._jax.default_matmul_precision("highest"):
+            return self._batches(params, opt, Xb, Yb, masks, rates, hypers, offset, k, weight,
+                                 total)
+
+
+def chunk_runner(raw: Any, backend: str, device: str) -> Chunks | None:
+    """The compiled-chunk executor for ``raw`` on this backend and device, or
+    ``None`` where steps run one by one (see :func:`chunks_enabled`)."""
+    if not chunks_enabled(backend, device):
+        return None
+    if backend == "jax":
+        return JaxChunks(raw)
+    from .graphs import TorchGraphChunks
+
+    return TorchGraphChunks(raw)

@@ -31,6 +31,17 @@ class HostRandom:
         D = self._rng.random(shape) < keep_prob
         return from_host(D / keep_prob, like)
 
+    def dropout_masks(self, shapes: dict[int, tuple[int, int]], keep: Any, k: int,
+                      capacity: int, like: Array) -> dict[int, Array]:
+        """The masks of ``k`` steps, each drawn as :meth:`dropout_mask` would
+        draw it (step by step, layers in order), stacked along a first axis
+        padded to ``capacity``, as ``like``'s dtype and device."""
+        stacks = {l: np.zeros((capacity, *shapes[l])) for l in sorted(shapes)}
+        for j in range(k):
+            for l in sorted(shapes):
+                stacks[l][j] = (self._rng.random(shapes[l]) < keep[l]) / keep[l]
+        return {l: from_host(a, like) for l, a in stacks.items()}
+
     def permutation(self, m: int, like: Array) -> Array:
         """A shuffled ``0..m−1`` as an integer index array where ``like`` lives."""
         return target_of(like).put(self._rng.permutation(m))
