@@ -1,19 +1,43 @@
 """Model files: ``.npz`` of host arrays plus a JSON metadata entry. No pickle.
 
-Saving writes a temporary file in the same folder, fsyncs it and renames it
-over the target, so a crash mid-save leaves any old file intact. Loading uses
-``allow_pickle=False`` and checks the keys, shapes and dtypes against the
-metadata before anything is built.
+Saving writes a temporary file in the same folder (its name holds the
+writer's process id and a random part, so concurrent writers never share
+one), fsyncs it and renames it over the target: a crash mid-save leaves any
+old file intact, and of two processes saving to one path the last rename wins
+whole. A temporary file left by a killed writer is never read.
+
+A model file is untrusted input, and loading reads it metadata first, with
+bounds. Before a byte of array data is read, :func:`load_arrays` checks:
+
+- the zip's central directory is small (at most ``MAX_ENTRIES`` entries) and
+  every entry is stored uncompressed (``np.savez`` writes no other kind), not
+  encrypted, with a local header that agrees with the directory, its data
+  inside the file and overlapping no other entry's;
+- the JSON metadata (read first, at most ``MAX_META_BYTES``): format,
+  version, ``layer_dims`` and ``dtype``, from which the entries ``W1 ... bL``
+  and their shapes follow; extra or missing entries are refused;
+- the total bytes of the arrays the metadata asks for is at most
+  ``max_bytes`` (:data:`DEFAULT_MAX_BYTES`, 4 GiB; the metadata is untrusted
+  too);
+- each entry's ``.npy`` header: its dtype, shape and order against the
+  metadata, and the entry's size against the header.
+
+Only then is each array read, into an array of the checked size, with its
+CRC checked by the zip reader. Nothing is ever unpickled. Every refusal is
+one ``ValueError`` that names the file and what was wrong.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
+import struct
 import tempfile
+import zipfile
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 
@@ -22,6 +46,31 @@ from ._version import __version__
 FORMAT = "nnarray-model"
 FORMAT_VERSION = 1
 _META_KEY = "__nnarray_meta__"
+
+DEFAULT_MAX_BYTES = 4 * 2**30
+"""The default cap on the bytes of arrays :func:`load_arrays` reads (4 GiB)."""
+
+MAX_META_BYTES = 2**20
+"""The largest metadata entry read (1 MiB; a saved model's is a few hundred bytes)."""
+
+MAX_LAYERS = 10_000
+"""The most layers a model file may describe."""
+
+MAX_ENTRIES = 2 * MAX_LAYERS + 1
+"""The most entries a model file's zip may hold (W and b per layer, the metadata)."""
+
+_DIRECTORY_BYTES_PER_ENTRY = 256  # a central directory record of "W123.npy" is ~60 bytes
+_HEADER_MAX = 10_000  # the .npy header limit NumPy itself applies
+_CHUNK = 1 << 20  # arrays are read in pieces this big, into their final buffer
+_DTYPES = ("float32", "float64")
+
+_LOCAL = struct.Struct("<4s5H3L2H")  # a zip local file header, before name and extra
+_EOCD = struct.Struct("<4s4H2LH")  # end of central directory record
+_EOCD64_LOCATOR = struct.Struct("<4sLQL")
+_EOCD64 = struct.Struct("<4sQ2H2L4Q")
+_ZIP64_EXTRA = 0x0001
+_FLAG_ENCRYPTED = 0x1
+_FLAG_DATA_DESCRIPTOR = 0x8
 
 
 def save_arrays(path: str | os.PathLike[str], arrays: Mapping[str, np.ndarray],
@@ -35,7 +84,8 @@ def save_arrays(path: str | os.PathLike[str], arrays: Mapping[str, np.ndarray],
     payload = dict(arrays)
     payload[_META_KEY] = np.frombuffer(json.dumps(header).encode(), dtype=np.uint8)
     folder = path.parent if str(path.parent) else Path(".")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp",
+                               dir=folder)
     try:
         with os.fdopen(fd, "wb") as f:
             np.savez(f, **payload)
@@ -48,32 +98,325 @@ def save_arrays(path: str | os.PathLike[str], arrays: Mapping[str, np.ndarray],
     return path
 
 
-def load_arrays(path: str | os.PathLike[str]) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-    """Read a file written by :func:`save_arrays`: ``(arrays, meta)``."""
+class _Refused(Exception):
+    """A reason to refuse the file; :func:`load_arrays` turns it into the ValueError."""
+
+
+def load_arrays(
+    path: str | os.PathLike[str], *, max_bytes: int = DEFAULT_MAX_BYTES
+) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """Read a file written by :func:`save_arrays`: ``(arrays, meta)``.
+
+    The metadata and every entry's ``.npy`` header are checked before any
+    array data is read (see the module's docstring); at most ``max_bytes``
+    bytes of arrays are read (default :data:`DEFAULT_MAX_BYTES`, 4 GiB: raise
+    it for a larger model from a source you trust). Raises
+    ``FileNotFoundError`` when there is no file and ``ValueError``, naming the
+    file and the reason, for anything else.
+    """
+    if isinstance(max_bytes, bool) or not isinstance(max_bytes, int | np.integer):
+        raise TypeError(f"max_bytes must be an integer number of bytes, got {max_bytes!r}")
+    if max_bytes < 0:
+        raise ValueError(f"max_bytes must be >= 0, got {max_bytes!r}")
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no model file at {str(path)!r}")
+    name = repr(str(path))
     try:
-        with np.load(path, allow_pickle=False) as data:
-            arrays = {k: data[k] for k in data.files}
+        with open(path, "rb") as f:
+            return _read(f, int(max_bytes))
+    except _Refused as exc:
+        raise ValueError(f"{name} {exc}") from None
     except Exception as exc:  # any parse failure of a damaged file is the same error to a user
         raise ValueError(
-            f"{str(path)!r} is not a readable nnarray model file (truncated or corrupt?): {exc}"
+            f"{name} is not a readable nnarray model file (truncated or corrupt?): "
+            f"{type(exc).__name__}: {exc}"
         ) from exc
-    raw = arrays.pop(_META_KEY, None)
-    if raw is None:
-        raise ValueError(f"{str(path)!r} has no nnarray metadata: it was not saved by nnarray")
+
+
+def _read(f: IO[bytes], max_bytes: int) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    size = os.fstat(f.fileno()).st_size
+    _check_directory(f, size)
+    with zipfile.ZipFile(f) as zf:
+        infos = zf.infolist()
+        names = [i.filename for i in infos]
+        if len(set(names)) != len(names):
+            dup = sorted({n for n in names if names.count(n) > 1})
+            raise _Refused(f"is not a readable nnarray model file: entries {dup} appear twice")
+        by_name = {i.filename: i for i in infos}
+        meta_info = by_name.get(_META_KEY + ".npy")
+        if meta_info is None:
+            raise _Refused(
+                "is not a readable nnarray model file: it has no nnarray metadata "
+                "(it was not saved by nnarray)"
+            )
+        regions = [_check_entry(f, size, meta_info)]
+        meta = _read_meta(zf, meta_info)
+        expected = _expected_entries(meta)
+        _check_names(by_name, expected)
+        total = sum(math.prod(shape) for shape in expected.values())
+        total *= np.dtype(meta["dtype"]).itemsize
+        if total > max_bytes:
+            raise _Refused(
+                f"asks for {total:,} bytes of arrays (layer_dims={meta['layer_dims']}, "
+                f"{meta['dtype']}), more than max_bytes={max_bytes:,}; if you trust this "
+                "file, load it with a larger max_bytes"
+            )
+        regions += [_check_entry(f, size, by_name[key + ".npy"]) for key in expected]
+        _check_regions(regions, size)
+        headers = {key: _check_header(zf, by_name[key + ".npy"], key, shape, meta["dtype"])
+                   for key, shape in expected.items()}
+        arrays = {key: _read_array(zf, by_name[key + ".npy"], key, *headers[key])
+                  for key in expected}
+    return arrays, meta
+
+
+def _check_directory(f: IO[bytes], size: int) -> None:
+    """Refuse a central directory too large to parse cheaply, before the zip
+    reader parses it (it holds every record in memory)."""
+    tail_len = min(size, _EOCD.size + 0xFFFF)
+    f.seek(size - tail_len)
+    tail = f.read(tail_len)
+    at = tail.rfind(b"PK\x05\x06")
+    if at < 0 or at + _EOCD.size > len(tail):
+        raise _Refused("is not a readable nnarray model file: not a zip file "
+                       "(no end of central directory)")
+    _, disk, cd_disk, _, count, cd_size, cd_offset, _ = _EOCD.unpack_from(tail, at)
+    if count == 0xFFFF or cd_size == 0xFFFFFFFF or cd_offset == 0xFFFFFFFF:
+        # zip64: the locator sits just before the record and points at the zip64 record
+        where = size - tail_len + at - _EOCD64_LOCATOR.size
+        if where < 0:
+            raise _Refused("is not a readable nnarray model file: zip64 locator missing")
+        f.seek(where)
+        sig, _, offset, _ = _EOCD64_LOCATOR.unpack(f.read(_EOCD64_LOCATOR.size))
+        if sig != b"PK\x06\x07" or offset + _EOCD64.size > where:
+            raise _Refused("is not a readable nnarray model file: bad zip64 locator")
+        f.seek(offset)
+        sig, _, _, _, disk, cd_disk, _, count, cd_size, _ = _EOCD64.unpack(
+            f.read(_EOCD64.size))
+        if sig != b"PK\x06\x06":
+            raise _Refused("is not a readable nnarray model file: bad zip64 directory record")
+    if disk or cd_disk:
+        raise _Refused("is not a readable nnarray model file: a multi-disk zip")
+    if count > MAX_ENTRIES or cd_size > _DIRECTORY_BYTES_PER_ENTRY * max(count, 1):
+        raise _Refused(
+            f"is not a readable nnarray model file: its zip directory has {count:,} entries "
+            f"in {cd_size:,} bytes (a model file has at most {MAX_ENTRIES:,} short entries)"
+        )
+
+
+def _check_entry(f: IO[bytes], size: int, info: zipfile.ZipInfo) -> tuple[int, int, str]:
+    """Check one entry's directory record and local header; its data's byte range."""
+    what = f"entry {info.filename!r}"
+    if info.compress_type != zipfile.ZIP_STORED:
+        raise _Refused(
+            f"has a compressed {what} (zip method {info.compress_type}); nnarray writes "
+            "entries uncompressed, and refuses others: their size is unknown until inflated"
+        )
+    if info.flag_bits & _FLAG_ENCRYPTED:
+        raise _Refused(f"has an encrypted {what}")
+    if info.compress_size != info.file_size:
+        raise _Refused(
+            f"has a stored {what} whose sizes disagree ({info.compress_size:,} bytes stored, "
+            f"{info.file_size:,} claimed)"
+        )
+    if info.header_offset < 0 or info.header_offset + _LOCAL.size > size:
+        raise _Refused(f"has an {what} whose header lies outside the file")
+    f.seek(info.header_offset)
+    (sig, _, flags, method, _, _, crc, csize, usize,
+     name_len, extra_len) = _LOCAL.unpack(f.read(_LOCAL.size))
+    name = f.read(name_len)
+    extra = f.read(extra_len)
+    if sig != b"PK\x03\x04" or len(extra) != extra_len:
+        raise _Refused(f"is not a readable nnarray model file: bad local header of {what}")
+    if name != info.orig_filename.encode("utf-8" if flags & 0x800 else "cp437"):
+        raise _Refused(f"is not a readable nnarray model file: {what}'s local header names "
+                       f"{name!r}")
+    if method != info.compress_type or flags & _FLAG_ENCRYPTED:
+        raise _Refused(f"has an {what} whose local header disagrees with the directory")
+    if not flags & _FLAG_DATA_DESCRIPTOR:
+        if 0xFFFFFFFF in (csize, usize):
+            usize, csize = _zip64_sizes(extra, usize, csize, what)
+        if (csize, usize, crc) != (info.compress_size, info.file_size, info.CRC):
+            raise _Refused(f"has an {what} whose local header disagrees with the directory "
+                           f"(sizes {csize:,}/{usize:,}, directory {info.file_size:,})")
+    start = info.header_offset + _LOCAL.size + name_len + extra_len
+    return start, start + info.compress_size, info.filename
+
+
+def _zip64_sizes(extra: bytes, usize: int, csize: int, what: str) -> tuple[int, int]:
+    """The sizes from a local header's zip64 extra field (in the order the format gives)."""
+    i = 0
+    while i + 4 <= len(extra):
+        tag, n = struct.unpack_from("<2H", extra, i)
+        body = extra[i + 4:i + 4 + n]
+        if len(body) != n:
+            break
+        if tag == _ZIP64_EXTRA:
+            values = [v for (v,) in struct.iter_unpack("<Q", body[: n - n % 8])]
+            if usize == 0xFFFFFFFF:
+                if not values:
+                    break
+                usize = values.pop(0)
+            if csize == 0xFFFFFFFF:
+                if not values:
+                    break
+                csize = values.pop(0)
+            return usize, csize
+        i += 4 + n
+    raise _Refused(f"has an {what} whose zip64 sizes cannot be read from its local header")
+
+
+def _check_regions(regions: list[tuple[int, int, str]], size: int) -> None:
+    """Entries' data lie inside the file and overlap nowhere: what is read is
+    at most the file's size."""
+    end, before = 0, None
+    for start, stop, name in sorted(regions):
+        if stop > size:
+            raise _Refused(f"is truncated: entry {name!r} ends at byte {stop:,} of {size:,}")
+        if start < end:
+            raise _Refused(f"has entries {before!r} and {name!r} that overlap")
+        end, before = stop, name
+
+
+def _header(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> tuple[Any, tuple[int, ...], bool,
+                                                                  np.dtype, int]:
+    """Open an entry and read its .npy header: (open file, shape, fortran, dtype, header bytes)."""
+    fp = zf.open(info)
     try:
-        meta = json.loads(raw.tobytes().decode())
-    except (UnicodeDecodeError, json.JSONDecodeError, AttributeError) as exc:
-        raise ValueError(f"{str(path)!r} has corrupt nnarray metadata: {exc}") from exc
+        version = np.lib.format.read_magic(fp)
+        if version == (1, 0):
+            shape, fortran, dtype = np.lib.format.read_array_header_1_0(fp, _HEADER_MAX)
+        elif version == (2, 0):
+            shape, fortran, dtype = np.lib.format.read_array_header_2_0(fp, _HEADER_MAX)
+        else:
+            raise _Refused(f"has an entry {info.filename!r} in .npy format {version}, "
+                           "expected 1.0 or 2.0")
+    except BaseException:
+        fp.close()
+        raise
+    return fp, tuple(shape), bool(fortran), dtype, fp.tell()
+
+
+def _read_meta(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> dict[str, Any]:
+    fp, shape, _, dtype, offset = _header(zf, info)
+    with fp:
+        if dtype != np.dtype(np.uint8) or len(shape) != 1:
+            raise _Refused(f"has corrupt nnarray metadata: expected a 1-D uint8 array, "
+                           f"got dtype {dtype} shape {shape}")
+        if shape[0] > MAX_META_BYTES:
+            raise _Refused(f"has {shape[0]:,} bytes of metadata, more than "
+                           f"{MAX_META_BYTES:,} (a model's is a few hundred)")
+        if info.file_size != offset + shape[0]:
+            raise _Refused(f"has a metadata entry of {info.file_size:,} bytes where its header "
+                           f"implies {offset + shape[0]:,}")
+        raw = _read_exactly(fp, shape[0])
+    try:
+        meta = json.loads(raw.decode())
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise _Refused(f"has corrupt nnarray metadata: {exc}") from None
     if not isinstance(meta, dict):
-        raise ValueError(f"{str(path)!r} has corrupt nnarray metadata: not a JSON object")
+        raise _Refused("has corrupt nnarray metadata: not a JSON object")
     if meta.get("format") != FORMAT:
-        raise ValueError(f"{str(path)!r} is not an nnarray model (format={meta.get('format')!r})")
+        raise _Refused(f"is not an nnarray model (format={meta.get('format')!r})")
     if meta.get("format_version") != FORMAT_VERSION:
-        raise ValueError(
-            f"{str(path)!r} has format_version={meta.get('format_version')!r}; this nnarray "
+        raise _Refused(
+            f"has format_version={meta.get('format_version')!r}; this nnarray "
             f"({__version__}) reads version {FORMAT_VERSION}: upgrade nnarray"
         )
-    return arrays, meta
+    return meta
+
+
+def _expected_entries(meta: Mapping[str, Any]) -> dict[str, tuple[int, int]]:
+    """``{"W1": (n1, n0), "b1": (n1, 1), ...}`` from the metadata's layer_dims."""
+    bad = "is not a consistent nnarray model: "
+    dims = meta.get("layer_dims")
+    if not isinstance(dims, list) or not 2 <= len(dims) <= MAX_LAYERS + 1:
+        raise _Refused(f"{bad}layer_dims must be a list of 2 to {MAX_LAYERS + 1} layer sizes, "
+                       f"got {_short(dims)}")
+    for l, n in enumerate(dims):
+        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+            raise _Refused(f"{bad}layer_dims[{l}] must be a positive integer, got {_short(n)}")
+    if meta.get("dtype") not in _DTYPES:
+        raise _Refused(f"{bad}dtype must be one of {list(_DTYPES)}, got "
+                       f"{_short(meta.get('dtype'))}")
+    expected = {}
+    for l in range(1, len(dims)):
+        expected[f"W{l}"] = (dims[l], dims[l - 1])
+        expected[f"b{l}"] = (dims[l], 1)
+    return expected
+
+
+def _check_names(by_name: Mapping[str, zipfile.ZipInfo],
+                 expected: Mapping[str, tuple[int, int]]) -> None:
+    want = {k + ".npy" for k in expected} | {_META_KEY + ".npy"}
+    missing = sorted(k[:-4] for k in want - set(by_name))
+    extra = sorted(set(by_name) - want)
+    if missing or extra:
+        raise _Refused(
+            f"is not a consistent nnarray model: its layer_dims ask for {sorted(expected)}; "
+            f"missing {missing}, unexpected entries {_short(extra)}"
+        )
+
+
+def _check_header(zf: zipfile.ZipFile, info: zipfile.ZipInfo, key: str,
+                  shape: tuple[int, int], dtype_name: str) -> tuple[np.dtype, bool]:
+    """The entry's .npy header against the metadata, and its size against both."""
+    fp, got_shape, fortran, dtype, offset = _header(zf, info)
+    fp.close()
+    bad = "is not a consistent nnarray model: "
+    if dtype.hasobject:
+        raise _Refused(f"{bad}{key} holds Python objects (dtype {dtype}), which would need "
+                       "pickle to load; nnarray never unpickles")
+    if dtype.kind != "f" or dtype.itemsize != np.dtype(dtype_name).itemsize:
+        raise _Refused(f"{bad}{key} has dtype {dtype.name}, the metadata says {dtype_name}")
+    if got_shape != shape:
+        l = key[1:]
+        what = f"(n[{l}], n[{int(l) - 1}])" if key[0] == "W" else f"(n[{l}], 1)"
+        raise _Refused(f"{bad}{key} must have shape {what} = {shape} by the metadata's "
+                       f"layer_dims, the file has {got_shape}")
+    nbytes = math.prod(shape) * dtype.itemsize
+    if info.file_size != offset + nbytes:
+        raise _Refused(
+            f"has an entry {info.filename!r} of {info.file_size:,} bytes where its header "
+            f"and the metadata imply {offset + nbytes:,}"
+        )
+    return dtype, fortran
+
+
+def _read_array(zf: zipfile.ZipFile, info: zipfile.ZipInfo, key: str, dtype: np.dtype,
+                fortran: bool) -> np.ndarray:
+    """The checked entry's data, read in pieces into one array (native byte order, C order)."""
+    fp, shape, _, _, _ = _header(zf, info)
+    with fp:
+        flat = np.empty(math.prod(shape), dtype=dtype)
+        _read_exactly(fp, flat.nbytes, out=memoryview(flat).cast("B"))
+        if fp.read(1):
+            raise _Refused(f"has an entry {info.filename!r} longer than its header says")
+    array = flat.reshape(shape, order="F" if fortran else "C")
+    native = dtype.newbyteorder("=")
+    if dtype != native or fortran:
+        array = np.ascontiguousarray(array, dtype=native)
+    return array
+
+
+def _read_exactly(fp: IO[bytes], n: int, out: memoryview | None = None) -> bytes:
+    """``n`` bytes from ``fp`` (into ``out`` when given), a piece at a time."""
+    pieces = []
+    done = 0
+    while done < n:
+        piece = fp.read(min(_CHUNK, n - done))
+        if not piece:
+            raise _Refused(f"is truncated: an entry ended after {done:,} of {n:,} bytes")
+        if out is None:
+            pieces.append(piece)
+        else:
+            out[done:done + len(piece)] = piece
+        done += len(piece)
+    return b"".join(pieces)
+
+
+def _short(value: Any, limit: int = 80) -> str:
+    """``repr(value)``, cut to ``limit`` characters (metadata can be anything)."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
