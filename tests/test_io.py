@@ -63,7 +63,8 @@ def deflated(name: str, data: bytes, **kwargs) -> Entry:
 
 
 def _sizes_fields(csize: int, usize: int, zip64: bool) -> tuple[int, int, bytes]:
-    if zip64:
+    """The 32-bit size fields and the extra field; zip64 when asked or needed."""
+    if zip64 or max(csize, usize) >= 0xFFFFFFFF:
         return 0xFFFFFFFF, 0xFFFFFFFF, struct.pack("<2H2Q", 1, 16, usize, csize)
     return csize, usize, b""
 
@@ -81,11 +82,12 @@ def central_record(e: Entry, offset: int) -> bytes:
     """The entry's central directory record, pointing at ``offset``."""
     name = e.name.encode()
     csize, usize = e.claimed or (len(e.stored), e.size)
-    ccs, cus, _ = _sizes_fields(csize, usize, e.zip64)
-    extra = struct.pack("<2H3Q", 1, 24, usize, csize, offset) if e.zip64 else b""
+    ccs, cus, extra = _sizes_fields(csize, usize, e.zip64)
+    if extra:  # the header offset in the zip64 field too, as a zip64 writer may
+        extra = struct.pack("<2H3Q", 1, 24, usize, csize, offset)
     return struct.pack("<4s6H3L5H2L", b"PK\x01\x02", 45, 45, 0, e.method, 0, 33, e.crc,
                        ccs, cus, len(name), len(extra), 0, 0, 0, 0x1800000,
-                       0xFFFFFFFF if e.zip64 else offset) + name + extra
+                       0xFFFFFFFF if extra else offset) + name + extra
 
 
 def end_record(count: int, central: bytes, start: int) -> bytes:

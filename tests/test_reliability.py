@@ -16,6 +16,8 @@ import nnarray as nn
 from nnarray import backend, gradcheck, losses
 from nnarray import propagation as P
 
+from .test_io import build_zip, deflated, stored
+
 ACTIVATIONS = ["relu", "leaky_relu", "tanh", "sigmoid"]
 FUZZ_EXAMPLES = 300
 
@@ -160,15 +162,54 @@ def test_load_refuses_unknown_format_version_and_inconsistent_files(tmp_path):
             nn.load(path)
 
 
-def test_load_never_unpickles(tmp_path):
-    # an object array inside the zip would need pickle to load
-    path = tmp_path / "evil.npz"
-    with zipfile.ZipFile(path, "w") as z:
-        buf = io.BytesIO()
-        np.save(buf, np.array([{"x": 1}], dtype=object), allow_pickle=True)
-        z.writestr("W1.npy", buf.getvalue())
-    with pytest.raises(ValueError, match="pickle|not a readable"):
-        nn.load(path)
+@pytest.fixture(scope="module")
+def valid_entries(valid_bytes):
+    with zipfile.ZipFile(io.BytesIO(valid_bytes)) as z:
+        return {name: z.read(name) for name in z.namelist()}
+
+
+size_lies = st.one_of(st.just(0), st.integers(-200, 200).filter(bool),
+                      st.integers(2**32 - 300, 2**40))
+
+
+@settings(max_examples=FUZZ_EXAMPLES, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.data())
+def test_fuzz_load_compressed_and_zip64_entries(tmp_path, valid_entries, data):
+    """Each entry drawn stored or deflated, with or without zip64 size
+    fields, its directory or local sizes true or lying: a compressed entry or
+    any lie is refused; truthful stored entries, zip64 or not, load as saved."""
+    entries, expect_refusal = [], False
+    for name, payload in valid_entries.items():
+        method = data.draw(st.sampled_from([stored, deflated]), label=f"{name} method")
+        zip64 = data.draw(st.booleans(), label=f"{name} zip64")
+        e = method(name, payload, zip64=zip64)
+        where = data.draw(st.sampled_from(["none", "directory", "local"]), label="lie in")
+        if where != "none":
+            lie = data.draw(size_lies, label="by")
+            compressed, size = len(e.stored), e.size
+            which = data.draw(st.sampled_from(["compressed", "size", "both"]), label="which")
+            sizes = (max(compressed + lie, 0) if which != "size" else compressed,
+                     max(size + lie, 0) if which != "compressed" else size)
+            if sizes != (compressed, size):
+                expect_refusal = True
+                if where == "directory":
+                    e.claimed = sizes
+                else:
+                    e.claimed, e.local_claimed = (compressed, size), sizes
+        expect_refusal |= method is deflated
+        entries.append(e)
+    path = tmp_path / "fuzzed.npz"
+    path.write_bytes(build_zip(entries))
+    if expect_refusal:
+        with pytest.raises(ValueError) as info:
+            nn.load(path)
+        assert str(path) in str(info.value)
+        return
+    net = nn.load(path)
+    with np.load(io.BytesIO(build_zip([stored(k, v) for k, v in valid_entries.items()]))) as f:
+        for k, v in net.parameters.items():
+            np.testing.assert_array_equal(v, f[k])
 
 
 # ---------------------------------------------------------------------- #
