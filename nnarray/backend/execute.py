@@ -132,7 +132,7 @@ class JaxChunks(Chunks):
 
     def full_batch(self, params: Any, opt: Any, X: Any, Y: Any, masks: Any, rates: Any,
                    hypers: Any, k: int, want: bool) -> tuple[Any, Any, Any]:
-        J0 = self._jax.numpy.zeros((), dtype=rates.dtype, device=rates.device)
+        J0 = self._jax.numpy.zeros_like(rates, shape=())
         with self._jax.default_matmul_precision("highest"):
             return self._full(params, opt, X, Y, masks, rates, hypers, k, J0)
 
@@ -140,7 +140,7 @@ class JaxChunks(Chunks):
                    hypers: Any, offset: int, k: int, weight: float,
                    total: Any) -> tuple[Any, Any, Any]:
         if total is None:
-            total = self._jax.numpy.zeros((), dtype=rates.dtype, device=rates.device)
+            total = self._jax.numpy.zeros_like(rates, shape=())
         with self._jax.default_matmul_precision("highest"):
             return self._batches(params, opt, Xb, Yb, masks, rates, hypers, offset, k, weight,
                                  total)
@@ -155,4 +155,4 @@ def chunk_runner(raw: Any, backend: str, device: str) -> Chunks | None:
         return JaxChunks(raw)
     from .graphs import TorchGraphChunks
 
-    return TorchGraphChunks(raw)
+    return TorchGraphChunks(raw, capture=device.startswith("cuda"))

@@ -1,0 +1,148 @@
+"""Compiled chunks on PyTorch CUDA: the loop's step captured once in a CUDA
+graph with static buffers, then replayed once per step.
+
+Everything that changes from step to step is read on the device from a
+static buffer, indexed by a step counter that the graph itself advances: the
+rate, the optimizer's host values (Adam's bias corrections), the dropout
+masks and, with mini-batches, the batch. So one graph serves every step and
+a chunk of k steps is k replays with no host work in between. The step must
+create no host tensor (a CPU→CUDA copy breaks the capture): the math passes
+Python scalars, never ``xp.maximum(Z, 0.0)``-style host arrays.
+
+With ``capture=False`` the same buffers and the same step run eagerly: the
+path the CPU tests take.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .execute import Chunks
+
+
+def _tree(fn: Any, *trees: Any) -> Any:
+    """``fn`` over the tensors of nested dicts and tuples (``None`` stays)."""
+    first = trees[0]
+    if first is None:
+        return None
+    if isinstance(first, dict):
+        return {k: _tree(fn, *(t[k] for t in trees)) for k in first}
+    if isinstance(first, tuple):
+        return tuple(_tree(fn, *parts) for parts in zip(*trees, strict=True))
+    return fn(*trees)
+
+
+def _shapes(*trees: Any) -> tuple[Any, ...]:
+    """The shapes and dtypes of every tensor of ``trees``: a graph's key."""
+    found: list[Any] = []
+    _tree(lambda a: found.append((tuple(a.shape), str(a.dtype))), trees)
+    return tuple(found)
+
+
+def _copy_into(static: Any, values: Any) -> None:
+    _tree(lambda s, v: s.copy_(v), static, values)
+
+
+class _Graph:
+    """One captured step and its static buffers, for one set of shapes."""
+
+    def __init__(self, torch: Any, raw: Any, params: Any, opt: Any, inputs: Any, masks: Any,
+                 rates: Any, hypers: Any, batched: bool, weight: float, capture: bool) -> None:
+        self.torch = torch
+        clone = lambda t: t.clone()  # noqa: E731
+        self.p, self.o = _tree(clone, params), _tree(clone, opt)
+        self.inputs = _tree(clone, inputs) if batched else inputs  # X, Y stay the user's
+        self.masks = None if masks is None else _tree(clone, masks)
+        self.rates, self.hypers = rates.clone(), _tree(clone, hypers)
+        self.index = torch.zeros(1, dtype=torch.int64, device=rates.device)
+        self.offset = torch.zeros(1, dtype=torch.int64, device=rates.device)
+        self.out = torch.zeros((), dtype=rates.dtype, device=rates.device)
+
+        def at(a: Any, i: Any) -> Any:
+            return torch.index_select(a, 0, i).reshape(a.shape[1:])
+
+        def body() -> None:
+            i = self.index
+            X, Y = self.inputs
+            if batched:
+                X, Y = at(X, i + self.offset), at(Y, i + self.offset)
+            masks_i = None if self.masks is None else {l: at(M, i)
+                                                       for l, M in self.masks.items()}
+            hyper_i = {n: at(v, i) for n, v in self.hypers.items()}
+            new, J, new_opt = raw(self.p, self.o, X, Y, masks_i, at(self.rates, i), hyper_i,
+                                  True)
+            _copy_into(self.p, new)
+            _copy_into(self.o, new_opt)
+            if batched:
+                self.out.copy_(self.out + J * weight)
+            else:
+                self.out.copy_(torch.where(i[0] == 0, J, self.out))
+            self.index.add_(1)
+
+        self.replay = body
+        if capture:
+            stream = torch.cuda.Stream()
+            stream.wait_stream(torch.cuda.current_stream())
+            with torch.cuda.stream(stream):
+                body()  # warm-up (allocator, cuBLAS handles) before capture
+            torch.cuda.current_stream().wait_stream(stream)
+            self.graph = torch.cuda.CUDAGraph()
+            with torch.cuda.graph(self.graph):
+                body()
+            self.replay = self.graph.replay
+
+    def run(self, params: Any, opt: Any, masks: Any, rates: Any, hypers: Any, k: int,
+            offset: int, total: Any) -> tuple[Any, Any, Any]:
+        _copy_into(self.p, params)
+        _copy_into(self.o, opt)
+        if self.masks is not None:
+            _copy_into(self.masks, masks)
+        self.rates.copy_(rates)
+        _copy_into(self.hypers, hypers)
+        self.index.zero_()
+        self.offset.fill_(offset)
+        if total is None:
+            self.out.zero_()
+        else:
+            self.out.copy_(total)
+        for _ in range(k):
+            self.replay()
+        clone = lambda t: t.clone()  # noqa: E731
+        return _tree(clone, self.p), _tree(clone, self.o), self.out.clone()
+
+
+class TorchGraphChunks(Chunks):
+    """Chunks as CUDA-graph replays (see the module's docstring). A graph is
+    captured for the first chunk of each kind (full batch; mini-batches)
+    and kept while the shapes, X and Y stay the same."""
+
+    label = "CUDA graph"
+
+    def __init__(self, raw: Any, capture: bool = True) -> None:
+        import torch
+
+        self._torch, self._raw, self._capture = torch, raw, capture
+        self._graphs: dict[str, tuple[Any, _Graph]] = {}
+
+    def _graph(self, kind: str, key: Any, *args: Any) -> _Graph:
+        held = self._graphs.get(kind)
+        if held is None or held[0] != key:
+            held = (key, _Graph(self._torch, self._raw, *args, capture=self._capture))
+            self._graphs[kind] = held
+        return held[1]
+
+    def full_batch(self, params: Any, opt: Any, X: Any, Y: Any, masks: Any, rates: Any,
+                   hypers: Any, k: int, want: bool) -> tuple[Any, Any, Any]:
+        key = (_shapes(params, opt, masks, hypers, rates, X, Y), X.data_ptr(), Y.data_ptr())
+        graph = self._graph("full", key, params, opt, (X, Y), masks, rates, hypers, False, 0.0)
+        return graph.run(params, opt, masks, rates, hypers, k, 0, None)
+
+    def mini_batch(self, params: Any, opt: Any, Xb: Any, Yb: Any, masks: Any, rates: Any,
+                   hypers: Any, offset: int, k: int, weight: float,
+                   total: Any) -> tuple[Any, Any, Any]:
+        key = (_shapes(params, opt, masks, hypers, rates, Xb, Yb), weight)
+        graph = self._graph("batches", key, params, opt, (Xb, Yb), masks, rates, hypers, True,
+                            weight)
+        if offset == 0:
+            _copy_into(graph.inputs, (Xb, Yb))  # the epoch's shuffled batches
+        return graph.run(params, opt, masks, rates, hypers, k, offset, total)

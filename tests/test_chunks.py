@@ -1,0 +1,261 @@
+"""Compiled chunks: the steps between two record points (or an epoch's full
+batches) run as one unit and give what the step-by-step loop gives.
+
+JAX compiles them (``jax.jit`` of ``lax.fori_loop``); PyTorch on CUDA
+replays a CUDA graph. The graph executor's buffers and indexing are checked
+here on the CPU with ``capture=False`` (the same code without the capture);
+the capture itself runs in the GPU cases.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import nnarray as nn
+from nnarray import backend, optimizers, train
+from nnarray.backend import execute
+
+RUNS = {
+    "gd": dict(iterations=23, learning_rate=0.5, record_every=5),
+    "adam-l2-decay": dict(iterations=23, learning_rate=0.02, record_every=5, optimizer="adam",
+                          l2=0.3, decay_rate=0.1),
+    "dropout-momentum": dict(iterations=23, learning_rate=0.1, record_every=7,
+                             optimizer="momentum", dropout={1: 0.8, 2: 0.6}),
+    "minibatch-adam-dropout": dict(batch_size=32, epochs=3, learning_rate=0.01,
+                                   optimizer="adam", dropout={1: 0.7}, l2=0.1),
+    "minibatch-rmsprop-decay": dict(batch_size=25, epochs=2, learning_rate=0.01,
+                                    optimizer="rmsprop", decay_rate=0.5),
+}
+
+
+def _data(m: int = 110) -> tuple[np.ndarray, np.ndarray]:
+    X, Y = nn.datasets.planar_flower(m=m, seed=3)
+    return X, Y
+
+
+def _fit(backend_name: str, dtype: str, per_step: bool, kw: dict, hidden: str = "relu",
+         output: str = "sigmoid", device: str = "cpu") -> tuple[dict, nn.History]:
+    X, Y = _data()
+    net = nn.Network([2, 5, 4, 1], hidden=hidden, output=output, backend=backend_name,
+                     device=device, dtype=dtype, seed=2)
+    steps = []
+    hist = net.fit(X, Y, progress=False, on_iteration=steps.append if per_step else None, **kw)
+    if per_step:
+        assert steps == list(range(len(steps))) and steps, "on_iteration saw every step"
+    return {k: backend.to_numpy(v) for k, v in net.parameters.items()}, hist
+
+
+def _assert_same(a: tuple[dict, nn.History], b: tuple[dict, nn.History], exact: bool) -> None:
+    (pa, ha), (pb, hb) = a, b
+    assert ha.iterations == hb.iterations and ha.epochs == hb.epochs
+    if exact:
+        assert ha.costs == hb.costs
+        for k in pa:
+            np.testing.assert_array_equal(pa[k], pb[k], err_msg=k)
+    else:
+        np.testing.assert_allclose(ha.costs, hb.costs, rtol=2e-5, atol=2e-6)
+        for k in pa:
+            np.testing.assert_allclose(pa[k], pb[k], rtol=2e-4, atol=2e-6, err_msg=k)
+
+
+@pytest.fixture
+def torch_graphs_on_cpu(monkeypatch):
+    """The CUDA-graph executor on CPU tensors, without the capture."""
+    pytest.importorskip("torch")
+    real = execute.chunks_enabled
+    monkeypatch.setattr(execute, "chunks_enabled",
+                        lambda b, d: real(b, d) or (b == "torch" and execute.jit_enabled()))
+    train._chunk_runner.cache_clear()
+    yield
+    train._chunk_runner.cache_clear()
+
+
+def _chunked_backends() -> list:
+    cases = [pytest.param("jax", "cpu", id="jax")]
+    cases.append(pytest.param("torch", "cpu", id="torch-graph-buffers"))
+    try:
+        import torch
+
+        cuda = torch.cuda.is_available()
+    except ImportError:
+        cuda = False
+    cases.append(pytest.param("torch", "cuda:0", id="torch-cuda-graph", marks=[
+        pytest.mark.gpu,
+        pytest.mark.skipif(not cuda, reason="torch has no CUDA device")]))
+    return cases
+
+
+@pytest.mark.parametrize("name", sorted(RUNS))
+@pytest.mark.parametrize(("backend_name", "device"), _chunked_backends())
+def test_chunks_give_the_bits_of_the_per_step_loop(backend_name, device, name, request):
+    pytest.importorskip(backend_name)
+    if device == "cpu" and backend_name == "torch":
+        request.getfixturevalue("torch_graphs_on_cpu")
+    kw = RUNS[name]
+    chunked = _fit(backend_name, "float64", False, kw, device=device)
+    per_step = _fit(backend_name, "float64", True, kw, device=device)
+    _assert_same(chunked, per_step, exact=True)
+    # and the chunk path was taken: the NumPy float64 run agrees only to rounding
+    reference = _fit("numpy", "float64", True, kw)
+    _assert_same(chunked, reference, exact=False)
+
+
+@pytest.mark.parametrize("name", ["adam-l2-decay", "minibatch-adam-dropout"])
+def test_float32_chunks_agree_within_rounding(name):
+    pytest.importorskip("jax")
+    kw = RUNS[name]
+    _assert_same(_fit("jax", "float32", False, kw), _fit("numpy", "float64", True, kw),
+                 exact=False)
+
+
+@pytest.mark.parametrize("hidden", ["sigmoid", "tanh", "leaky_relu"])
+@pytest.mark.parametrize("output", ["softmax", "linear"])
+def test_every_activation_and_head_chunks_alike(hidden, output):
+    pytest.importorskip("jax")
+    kw = dict(iterations=12, learning_rate=0.05, record_every=5, optimizer="adam")
+    X, Y = _data()
+    if output == "softmax":
+        Y = np.concatenate([Y, 1 - Y])
+    runs = []
+    for per_step in (False, True):
+        net = nn.Network([2, 5, Y.shape[0]], hidden=hidden, output=output, backend="jax",
+                         dtype="float64", seed=4)
+        hist = net.fit(X, Y, progress=False,
+                       on_iteration=(lambda i: None) if per_step else None, **kw)
+        runs.append(({k: backend.to_numpy(v) for k, v in net.parameters.items()}, hist))
+    _assert_same(*runs, exact=True)
+
+
+def test_masks_over_the_cap_split_the_chunk(monkeypatch):
+    pytest.importorskip("jax")
+    kw = RUNS["dropout-momentum"]
+    whole = _fit("jax", "float64", False, kw)
+    calls = []
+    monkeypatch.setattr(train, "MASK_BYTES", 3 * (5 + 4) * 110 * 8)  # 3 steps of masks
+    real = execute.JaxChunks.full_batch
+
+    def counted(self, *args, **kwargs):
+        calls.append(args[7])  # k
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(execute.JaxChunks, "full_batch", counted)
+    split = _fit("jax", "float64", False, kw)
+    assert max(calls) == 3 and sum(calls) == kw["iterations"]
+    _assert_same(split, whole, exact=True)
+
+
+@pytest.mark.parametrize(("backend_name", "device"), _chunked_backends()[:2])
+def test_divergence_inside_a_chunk_replays_and_keeps_the_last_finite_step(
+        backend_name, device, request):
+    pytest.importorskip(backend_name)
+    if backend_name == "torch":
+        request.getfixturevalue("torch_graphs_on_cpu")
+    X, Y = _data()
+    outcomes = []
+    for per_step in (False, True):
+        net = nn.Network([2, 5, 1], hidden="relu", output="linear", backend=backend_name,
+                         dtype="float64", seed=1)
+        with pytest.raises(nn.DivergenceError) as info:
+            net.fit(X, Y * 10, iterations=60, learning_rate=2.0, record_every=4,
+                    progress=False, on_iteration=(lambda i: None) if per_step else None)
+        params = {k: backend.to_numpy(v) for k, v in net.parameters.items()}
+        assert all(np.isfinite(v).all() for v in params.values())
+        outcomes.append((info.value.iteration, params, net.history.costs))
+    (i_chunk, p_chunk, c_chunk), (i_step, p_step, c_step) = outcomes
+    assert i_chunk == i_step and i_chunk % 4 != 0  # found inside a chunk, not at its start
+    assert c_chunk == c_step
+    for k in p_chunk:
+        np.testing.assert_array_equal(p_chunk[k], p_step[k])
+
+
+def test_ctrl_c_between_chunks_keeps_the_last_finished_chunk(monkeypatch):
+    pytest.importorskip("jax")
+    kw = dict(iterations=30, learning_rate=0.5, record_every=5)
+    real = execute.JaxChunks.full_batch
+    calls = []
+
+    def interrupted(self, *args, **kwargs):
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(execute.JaxChunks, "full_batch", interrupted)
+    X, Y = _data()
+    net = nn.Network([2, 5, 4, 1], backend="jax", dtype="float64", seed=2)
+    with pytest.raises(KeyboardInterrupt):
+        net.fit(X, Y, progress=False, **kw)
+    assert net.history.iterations == [0, 5]
+    monkeypatch.setattr(execute.JaxChunks, "full_batch", real)
+    expected, _ = _fit("jax", "float64", True, dict(kw, iterations=10))
+    for k in expected:
+        np.testing.assert_array_equal(backend.to_numpy(net.parameters[k]), expected[k])
+
+
+def test_the_users_arrays_stay_usable_after_fit():
+    jnp = pytest.importorskip("jax.numpy")
+    X, Y = _data()
+    init = nn.init.initialize_parameters([2, 5, 1], method="he", seed=1, backend="jax",
+                                         dtype="float64")
+    Xj, Yj = jnp.asarray(X), jnp.asarray(Y)
+    net = nn.Network([2, 5, 1], init=init, backend="jax", dtype="float64")
+    before = net.parameters
+    net.fit(Xj, Yj, iterations=12, record_every=5, learning_rate=0.1, progress=False)
+    net.fit(Xj, Yj, learning_rate=0.1, progress=False, optimizer="adam", batch_size=32,
+            epochs=1)
+    for arrays in (init, before, {"X": Xj, "Y": Yj}):
+        for v in arrays.values():
+            assert not v.is_deleted()
+            assert np.isfinite(np.asarray(v)).all()
+    assert not np.array_equal(np.asarray(before["W1"]), np.asarray(net.parameters["W1"]))
+
+
+def _dot_precisions(jaxpr) -> list:
+    found = []
+    for eqn in jaxpr.eqns:
+        if eqn.primitive.name == "dot_general":
+            found.append(eqn.params["precision"])
+        for value in eqn.params.values():
+            for sub in value if isinstance(value, tuple | list) else [value]:
+                inner = getattr(sub, "jaxpr", sub)
+                if hasattr(inner, "eqns"):
+                    found += _dot_precisions(inner)
+    return found
+
+
+@pytest.mark.parametrize("optimizer", ["gd", "adam"])
+def test_compiled_chunks_use_the_highest_float32_precision(optimizer):
+    jax = pytest.importorskip("jax")
+    jnp = jax.numpy
+    X, Y = _data()
+    params = nn.init.initialize_parameters([2, 5, 4, 1], method="he", seed=1, backend="jax",
+                                           dtype="float32")
+    opt = optimizers.get(optimizer)
+    raw = train._raw_step("relu", "sigmoid", opt, 0.0, jnp)
+    chunks = execute.JaxChunks(raw)
+    arrays = train._arrays(opt.init(params))
+    rates = jnp.full((4,), 0.1, dtype=jnp.float32)
+    hypers = {n: jnp.full((4,), v, dtype=jnp.float32) for n, v in opt.hyper(1).items()}
+    args = (params, arrays, jnp.asarray(X, dtype=jnp.float32),
+            jnp.asarray(Y, dtype=jnp.float32), None, rates, hypers, 3, True)
+    jaxpr = jax.make_jaxpr(lambda *a: chunks.full_batch(*a[:-1], want=a[-1]),
+                           static_argnums=(8,))(*args)
+    precisions = _dot_precisions(jaxpr.jaxpr)
+    assert len(precisions) >= 5  # W A forward, dZ Aᵀ and Wᵀ dZ backward, per layer
+    highest = jax.lax.Precision.HIGHEST
+    assert all(p == (highest, highest) for p in precisions), precisions
+
+
+def test_the_check_of_precision_can_fail():
+    jax = pytest.importorskip("jax")
+    jaxpr = jax.make_jaxpr(lambda a: a @ a)(jax.numpy.ones((2, 2), dtype=jax.numpy.float32))
+    assert _dot_precisions(jaxpr.jaxpr) == [None]
+
+
+def test_where_chunks_run():
+    assert execute.chunks_enabled("jax", "cpu") is True
+    assert execute.chunks_enabled("torch", "cuda:0") is True
+    for name, dev in [("numpy", "cpu"), ("torch", "cpu"), ("cupy", "cuda:0"), ("dask", "cpu"),
+                      ("array_api_strict", "cpu")]:
+        assert execute.chunks_enabled(name, dev) is False
