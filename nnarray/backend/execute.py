@@ -156,3 +156,24 @@ def chunk_runner(raw: Any, backend: str, device: str) -> Chunks | None:
     from .graphs import TorchGraphChunks
 
     return TorchGraphChunks(raw, capture=device.startswith("cuda"))
+
+
+def describe(backend: str, device: str, record_every: int | None = None,
+             per_step: bool = False) -> str:
+    """Which path a fit runs here, in words: e.g. ``"cuda:0 (jax, compiled
+    chunks of 100)"``, ``"cuda:0 (torch, CUDA graph, chunks of 100)"``,
+    ``"cpu (numpy, step by step)"``. ``per_step`` (an ``on_iteration``
+    callback) runs the steps one by one."""
+    if chunks_enabled(backend, device) and not per_step:
+        kind = "compiled chunks" if backend == "jax" else "CUDA graph, chunks"
+        size = f" of {record_every}" if record_every else ""
+        return f"{device} ({backend}, {kind}{size})"
+    how = "step by step"
+    if backend == "jax" and jit_enabled():
+        how = "jitted steps"
+    elif backend == "cupy":
+        from . import fused
+
+        if fused.enabled():
+            how = "fused kernels, step by step"
+    return f"{device} ({backend}, {how})"
