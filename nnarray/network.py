@@ -37,6 +37,19 @@ class Network:
     seed : seed of the host random generator (the same on every device).
     device, backend : where to compute (see :func:`nnarray.backend.resolve`).
     dtype : ``float32`` (default) or ``float64``.
+    generator : ``"default"`` draws from ``numpy.random.default_rng(seed)``;
+        ``"legacy"`` from ``numpy.random.RandomState(seed)``, the course's
+        ``np.random.seed(seed); np.random.randn(...)``, layer by layer: with
+        the course's ``init`` and ``seed`` and ``dtype="float64"`` the initial
+        parameters are the course's, bit for bit (as ``nnarray train`` builds
+        them). Ignored when ``init`` is a dict or ``"zeros"`` (nothing is drawn).
+
+    Examples
+    --------
+    The course's 4-layer cat classifier, its initial parameters included::
+
+        net = nn.Network([12288, 20, 7, 5, 1], init="xavier", seed=1,
+                         generator="legacy", dtype="float64")
     """
 
     def __init__(
@@ -49,8 +62,14 @@ class Network:
         device: str | None = None,
         backend: str | None = None,
         dtype: Any = "float32",
+        generator: str = "default",
     ) -> None:
         dims = _init.check_layer_dims(layer_dims)
+        if generator not in _init.GENERATORS:
+            raise ValueError(
+                f"generator must be one of {list(_init.GENERATORS)} (legacy: the course's "
+                f"np.random.seed draws), got {generator!r}"
+            )
         if hidden not in HIDDEN:
             raise ValueError(f"hidden must be one of {list(HIDDEN)}, got {hidden!r}")
         if output not in losses.OUTPUTS:
@@ -63,13 +82,14 @@ class Network:
             params = _init.to_target({k: init[k] for k in sorted(init)}, target, dtype)
             self.init = "given"
         else:
-            host = _init.initialize_host(dims, init, seed, dtype)
+            host = _init.initialize_host(dims, init, seed, dtype, generator)
             params = _init.to_target(host, target, dtype)
             self.init = init
         self.layer_dims = dims
         self.hidden = hidden
         self.output = output
         self.seed = seed
+        self.generator = generator
         self.dtype = dtype
         self.history: History | None = None
         self._target = target
@@ -335,7 +355,12 @@ class Network:
 
 class LogisticRegression(Network):
     """The lecture's review: ŷ = σ(wᵀx + b), a network with no hidden layer,
-    started from zeros. ``w`` is ``W1.T`` ``(n_x, 1)``."""
+    started from zeros. ``w`` is ``W1.T`` ``(n_x, 1)``.
+
+    Nothing is drawn, so there is no ``seed``, and ``generator=`` is refused
+    with a ``TypeError`` that says so. For drawn initial parameters use
+    ``Network([n_x, 1], init=..., seed=..., generator=...)``.
+    """
 
     def __init__(
         self,
@@ -344,7 +369,14 @@ class LogisticRegression(Network):
         backend: str | None = None,
         dtype: Any = "float32",
         init: str | Mapping[str, Any] = "zeros",
+        generator: None = None,
     ) -> None:
+        if generator is not None:
+            raise TypeError(
+                "LogisticRegression starts from zeros, as in the lecture, and draws nothing: "
+                f"generator={generator!r} does not apply (for drawn initial parameters use "
+                "Network([n_x, 1], init=..., seed=..., generator=...))"
+            )
         super().__init__([n_x, 1], hidden="relu", output="sigmoid", init=init, seed=None,
                          device=device, backend=backend, dtype=dtype)
 

@@ -23,19 +23,51 @@ def close(actual, expected, case):
     np.testing.assert_allclose(nn.backend.to_numpy(actual), expected, rtol=0, atol=ATOL)
 
 
+# The course's initialize_parameters_deep([5, 4, 3]) with np.random.seed(3), ×0.01
+DEEP_W1 = [[0.01788628, 0.0043651, 0.00096497, -0.01863493, -0.00277388],
+           [-0.00354759, -0.00082741, -0.00627001, -0.00043818, -0.00477218],
+           [-0.01313865, 0.00884622, 0.00881318, 0.01709573, 0.00050034],
+           [-0.00404677, -0.0054536, -0.01546477, 0.00982367, -0.01101068]]
+DEEP_W2 = [[-0.01185047, -0.0020565, 0.01486148, 0.00236716],
+           [-0.01023785, -0.00712993, 0.00625245, -0.00160513],
+           [-0.00768836, -0.00230031, 0.00745056, 0.01976111]]
+# The course's 2-layer initialize_parameters(3, 2, 1) with np.random.seed(1), ×0.01
+TWO_W1 = [[0.01624345, -0.00611756, -0.00528172], [-0.01072969, 0.00865408, -0.02301539]]
+TWO_W2 = [[0.01744812, -0.00761207]]
+
+
 def test_initialize_parameters_deep():
     p = nn.init.initialize_parameters([5, 4, 3], method="random", seed=3, dtype="float64",
                                       generator="legacy")
-    np.testing.assert_allclose(p["W1"], [
-        [0.01788628, 0.0043651, 0.00096497, -0.01863493, -0.00277388],
-        [-0.00354759, -0.00082741, -0.00627001, -0.00043818, -0.00477218],
-        [-0.01313865, 0.00884622, 0.00881318, 0.01709573, 0.00050034],
-        [-0.00404677, -0.0054536, -0.01546477, 0.00982367, -0.01101068]], atol=ATOL)
-    np.testing.assert_allclose(p["W2"], [
-        [-0.01185047, -0.0020565, 0.01486148, 0.00236716],
-        [-0.01023785, -0.00712993, 0.00625245, -0.00160513],
-        [-0.00768836, -0.00230031, 0.00745056, 0.01976111]], atol=ATOL)
+    np.testing.assert_allclose(p["W1"], DEEP_W1, atol=ATOL)
+    np.testing.assert_allclose(p["W2"], DEEP_W2, atol=ATOL)
     assert not p["b1"].any() and p["b2"].shape == (3, 1)
+
+
+def test_network_in_one_line_draws_the_courses_parameters(case64):
+    where = {"backend": case64.backend, "device": case64.device, "dtype": "float64"}
+    deep = nn.Network([5, 4, 3], init="random", seed=3, generator="legacy", **where)
+    close(deep.parameters["W1"], DEEP_W1, case64)
+    close(deep.parameters["W2"], DEEP_W2, case64)
+    two = nn.Network([3, 2, 1], init="random", seed=1, generator="legacy", **where)
+    close(two.parameters["W1"], TWO_W1, case64)
+    close(two.parameters["W2"], TWO_W2, case64)
+    close(two.parameters["b1"], [[0.0], [0.0]], case64)
+    default = nn.Network([3, 2, 1], init="random", seed=1, **where)  # default_rng: not the course
+    assert not np.allclose(nn.backend.to_numpy(default.parameters["W1"]), TWO_W1, atol=ATOL)
+
+
+def test_cat_networks_start_at_the_courses_cost(case64):
+    """The course prints "Cost after iteration 0: 0.6930497356599888" (2 layers)
+    and "0.771749" (4 layers) for its cat networks."""
+    (X, Y), _ = nn.datasets.load_cat_vs_noncat()
+    where = {"backend": case64.backend, "device": case64.device, "dtype": "float64"}
+    two = nn.Network([12288, 7, 1], init="random", seed=1, generator="legacy", **where)
+    assert two.cost(X, Y) == pytest.approx(0.6930497356599888, abs=1e-12)
+    four = nn.Network([12288, 20, 7, 5, 1], init="xavier", seed=1, generator="legacy", **where)
+    assert four.cost(X, Y) == pytest.approx(0.771749, abs=5e-7)
+    assert float(nn.backend.to_numpy(four.parameters["W1"])[0, 0]) == pytest.approx(
+        1.62434536 / np.sqrt(12288), abs=1e-10)  # the course's first draw / sqrt(n[0])
 
 
 def test_linear_forward(case64):

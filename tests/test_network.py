@@ -144,6 +144,39 @@ def test_logistic_regression_is_the_lectures_review(tmp_path):
     assert type(nn.load(tmp_path / "lr.npz")) is nn.LogisticRegression
 
 
+def test_logistic_regression_refuses_a_generator():
+    with pytest.raises(TypeError, match=r"starts from zeros.*generator='legacy' does not apply"
+                                        r".*Network\(\[n_x, 1\]"):
+        nn.LogisticRegression(3, generator="legacy")
+
+
+def test_generator_picks_the_host_stream_and_survives_save_load(case, tmp_path):
+    where = {"backend": case.backend, "device": case.device, "dtype": case.dtype}
+    legacy = nn.Network([4, 3, 1], init="xavier", seed=7, generator="legacy", **where)
+    default = nn.Network([4, 3, 1], init="xavier", seed=7, **where)
+    assert (legacy.generator, default.generator) == ("legacy", "default")
+    rs, rng = np.random.RandomState(7), np.random.default_rng(7)
+    for l, (n, n_prev) in enumerate([(3, 4), (1, 3)], start=1):
+        want_legacy = (rs.randn(n, n_prev) / np.sqrt(n_prev)).astype(case.dtype)
+        want_default = (rng.standard_normal((n, n_prev)) / np.sqrt(n_prev)).astype(case.dtype)
+        np.testing.assert_array_equal(backend.to_numpy(legacy.parameters[f"W{l}"]), want_legacy)
+        np.testing.assert_array_equal(backend.to_numpy(default.parameters[f"W{l}"]),
+                                      want_default)
+    legacy.save(tmp_path / "legacy.npz")
+    back = nn.load(tmp_path / "legacy.npz", device=case.device, backend=case.backend)
+    for k, v in legacy.parameters.items():
+        np.testing.assert_array_equal(backend.to_numpy(back.parameters[k]), backend.to_numpy(v))
+
+
+def test_generator_is_irrelevant_when_nothing_is_drawn():
+    given = nn.init.initialize_parameters([2, 3, 1], seed=4, dtype="float64")
+    for init in (given, "zeros"):
+        a = nn.Network([2, 3, 1], init=init, generator="legacy", dtype="float64")
+        b = nn.Network([2, 3, 1], init=init, dtype="float64")
+        for k, v in a.parameters.items():
+            np.testing.assert_array_equal(v, b.parameters[k])
+
+
 def test_history_records_first_every_kth_and_last():
     X, Y = flower()
     net = nn.Network([2, 2, 1])
@@ -274,6 +307,9 @@ def test_bad_hyperparameters(kwargs, message):
      ({"device": "tpu"}, "device must be"),
      ({"backend": "mxnet"}, "backend must be one of"),
      ({"init": "glorot"}, "init method must be one of"),
+     ({"generator": "mt19937"}, r"generator must be one of \['default', 'legacy'\].*"
+                                r"got 'mt19937'"),
+     ({"generator": None}, r"generator must be one of .* got None"),
      ({"init": {"W1": np.ones((3, 2))}}, r"missing \['W2', 'b1', 'b2'\]"),
      ({"init": {"W1": np.ones((2, 3)), "b1": np.ones((3, 1)), "W2": np.ones((1, 3)),
                 "b2": np.ones((1, 1))}}, r"init\['W1'\] must have shape \(n\[1\], n\[0\]\)")],
