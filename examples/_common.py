@@ -1,4 +1,4 @@
-"""What every example shares: its command line, course initializations and plots."""
+"""What every example shares: its command line, its networks and plots."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Any
 import nnarray as nn
 from nnarray.cli import device_arguments, table
 
-__all__ = ["course_init", "network", "parse", "save_plot", "table"]
+__all__ = ["network", "parse", "save_plot", "table"]
 
 
 def parse(doc: str, argv: list[str] | None, dtype: str = "float64",
@@ -25,14 +25,9 @@ def parse(doc: str, argv: list[str] | None, dtype: str = "float64",
     return parser.parse_args(argv)
 
 
-def course_init(dims: list[int], method: str, seed: int) -> dict[str, Any]:
-    """The course's initial parameters: ``RandomState(seed)``, float64."""
-    return nn.init.initialize_parameters(dims, method=method, seed=seed, dtype="float64",
-                                         generator="legacy")
-
-
 def network(args: argparse.Namespace, dims: list[int], **kwargs: Any) -> nn.Network:
-    """A network on the device, backend and dtype the command line asked for."""
+    """A network on the device, backend and dtype the command line asked for
+    (``generator="legacy"`` among ``kwargs``: the course's initial parameters)."""
     return nn.Network(dims, device=args.device, backend=args.backend, dtype=args.dtype,
                       **kwargs)
 

@@ -13,7 +13,7 @@ import time
 
 import nnarray as nn
 
-from _common import course_init, network, parse, save_plot, table
+from _common import network, parse, save_plot, table
 
 MODELS = {"2-layer": ([12288, 7, 1], "random"), "4-layer": ([12288, 20, 7, 5, 1], "xavier")}
 
@@ -23,7 +23,7 @@ def main(argv: list[str] | None = None) -> dict[str, tuple[float, float]]:
     (X_train, Y_train), (X_test, Y_test) = nn.datasets.load_cat_vs_noncat()
     histories, results, rows = {}, {}, []
     for name, (dims, method) in MODELS.items():
-        net = network(args, dims, hidden="relu", init=course_init(dims, method, seed=1))
+        net = network(args, dims, hidden="relu", init=method, seed=1, generator="legacy")
         start = time.perf_counter()
         histories[name] = net.fit(X_train, Y_train, iterations=args.iterations,
                                   learning_rate=0.0075, progress=False)

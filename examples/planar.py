@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import nnarray as nn
 
-from _common import course_init, network, parse, save_plot, table
+from _common import network, parse, save_plot, table
 
 SIZES = (1, 2, 3, 4, 5, 20, 50)
 
@@ -29,7 +29,8 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     save_plot(args, "planar_logistic.png", nn.plot.decision_boundary, logistic, X, Y,
               title="logistic regression")
 
-    net = network(args, [2, 4, 1], hidden="tanh", init=course_init([2, 4, 1], "random", 2))
+    net = network(args, [2, 4, 1], hidden="tanh", init="random", seed=2,
+                  generator="legacy")
     hist = net.fit(X, Y, iterations=args.iterations, learning_rate=1.2, progress=False,
                    record_every=1000)
     results["4 tanh units"] = net.score(X, Y)
@@ -43,7 +44,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     size_iterations = min(args.iterations, 5000)
     for n_h in SIZES:
         dims = [2, n_h, 1]
-        net = network(args, dims, hidden="tanh", init=course_init(dims, "random", 2))
+        net = network(args, dims, hidden="tanh", init="random", seed=2, generator="legacy")
         net.fit(X, Y, iterations=size_iterations, learning_rate=1.2, progress=False)
         results[f"{n_h} hidden units"] = net.score(X, Y)
         rows.append([n_h, results[f"{n_h} hidden units"]])

@@ -1,7 +1,8 @@
 """A first training: one hidden layer of 4 tanh units on the lecture's flower data.
 
-The initial parameters are the course's own (``RandomState(2)``, ×0.01), so in
-float64 the costs are the course's: 0.693048 at iteration 0, 0.288083 at 1000.
+The initial parameters are the course's own (``generator="legacy"``: its
+``np.random.seed(2)`` draws, ×0.01), so in float64 the costs are the course's:
+0.693048 at iteration 0, 0.288083 at 1000.
 
     python examples/quickstart.py --device auto      # GPU when present, else CPU
     python examples/quickstart.py --device cpu --backend torch --dtype float64
@@ -13,14 +14,14 @@ import time
 
 import nnarray as nn
 
-from _common import course_init, network, parse, save_plot, table
+from _common import network, parse, save_plot, table
 
 
 def main(argv: list[str] | None = None) -> float:
     args = parse(__doc__, argv, dtype="float32", iterations=10000)
     X, Y = nn.datasets.planar_flower(m=400, seed=1)
     net = network(args, [2, 4, 1], hidden="tanh", output="sigmoid",
-                  init=course_init([2, 4, 1], "random", seed=2))
+                  init="random", seed=2, generator="legacy")
     print(f"{net}\ntraining on X {X.shape}, Y {Y.shape} ...")
     start = time.perf_counter()
     hist = net.fit(X, Y, iterations=args.iterations, learning_rate=1.2, record_every=1000)

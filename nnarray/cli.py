@@ -5,12 +5,21 @@
     nnarray evaluate flower.npz --dataset planar
     nnarray info                                     # versions, backends, devices
 
+The built-in datasets (cat, planar, xor) train with the course's settings:
+its layers, iterations, learning rate, initialization and seed, drawn as the
+course draws them (``generator="legacy"``), in float64, so the course's
+figures come out on every machine (float32 trajectories of the cat net depend
+on the BLAS kernel: ``--dtype float32`` is faster and ends within a few test
+points of them). float64 on JAX turns on ``jax_enable_x64`` in this process:
+the command owns its process; the library never flips that flag.
+
 Errors are one line on stderr (exit status 2), never a traceback.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import importlib.util
 import platform
 import sys
@@ -22,7 +31,6 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__, backend, datasets
-from .init import initialize_host
 from .network import Network, load
 from .train import DivergenceError
 
@@ -38,14 +46,21 @@ class Recipe:
     iterations: int
     learning_rate: float
     init: str = "xavier"
+    seed: int = 1
     extra: dict[str, Any] = field(default_factory=dict)
 
 
 RECIPES = {
     "cat": Recipe((12288, 20, 7, 5, 1), "relu", 2500, 0.0075),
-    "planar": Recipe((2, 4, 1), "tanh", 10000, 1.2, init="random"),
+    "planar": Recipe((2, 4, 1), "tanh", 10000, 1.2, init="random", seed=2),
     "xor": Recipe((4, 8, 8, 1), "tanh", 5000, 0.5, extra={"n_bits": 4}),
 }
+"""The built-in datasets' settings; user data (.npz, .csv) trains with cat's."""
+
+COURSE_DTYPE = "float64"
+"""The default dtype of the built-in datasets: the course's figures, bit for bit."""
+USER_DTYPE = "float32"
+"""The default dtype for user data (.npz, .csv)."""
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
@@ -65,12 +80,33 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     return "\n".join([fmt([str(h) for h in headers]), rule, *map(fmt, cells)])
 
 
-def device_arguments(parser: argparse.ArgumentParser, dtype: str = "float32") -> None:
-    """``--device``, ``--backend`` and ``--dtype``, shared by the command and the examples."""
+def device_arguments(parser: argparse.ArgumentParser, dtype: str | None = "float32") -> None:
+    """``--device``, ``--backend`` and ``--dtype``, shared by the command and the examples.
+    ``dtype=None`` leaves ``--dtype`` unset: :func:`run_dtype` decides."""
     parser.add_argument("--device", default="auto", help="cpu | gpu | cuda:N | auto (default)")
     parser.add_argument("--backend", default=None, choices=backend.BACKENDS,
                         help="array library (default: numpy on cpu, cupy on gpu)")
-    parser.add_argument("--dtype", default=dtype, choices=backend.DTYPES)
+    parser.add_argument("--dtype", default=dtype, choices=backend.DTYPES,
+                        help=f"default: {dtype}" if dtype else
+                        f"default: {COURSE_DTYPE} for cat, planar and xor (the course's "
+                        f"figures), {USER_DTYPE} for your data")
+
+
+def run_dtype(dataset: str, dtype: str | None) -> str:
+    """The dtype a run uses: the one asked for, else float64 for the built-in
+    datasets (the course's figures on every machine) and float32 for user data."""
+    if dtype is not None:
+        return backend.dtype_name(dtype)
+    return COURSE_DTYPE if dataset in RECIPES else USER_DTYPE
+
+
+def enable_jax_x64(target: backend.Target, dtype: str) -> None:
+    """Turn on JAX's 64-bit mode when ``target`` is JAX and ``dtype`` float64.
+
+    Only the command does this (it owns its process, and does it before any
+    array is made); the library never flips global flags."""
+    if target.backend == "jax" and backend.dtype_name(dtype) == "float64":
+        importlib.import_module("jax").config.update("jax_enable_x64", True)
 
 
 def load_dataset(name: str, n_bits: int = 4) -> tuple[Split, Split | None]:
@@ -113,10 +149,10 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--iterations", type=int)
     t.add_argument("--learning-rate", type=float)
     t.add_argument("--record-every", type=int, default=100)
-    t.add_argument("--seed", type=int, default=1)
+    t.add_argument("--seed", type=int, help="default: the course's (1; planar 2)")
     t.add_argument("--generator", default="legacy", choices=["legacy", "default"],
                    help="legacy: the course's RandomState stream (default)")
-    device_arguments(t)
+    device_arguments(t, dtype=None)
     t.add_argument("--save", metavar="PATH", help="save the trained model (.npz)")
     t.add_argument("--plot", metavar="PNG", help="save the cost curve (needs matplotlib)")
     t.add_argument("--quiet", action="store_true", help="no progress bar or cost table")
@@ -138,19 +174,27 @@ def _evaluate(net: Network, train: Split, test: Split | None) -> list[list[Any]]
     return rows
 
 
+def build_network(args: argparse.Namespace, n_x: int) -> Network:
+    """The network ``nnarray train`` starts from: the dataset's recipe (cat's
+    for user data, with ``n_x`` inputs) unless the options say otherwise;
+    initial parameters drawn with ``--generator`` (the course's stream by default)."""
+    recipe = RECIPES.get(args.dataset, RECIPES["cat"])
+    layers = args.layers or (
+        list(recipe.layers) if args.dataset in RECIPES else [n_x, 8, 1]
+    )
+    dtype = run_dtype(args.dataset, args.dtype)
+    enable_jax_x64(backend.resolve(args.backend, args.device), dtype)
+    return Network(layers, hidden=args.hidden or recipe.hidden, init=args.init or recipe.init,
+                   seed=recipe.seed if args.seed is None else args.seed,
+                   generator=args.generator, device=args.device, backend=args.backend,
+                   dtype=dtype)
+
+
 def cmd_train(args: argparse.Namespace) -> None:
     """``nnarray train``: build, train, report, and optionally save and plot."""
     recipe = RECIPES.get(args.dataset, RECIPES["cat"])
     train, test = load_dataset(args.dataset, recipe.extra.get("n_bits", 4))
-    layers = args.layers or (
-        list(recipe.layers) if args.dataset in RECIPES else [train[0].shape[0], 8, 1]
-    )
-    method = args.init or recipe.init
-    dtype = backend.dtype_name(args.dtype)
-    init = method if method == "zeros" else initialize_host(
-        layers, method, args.seed, dtype, args.generator)
-    net = Network(layers, hidden=args.hidden or recipe.hidden, init=init, seed=args.seed,
-                  device=args.device, backend=args.backend, dtype=dtype)
+    net = build_network(args, train[0].shape[0])
     print(f"{net} on {args.dataset}: X {train[0].shape}, Y {train[1].shape}")
     iterations = recipe.iterations if args.iterations is None else args.iterations
     start = time.perf_counter()
@@ -175,7 +219,10 @@ def cmd_train(args: argparse.Namespace) -> None:
 
 def cmd_evaluate(args: argparse.Namespace) -> None:
     """``nnarray evaluate``: cost and accuracy of a saved model on a dataset."""
-    net = load(args.model, device=args.device, backend=args.backend)
+    target = backend.resolve(args.backend, args.device)
+    net = load(args.model, device="cpu")
+    enable_jax_x64(target, net.dtype)
+    net.to(args.device, args.backend)
     train, test = load_dataset(args.dataset)
     print(net)
     print(table(["set", "cost", "accuracy"], _evaluate(net, train, test)))
