@@ -81,6 +81,7 @@ class Settings:
     dropout: Mapping[int, float] = field(default_factory=dict)
     decay_rate: float = 0.0
     seed: int | None = 1
+    matmul_precision: str = "highest"
 
     def rate(self, epoch: int) -> float:
         """α / (1 + decay_rate · epoch), the course's learning-rate decay."""
@@ -197,16 +198,17 @@ def _raw_step(hidden: str, output: str, optimizer: Optimizer, l2: float,
 
 
 @lru_cache(maxsize=64)
-def _step_function(raw: Callable[..., Any], backend_name: str, jit: bool) -> Callable[..., Any]:
+def _step_function(raw: Callable[..., Any], backend_name: str, jit: bool,
+                   precision: str = "highest") -> Callable[..., Any]:
     """The loop's one-step function, compiled once per process where the
     backend has a fast path (``jax.jit`` on JAX: see ``backend.compile_step``)."""
-    return compile_step(raw, backend_name, static_argnames=("want",))
+    return compile_step(raw, backend_name, static_argnames=("want",), precision=precision)
 
 
 @lru_cache(maxsize=64)
 def _chunk_runner(raw: Callable[..., Any], backend_name: str, device: str,
-                  jit: bool) -> Chunks | None:
-    return chunk_runner(raw, backend_name, device)
+                  jit: bool, precision: str = "highest") -> Chunks | None:
+    return chunk_runner(raw, backend_name, device, precision)
 
 
 class _Loop:
@@ -224,8 +226,10 @@ class _Loop:
         target = target_of(X)
         raw = _raw_step(settings.hidden, settings.output, settings.optimizer, settings.l2,
                         self.xp)
-        self._step = _step_function(raw, target.backend, jit_enabled())
-        self.chunks = _chunk_runner(raw, target.backend, target.device, jit_enabled())
+        precision = settings.matmul_precision
+        self._step = _step_function(raw, target.backend, jit_enabled(), precision)
+        self.chunks = _chunk_runner(raw, target.backend, target.device, jit_enabled(),
+                                    precision)
         self.per_step = self.chunks is None or extras.on_iteration is not None
         self.step_capacity = 1
         self.dims = {int(k[1:]): W.shape[0] for k, W in state.parameters.items()

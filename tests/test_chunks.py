@@ -224,8 +224,9 @@ def _dot_precisions(jaxpr) -> list:
     return found
 
 
-@pytest.mark.parametrize("optimizer", ["gd", "adam"])
-def test_compiled_chunks_use_the_highest_float32_precision(optimizer):
+@pytest.mark.parametrize(("optimizer", "precision", "expected"), [
+    ("gd", None, "HIGHEST"), ("adam", None, "HIGHEST"), ("adam", "tf32", "HIGH")])
+def test_compiled_chunks_use_the_highest_float32_precision(optimizer, precision, expected):
     jax = pytest.importorskip("jax")
     jnp = jax.numpy
     X, Y = _data()
@@ -233,7 +234,7 @@ def test_compiled_chunks_use_the_highest_float32_precision(optimizer):
                                            dtype="float32")
     opt = optimizers.get(optimizer)
     raw = train._raw_step("relu", "sigmoid", opt, 0.0, jnp)
-    chunks = execute.JaxChunks(raw)
+    chunks = execute.JaxChunks(raw) if precision is None else execute.JaxChunks(raw, precision)
     arrays = train._arrays(opt.init(params))
     rates = jnp.full((4,), 0.1, dtype=jnp.float32)
     hypers = {n: jnp.full((4,), v, dtype=jnp.float32) for n, v in opt.hyper(1).items()}
@@ -243,8 +244,8 @@ def test_compiled_chunks_use_the_highest_float32_precision(optimizer):
                            static_argnums=(8,))(*args)
     precisions = _dot_precisions(jaxpr.jaxpr)
     assert len(precisions) >= 5  # W A forward, dZ Aᵀ and Wᵀ dZ backward, per layer
-    highest = jax.lax.Precision.HIGHEST
-    assert all(p == (highest, highest) for p in precisions), precisions
+    want = getattr(jax.lax.Precision, expected)  # "tf32" is JAX's tensorfloat32 = HIGH
+    assert all(p == (want, want) for p in precisions), precisions
 
 
 def test_the_check_of_precision_can_fail():
@@ -259,3 +260,9 @@ def test_where_chunks_run():
     for name, dev in [("numpy", "cpu"), ("torch", "cpu"), ("cupy", "cuda:0"), ("dask", "cpu"),
                       ("array_api_strict", "cpu")]:
         assert execute.chunks_enabled(name, dev) is False
+
+
+def test_matmul_precision_is_checked():
+    assert execute.check_matmul_precision("tf32") == "tf32"
+    with pytest.raises(ValueError, match="matmul_precision must be one of"):
+        execute.check_matmul_precision("fast")

@@ -3,7 +3,10 @@ several steps at once as a compiled chunk (JAX) or a CUDA graph (PyTorch)."""
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import os
+import sys
 from typing import Any
 
 
@@ -12,11 +15,13 @@ def jit_enabled() -> bool:
     return not os.environ.get("NNARRAY_NO_JIT")
 
 
-def compile_step(fn: Any, backend: str, static_argnames: tuple[str, ...] = ()) -> Any:
+def compile_step(fn: Any, backend: str, static_argnames: tuple[str, ...] = (),
+                 precision: str = "highest") -> Any:
     """The training step as the loop runs it. JAX: ``jax.jit`` (the whole step
     becomes one XLA program; the optional fast path, off when the environment
     sets ``NNARRAY_NO_JIT=1``, tested to give the same parameters; float32
-    products at ``precision="highest"``, never TF32). Dask: every
+    products at ``precision="highest"``, TF32 only when ``precision="tf32"``).
+    Dask: every
     array the step returns is computed once (``persist``), so that the graphs
     do not grow step after step. Every other backend: ``fn`` itself."""
     if backend == "dask":
@@ -29,11 +34,11 @@ def compile_step(fn: Any, backend: str, static_argnames: tuple[str, ...] = ()) -
 
     jitted = jax.jit(fn, static_argnames=static_argnames)
 
-    def highest(*args: Any, **kwargs: Any) -> Any:
-        with jax.default_matmul_precision("highest"):
+    def run(*args: Any, **kwargs: Any) -> Any:
+        with matmul_precision(precision):
             return jitted(*args, **kwargs)
 
-    return highest
+    return run
 
 
 MASK_BYTES = 256 * 2**20
@@ -90,7 +95,8 @@ def _take(stacked: dict[Any, Any] | None, i: Any) -> dict[Any, Any] | None:
 class JaxChunks(Chunks):
     """One ``jax.jit`` of ``lax.fori_loop`` over the step: the step is traced,
     not rewritten; the trip count is an argument, so remainders don't
-    recompile. float32 products run at ``precision="highest"`` (no TF32).
+    recompile. float32 products run at ``precision="highest"`` (no TF32)
+    unless ``precision="tf32"``.
 
     Every step of the loop is the same program (it computes its cost; the
     chunk keeps the first), and one step on its own is a chunk of one: so the
@@ -101,11 +107,11 @@ class JaxChunks(Chunks):
 
     steps_as_chunks = True
 
-    def __init__(self, raw: Any) -> None:
+    def __init__(self, raw: Any, precision: str = "highest") -> None:
         import jax
         from jax import lax
 
-        self._jax = jax
+        self._jax, self._precision = jax, precision
 
         def full(params: Any, opt: Any, X: Any, Y: Any, masks: Any, rates: Any, hypers: Any,
                  k: Any, J0: Any) -> Any:
@@ -133,7 +139,7 @@ class JaxChunks(Chunks):
     def full_batch(self, params: Any, opt: Any, X: Any, Y: Any, masks: Any, rates: Any,
                    hypers: Any, k: int, want: bool) -> tuple[Any, Any, Any]:
         J0 = self._jax.numpy.zeros_like(rates, shape=())
-        with self._jax.default_matmul_precision("highest"):
+        with matmul_precision(self._precision):
             return self._full(params, opt, X, Y, masks, rates, hypers, k, J0)
 
     def mini_batch(self, params: Any, opt: Any, Xb: Any, Yb: Any, masks: Any, rates: Any,
@@ -141,18 +147,20 @@ class JaxChunks(Chunks):
                    total: Any) -> tuple[Any, Any, Any]:
         if total is None:
             total = self._jax.numpy.zeros_like(rates, shape=())
-        with self._jax.default_matmul_precision("highest"):
+        with matmul_precision(self._precision):
             return self._batches(params, opt, Xb, Yb, masks, rates, hypers, offset, k, weight,
                                  total)
 
 
-def chunk_runner(raw: Any, backend: str, device: str) -> Chunks | None:
+def chunk_runner(raw: Any, backend: str, device: str,
+                 precision: str = "highest") -> Chunks | None:
     """The compiled-chunk executor for ``raw`` on this backend and device, or
-    ``None`` where steps run one by one (see :func:`chunks_enabled`)."""
+    ``None`` where steps run one by one (see :func:`chunks_enabled`).
+    ``precision`` is JAX's ``matmul_precision``."""
     if not chunks_enabled(backend, device):
         return None
     if backend == "jax":
-        return JaxChunks(raw)
+        return JaxChunks(raw, precision)
     from .graphs import TorchGraphChunks
 
     return TorchGraphChunks(raw, capture=device.startswith("cuda"))
@@ -177,3 +185,43 @@ def describe(backend: str, device: str, record_every: int | None = None,
         if fused.enabled():
             how = "fused kernels, step by step"
     return f"{device} ({backend}, {how})"
+
+
+MATMUL_PRECISIONS = ("highest", "tf32")
+"""``matmul_precision`` values: ``"highest"`` (the default: true float32
+products, relative error ~4e-7, as NumPy, CuPy and PyTorch give) or
+``"tf32"`` (JAX only: TensorFloat-32 products on a GPU that has them, faster,
+relative error ~3e-4 on the cat net's first layer; no change on a CPU)."""
+
+
+def check_matmul_precision(value: Any) -> str:
+    """``value`` if it names a ``matmul_precision``, else ``ValueError``."""
+    if value not in MATMUL_PRECISIONS:
+        raise ValueError(f"matmul_precision must be one of {list(MATMUL_PRECISIONS)}, "
+                         f"got {value!r}")
+    return value
+
+
+def matmul_precision(value: str = "highest") -> Any:
+    """A context in which JAX runs float32 products at ``value`` (see
+    :data:`MATMUL_PRECISIONS`); nothing to do when JAX was never imported."""
+    jax = sys.modules.get("jax")
+    if jax is None:
+        return contextlib.nullcontext()
+    return jax.default_matmul_precision("tensorfloat32" if value == "tf32" else "highest")
+
+
+def highest_precision(fn: Any) -> Any:
+    """Run ``fn`` (a function of the functional API) with JAX's float32
+    products at ``precision="highest"``: the math uses ``@``, which takes
+    the precision from this context, not from an argument. The training loop
+    (which passes ``xp=``) sets the precision itself, once per chunk."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        if kwargs.get("xp") is not None or "jax" not in sys.modules:
+            return fn(*args, **kwargs)
+        with matmul_precision("highest"):
+            return fn(*args, **kwargs)
+
+    return wrapper
