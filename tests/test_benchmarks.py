@@ -1,4 +1,6 @@
-"""The benchmark runs in a tiny mode, so it cannot rot. No timing is asserted."""
+"""The benchmark runs in a tiny mode, so it cannot rot; its verdicts are checked
+on made-up rows (targets met and missed); its peers are checked to train the
+same net as nnarray. No timing is asserted."""
 
 from __future__ import annotations
 
@@ -7,26 +9,54 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from benchmarks import contenders as C  # noqa: E402
+from benchmarks import report, timing  # noqa: E402
+from benchmarks.workloads import TINY, Workload, problem  # noqa: E402
 
 
-def test_benchmark_tiny_mode_writes_the_table(tmp_path):
+def test_benchmark_tiny_mode_writes_the_tables(tmp_path):
     out = tmp_path / "RESULTS.md"
+    out.write_text(report.HEADER + "## an older run\n")
     proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "run.py"), "--tiny",
                            "--out", str(out)], capture_output=True, text=True, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     text = out.read_text()
+    assert text.startswith(report.HEADER + "## cpu float32")
+    assert text.rstrip().endswith("## an older run")  # older runs kept below
+    assert "(partial" not in text
     assert "| tiny [3,4,1] tanh m=16 | hand-written NumPy |" in text
     assert "| tiny [3,4,1] tanh m=16 | nnarray numpy |" in text
-    assert "Command: `python benchmarks/run.py --device cpu --dtype float32 --tiny`" in text
     assert "| tiny [3,4,1] tanh m=16 | matrix products alone |" in text
+    assert "Command: `python benchmarks/run.py --device cpu --dtype float32 --tiny`" in text
     assert "| nnarray against hand-written NumPy, the planar net | ≤ 1.3× | tiny " in text
+    assert "| tiny-batches [3,4,2] relu m=40 batch 16 | nnarray numpy | cpu |" in text
+    if importlib.util.find_spec("jax"):
+        assert "| tiny [3,4,1] tanh m=16 | nnarray jax (compiled) |" in text
+        assert "| tiny [3,4,1] tanh m=16 | JAX fori_loop by hand |" in text
+        assert "| nnarray jax (compiled) against hand-written NumPy | planar ≤ 0.5×" in text
 
 
-def _bench():
+def test_the_cli_keeps_its_flags():
+    run = _run_module()
+    args = run.parse(["--device", "gpu", "--quick", "--no-scaling", "--only", "cupy", "--dtype",
+                      "float64", "--out", "x.md"])
+    assert run.command(args) == ('python benchmarks/run.py --device gpu --dtype float64 '
+                                 '--quick --no-scaling --only "cupy"')
+    assert run.chosen("nnarray cupy", "cupy") and run.chosen(C.HAND_NUMPY, "cupy")
+    assert not run.chosen("nnarray torch cuda (graph)", "cupy")
+
+
+def _run_module():
     spec = importlib.util.spec_from_file_location("bench_run", ROOT / "benchmarks" / "run.py")
     module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # its dataclasses look their module up
+    sys.modules[spec.name] = module
     spec.loader.exec_module(module)
     return module
 
@@ -36,35 +66,232 @@ def _row(workload, contender, ms, floor_ms=1.0, gemm_bound=True):
             "floor": floor_ms / 1e3, "gemm_bound": gemm_bound, "memory": None}
 
 
-def test_targets_table_reads_the_rows():
-    bench = _bench()
+def _verdicts(rows, device, mini=()):
+    return {t: (m, ok) for t, _, m, ok in report.targets(rows, device, mini)}
+
+
+def test_cpu_targets_read_the_rows():
     rows = [
-        _row("planar [2,4,1]", "hand-written NumPy", 0.10, 1e-4, False),
-        _row("planar [2,4,1]", "nnarray numpy", 0.12, 1e-4, False),
-        _row("planar [2,4,1]", "PyTorch eager (autograd + SGD)", 0.6, 1e-4, False),
-        _row("planar [2,4,1]", "scikit-learn MLPClassifier", 0.4, 1e-4, False),
-        _row("wide [1024]", "hand-written NumPy", 100.0, 80.0),
-        _row("wide [1024]", bench.PRODUCTS, 95.0, 80.0),
-        _row("wide [1024]", "nnarray numpy", 110.0, 80.0),
-        _row("wide [1024]", "PyTorch eager (autograd + SGD)", 105.0, 80.0),
-        _row("wide [1024]", "scikit-learn MLPClassifier", 120.0, 80.0),
+        _row("planar [2,4,1]", C.HAND_NUMPY, 0.10, 1e-4, False),
+        _row("planar [2,4,1]", C.NNARRAY_NUMPY, 0.12, 1e-4, False),
+        _row("planar [2,4,1]", C.NNARRAY_JAX, 0.04, 1e-4, False),
+        _row("planar [2,4,1]", C.TORCH_CPU, 0.6, 1e-4, False),
+        _row("planar [2,4,1]", C.SKLEARN, 0.4, 1e-4, False),
+        _row("cat [12288]", C.HAND_NUMPY, 4.0, 1.3),
+        _row("cat [12288]", C.NNARRAY_NUMPY, 4.0, 1.3),
+        _row("cat [12288]", C.NNARRAY_JAX, 4.4, 1.3),
+        _row("wide [1024]", C.HAND_NUMPY, 100.0, 80.0),
+        _row("wide [1024]", C.PRODUCTS, 95.0, 80.0),
+        _row("wide [1024]", C.NNARRAY_NUMPY, 110.0, 80.0),
+        _row("wide [1024]", C.NNARRAY_JAX, 90.0, 80.0),
+        _row("wide [1024]", C.TORCH_CPU, 105.0, 80.0),
+        _row("wide [1024]", C.SKLEARN, 120.0, 80.0),
     ]
-    got = {t: (m, ok) for t, _, m, ok in bench.targets(rows, "cpu")}
-    assert got["nnarray against hand-written NumPy, GEMM-bound nets"] == ("wide 1.10×", False)
+    got = _verdicts(rows, "cpu")
+    assert got["nnarray against hand-written NumPy, GEMM-bound nets"] == (
+        "cat 1.00×, wide 1.10×", False)
     assert got["nnarray against hand-written NumPy, the planar net"] == ("planar 1.20×", True)
+    # baseline planar 1.02, cat 0.96, wide 1.04, each + 0.10
+    keeps = got["nnarray numpy keeps its ratios to hand-written NumPy "
+                "(run of 2026-11-26 19:19 (commit c490747))"]
+    assert keeps == ("planar 1.20× (was 1.02×), cat 1.00× (was 0.96×), wide 1.10× (was 1.04×)",
+                     False)  # planar is 0.18 above its baseline
     # ahead of the faster peer: 0.12/0.4 on planar, 110/105 on wide
     assert got["PyTorch and scikit-learn CPU, every workload"] == (
         "planar 0.30×, wide 1.05×", False)
     assert got["GEMM-bound nets against the GEMM floor"] == (
-        "wide 1.38× (× products alone 1.16)", False)
+        "cat 3.08×, wide 1.38× (× products alone 1.16)", False)
+    # planar 0.40 ≤ 0.5, cat 1.10 > 1.0 (wide has no bound)
+    assert got["nnarray jax (compiled) against hand-written NumPy"] == (
+        "planar 0.40×, cat 1.10×", False)
 
-    gpu = [
-        _row("planar [2,4,1]", "nnarray cupy", 0.025, 1e-6, False),
-        _row("planar [2,4,1]", "PyTorch CUDA eager (autograd + SGD)", 0.1, 1e-6, False),
-        _row("wide [1024]", "nnarray cupy", 2.0, 1.5),
-        _row("wide [1024]", "PyTorch CUDA eager (autograd + SGD)", 1.8, 1.5),
-    ]
-    got = {t: (m, ok) for t, _, m, ok in bench.targets(gpu, "cuda:0")}
-    assert got["PyTorch CUDA eager, every workload"] == ("planar 0.25×, wide 1.11×", False)
-    assert got["the wide net's share of the card's matrix-product rate"] == ("wide 75%", True)
-    assert got["the planar step"] == ("planar 25.0 µs", True)
+    rows[2] = _row("planar [2,4,1]", C.NNARRAY_JAX, 0.06, 1e-4, False)
+    rows[7] = _row("cat [12288]", C.NNARRAY_JAX, 3.8, 1.3)
+    assert _verdicts(rows, "cpu")["nnarray jax (compiled) against hand-written NumPy"] == (
+        "planar 0.60×, cat 0.95×", False)
+    rows[2] = _row("planar [2,4,1]", C.NNARRAY_JAX, 0.05, 1e-4, False)
+    rows[1] = _row("planar [2,4,1]", C.NNARRAY_NUMPY, 0.11, 1e-4, False)
+    got = _verdicts(rows, "cpu")
+    assert got["nnarray jax (compiled) against hand-written NumPy"] == (
+        "planar 0.50×, cat 0.95×", True)
+    assert got["nnarray numpy keeps its ratios to hand-written NumPy "
+               "(run of 2026-11-26 19:19 (commit c490747))"] == (
+        "planar 1.10× (was 1.02×), cat 1.00× (was 0.96×), wide 1.10× (was 1.04×)", True)
+
+
+def _gpu_rows(override_ms=None):
+    """A GPU run where every target is met; ``override_ms`` maps some
+    (workload, contender) to other times (None: not measured)."""
+    ms = {
+        ("planar", C.PRODUCTS): 0.05, ("planar", C.NNARRAY_CUPY): 0.12,
+        ("planar", C.NNARRAY_TORCH_CUDA): 0.05, ("planar", C.NNARRAY_JAX): 0.015,
+        ("planar", C.CUPY_HAND): 0.45, ("planar", C.TORCH_EAGER_HAND): 0.29,
+        ("planar", C.TORCH_EAGER): 0.8, ("planar", C.TORCH_GRAPH): 0.055,
+        ("planar", C.JAX_FORI): 0.016,
+        ("cat", C.PRODUCTS): 0.2, ("cat", C.NNARRAY_CUPY): 0.3,
+        ("cat", C.NNARRAY_TORCH_CUDA): 0.13, ("cat", C.NNARRAY_JAX): 0.06,
+        ("cat", C.CUPY_HAND): 1.3, ("cat", C.TORCH_EAGER_HAND): 0.59,
+        ("cat", C.TORCH_EAGER): 1.1, ("cat", C.TORCH_GRAPH): 0.131, ("cat", C.JAX_FORI): 0.061,
+        ("wide", C.PRODUCTS): 0.51, ("wide", C.NNARRAY_CUPY): 0.6,
+        ("wide", C.NNARRAY_TORCH_CUDA): 0.55, ("wide", C.NNARRAY_JAX): 0.53,
+        ("wide", C.CUPY_HAND): 1.0, ("wide", C.TORCH_EAGER_HAND): 0.67,
+        ("wide", C.TORCH_EAGER): 1.0, ("wide", C.TORCH_GRAPH): 0.62,
+        ("mnist-like", C.PRODUCTS): 0.25, ("mnist-like", C.NNARRAY_CUPY): 0.3,
+        ("mnist-like", C.NNARRAY_TORCH_CUDA): 0.29, ("mnist-like", C.NNARRAY_JAX): 0.27,
+        ("mnist-like", C.CUPY_HAND): 0.7, ("mnist-like", C.TORCH_EAGER_HAND): 0.5,
+        ("mnist-like", C.TORCH_EAGER): 0.99, ("mnist-like", C.TORCH_GRAPH): 0.3,
+        ("big", C.PRODUCTS): 53.8, ("big", C.NNARRAY_CUPY): 55.0,
+        ("big", C.NNARRAY_TORCH_CUDA): 55.2, ("big", C.NNARRAY_JAX): 54.0,
+        ("big", C.CUPY_HAND): 57.0, ("big", C.TORCH_EAGER_HAND): 55.4,
+        ("big", C.TORCH_EAGER): 56.0, ("big", C.TORCH_GRAPH): 55.3,
+    }
+    ms.update(override_ms or {})
+    return [_row(f"{wl} [..]", c, v, 1.0, wl != "planar") for (wl, c), v in ms.items()
+            if v is not None]
+
+
+def _mini(gpu_ms=20.0, cpu_ms=30.0):
+    rows = [{"workload": "digits-like [64,32,10]", "contender": C.NNARRAY_NUMPY, "where": "cpu",
+             "epoch_seconds": cpu_ms / 1e3, "first_seconds": 0.1, "epochs": 5}]
+    if gpu_ms is not None:
+        rows.append({"workload": "digits-like [64,32,10]", "contender": C.NNARRAY_JAX,
+                     "where": C.GPU, "epoch_seconds": gpu_ms / 1e3, "first_seconds": 2.0,
+                     "epochs": 5})
+    return rows
+
+
+GRAPH = "nnarray's fastest GPU path against PyTorch CUDA graph by hand"
+PLANAR = "the planar step, nnarray's fastest GPU path"
+PRODUCTS_T = ("wide and big, nnarray's fastest GPU path against the step's matrix products "
+              "alone")
+TORCH_T = "nnarray torch cuda (graph) against PyTorch CUDA graph by hand, every workload"
+CUPY_MS = "nnarray cupy's step"
+CUPY_PEERS = ("nnarray cupy against CuPy by hand and PyTorch CUDA eager (by hand, autograd), "
+              "every workload")
+CUPY_BIG = "nnarray cupy on big against the step's matrix products alone"
+MINI = "mini-batch epoch, nnarray's fastest GPU path against nnarray numpy on the CPU"
+
+
+def test_gpu_targets_all_met():
+    got = _verdicts(_gpu_rows(), C.GPU, _mini())
+    assert got[GRAPH] == ("planar 0.27× (jax), cat 0.46× (jax), wide 0.85× (jax), "
+                          "mnist-like 0.90× (jax)", True)
+    assert got[PLANAR] == ("planar 15.0 µs (jax)", True)
+    assert got[PRODUCTS_T] == ("wide 1.04× (jax), big 1.00× (jax)", True)
+    assert got[TORCH_T] == ("planar 0.91×, cat 0.99×, wide 0.89×, mnist-like 0.97×, big 1.00×",
+                            True)
+    assert got[CUPY_MS] == ("planar 0.120 ms, cat 0.300 ms", True)
+    assert got[CUPY_PEERS][1] is True
+    assert got[CUPY_BIG] == ("big 1.02×", True)
+    assert got[MINI] == ("digits-like 0.67× (jax 20.0 ms, CPU 30.0 ms)", True)
+    assert all(ok for _, ok in got.values())
+
+
+def test_gpu_targets_missed():
+    rows = _gpu_rows()
+    slow = {("planar", C.NNARRAY_JAX): 0.06, ("planar", C.NNARRAY_CUPY): 0.47,
+            ("big", C.NNARRAY_CUPY): 57.8, ("wide", C.NNARRAY_TORCH_CUDA): 0.7,
+            ("cat", C.TORCH_GRAPH): 0.055}
+    rows = [_row(r["workload"], r["contender"],
+                 slow.get((r["workload"].split(" [")[0], r["contender"]), r["seconds"] * 1e3),
+                 1.0, r["gemm_bound"]) for r in rows]
+    got = _verdicts(rows, C.GPU, _mini(gpu_ms=45.0))
+    # planar: the fastest is now torch, 0.05 / 0.055, still ahead; cat: jax 0.06 / 0.055 behind
+    assert got[GRAPH] == ("planar 0.91× (torch), cat 1.09× (jax), wide 0.85× (jax), "
+                          "mnist-like 0.90× (jax)", False)
+    assert got[PLANAR] == ("planar 50.0 µs (torch)", False)
+    assert got[TORCH_T][1] is False and "wide 1.13×" in got[TORCH_T][0]
+    assert got[CUPY_MS] == ("planar 0.470 ms, cat 0.300 ms", False)
+    # planar 0.47 ms against 0.29 torch by hand; big 57.8 against 55.4 torch by hand
+    assert got[CUPY_PEERS][1] is False
+    assert "planar 1.62×" in got[CUPY_PEERS][0] and "big 1.04×" in got[CUPY_PEERS][0]
+    assert got[CUPY_BIG] == ("big 1.07×", False)
+    assert got[MINI] == ("digits-like 1.50× (jax 45.0 ms, CPU 30.0 ms)", False)
+
+
+def test_gpu_targets_say_what_was_not_measured():
+    rows = _gpu_rows({("cat", C.TORCH_GRAPH): None, ("big", C.NNARRAY_CUPY): None})
+    got = _verdicts(rows, C.GPU, _mini(gpu_ms=None))
+    assert got[GRAPH] == ("planar 0.27× (jax), cat not measured, wide 0.85× (jax), "
+                          "mnist-like 0.90× (jax)", False)
+    assert got[CUPY_BIG] == ("big not measured", False)
+    assert got[MINI] == ("digits-like not measured", False)
+    # a run without the big net (--only, a smaller card) is judged on what it ran
+    small = [r for r in _gpu_rows() if not r["workload"].startswith("big")]
+    got = _verdicts(small, C.GPU, _mini())
+    assert got[PRODUCTS_T] == ("wide 1.04× (jax)", True)
+    assert CUPY_BIG not in got
+
+
+def test_timing_drops_a_contender_that_fails_and_says_why():
+    def broken(k):
+        raise RuntimeError("capture refused\nsecond line")
+
+    calls = []
+    entries = {"ok": timing.Entry(lambda k: calls.append(k), lambda: None, 3, 1),
+               "broken": timing.Entry(broken, lambda: None, 3, 1)}
+    failed = {}
+    got = timing.interleaved(entries, 2, failed)
+    assert set(got) == {"ok"} and got["ok"] >= 0
+    assert calls == [1, 3, 3]
+    assert failed == {"broken": "failed: RuntimeError: capture refused"}
+
+
+def test_partial_results_are_written_then_replaced(tmp_path):
+    path = tmp_path / "R.md"
+    path.write_text(report.HEADER + "## older\n")
+    res = report.Results("cpu", "float32", "python benchmarks/run.py --tiny")
+    res.rows.append(_row("tiny [3,4,1]", C.HAND_NUMPY, 0.1, 0.01, False))
+    w = report.Writer(path)
+    w.write(res, complete=False)
+    assert "(partial" in path.read_text() and path.read_text().endswith("## older\n")
+    res.skipped.append(("*", C.JAX_FORI, "jax is not installed"))
+    w.write(res)
+    text = path.read_text()
+    assert "(partial" not in text and text.count("## cpu float32") == 1
+    assert "- JAX fori_loop by hand: jax is not installed" in text
+
+
+def _train(make, w, X, Y, params, k=5):
+    run = make(w, X, Y, params)
+    run(k)
+    return run.parameters()
+
+
+@pytest.mark.parametrize("w", [TINY[0], Workload("relu [5,4,3,1] m=8", (5, 4, 3, 1), "relu",
+                                                 8, 0.1)], ids=["tanh", "relu"])
+def test_every_peer_trains_the_same_net_as_nnarray(w):
+    """The hand-written steps are the lecture's step: after 5 iterations in
+    float64 their parameters are nnarray numpy's (so the race is fair)."""
+    X, Y, params = problem(w, "float64")
+    want = _train(C.nnarray_fit("numpy", "cpu"), w, X, Y, params)
+    peers = {"numpy": C.handwritten("cpu")}
+    if importlib.util.find_spec("torch"):
+        peers["torch"] = C.torch_eager_hand("cpu")
+    if importlib.util.find_spec("jax"):  # conftest turns on jax's float64
+        peers["jax"] = C.jax_fori("cpu")
+        peers["nnarray jax"] = C.nnarray_fit("jax", "cpu")
+    for name, make in peers.items():
+        got = _train(make, w, X, Y, params)
+        assert got.keys() == want.keys(), name
+        for k in want:
+            assert got[k].dtype == np.float64, (name, k)
+            np.testing.assert_allclose(got[k], want[k], rtol=1e-10, atol=1e-12,
+                                       err_msg=f"{name} {k}")
+    moved = _train(C.handwritten("cpu"), w, X, Y, params, k=6)
+    assert not np.allclose(moved["W1"], want["W1"], rtol=1e-10, atol=1e-12)  # can fail
+
+
+def test_contenders_say_why_they_cannot_run():
+    gpu = {c.name: c for c in C.contenders(C.GPU)}
+    assert set(C.NNARRAY_GPU_PATHS) <= set(gpu)
+    assert {C.TORCH_GRAPH, C.JAX_FORI, C.CUPY_HAND, C.TORCH_EAGER_HAND} <= set(gpu)
+    if not C.installed("cupy"):
+        assert gpu[C.CUPY_HAND].missing() == "cupy is not installed"
+        assert "cupy" in gpu[C.NNARRAY_CUPY].missing()
+    if C.installed("jax") and C.jax_gpu_missing():
+        assert "GPU" in gpu[C.NNARRAY_JAX].missing()
+    cpu = {c.name for c in C.contenders("cpu")}
+    assert {C.NNARRAY_JAX, C.JAX_FORI, C.HAND_NUMPY, C.PRODUCTS} <= cpu
+    mini = {(c.name, c.where) for c in C.minibatch_contenders(C.GPU)}
+    assert (C.NNARRAY_NUMPY, "cpu") in mini and (C.NNARRAY_CUPY, C.GPU) in mini
