@@ -60,6 +60,22 @@ class Contender:
     slow: bool = False
     compiled: bool = False
     missing: Callable[[], str | None] = lambda: None
+    path: Callable[[], str | None] = lambda: None
+
+
+def nnarray_path(backend: str, device: str) -> Callable[[], str | None]:
+    """Which path ``Network.fit`` takes there, in nnarray's words
+    (``nnarray.backend.execute.describe``; None where nnarray does not say)."""
+    def path() -> str | None:
+        describe = getattr(getattr(nn.backend, "execute", None), "describe", None)
+        if describe is None:
+            return None
+        try:
+            return str(describe(backend, nn.backend.resolve(backend, device).device))
+        except Exception:
+            return None
+
+    return path
 
 
 # ---------------------------------------------------------------------- #
@@ -487,11 +503,13 @@ def contenders(device: str) -> list[Contender]:
     if device == "cpu":
         out = [Contender(HAND_NUMPY, handwritten("cpu")),
                Contender(PRODUCTS, matrix_products("cpu")),
-               Contender(NNARRAY_NUMPY, nnarray_fit("numpy", "cpu"))]
+               Contender(NNARRAY_NUMPY, nnarray_fit("numpy", "cpu"),
+                         path=nnarray_path("numpy", "cpu"))]
         for b in ("torch", "jax", "array_api_strict", "dask"):
             name = NNARRAY_JAX if b == "jax" else f"nnarray {b}"
             out.append(Contender(name, nnarray_fit(b, "cpu"), slow=b in slow_ones,
-                                 compiled=b == "jax", missing=needs(b)))
+                                 compiled=b == "jax", missing=needs(b),
+                                 path=nnarray_path(b, "cpu")))
         out += [Contender(JAX_FORI, jax_fori("cpu"), compiled=True, missing=needs("jax")),
                 Contender(TORCH_CPU, torch_autograd("cpu"), missing=needs("torch")),
                 Contender(SKLEARN, sklearn_mlp, slow=True, missing=needs("sklearn"))]
@@ -500,11 +518,14 @@ def contenders(device: str) -> list[Contender]:
         Contender(HAND_NUMPY, handwritten("cpu")),  # the CPU reference of the ratios
         Contender(PRODUCTS, matrix_products(GPU), GPU, missing=cupy_gpu_missing),
         Contender(NNARRAY_CUPY, nnarray_fit("cupy", GPU), GPU, compiled=True,
-                  missing=nnarray_target_missing("cupy", GPU)),
+                  missing=nnarray_target_missing("cupy", GPU),
+                  path=nnarray_path("cupy", GPU)),
         Contender(NNARRAY_TORCH_CUDA, nnarray_fit("torch", GPU), GPU, compiled=True,
-                  missing=nnarray_target_missing("torch", GPU)),
+                  missing=nnarray_target_missing("torch", GPU),
+                  path=nnarray_path("torch", GPU)),
         Contender(NNARRAY_JAX, nnarray_fit("jax", "gpu"), GPU, compiled=True,
-                  missing=nnarray_target_missing("jax", "gpu")),
+                  missing=nnarray_target_missing("jax", "gpu"),
+                  path=nnarray_path("jax", "gpu")),
         Contender(CUPY_HAND, handwritten(GPU), GPU, missing=cupy_gpu_missing),
         Contender(TORCH_EAGER_HAND, torch_eager_hand(GPU), GPU, missing=torch_cuda_missing),
         Contender(TORCH_EAGER, torch_autograd(GPU), GPU, missing=torch_cuda_missing),

@@ -63,6 +63,7 @@ class Results:
     rows: list[dict[str, Any]] = field(default_factory=list)
     mini: list[dict[str, Any]] = field(default_factory=list)
     skipped: list[tuple[str, str, str]] = field(default_factory=list)
+    paths: dict[str, str] = field(default_factory=dict)
     scaling: list[dict[str, Any]] = field(default_factory=list)
     started: str = field(default_factory=lambda: time.strftime("%Y-%m-%d %H:%M"))
     seconds: float | None = None
@@ -353,6 +354,13 @@ def _mini_table(res: Results) -> list[str]:
     return lines
 
 
+def _paths(res: Results) -> list[str]:
+    if not res.paths:
+        return []
+    return ["", "How nnarray ran (`nnarray.backend.execute.describe`): "
+            + "; ".join(f"{name}: {path}" for name, path in res.paths.items()) + "."]
+
+
 def _skipped(res: Results) -> list[str]:
     if not res.skipped:
         return []
@@ -381,7 +389,7 @@ def markdown(res: Results, complete: bool = True, plot: str | None = None) -> st
               f"({res.dtype})"
               + (f"; GPU {_gpu_name()}" if res.device != "cpu" else ""), "",
               f"Versions: {_versions()}", ""]
-    lines += _table(res) + _mini_table(res) + _skipped(res)
+    lines += _table(res) + _mini_table(res) + _paths(res) + _skipped(res)
     goals = targets(res.rows, res.device, res.mini)
     if goals:
         lines += ["", "Where nnarray stands against its targets (this run):", "",

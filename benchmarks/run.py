@@ -110,6 +110,8 @@ def main(argv: list[str] | None = None) -> Results:
             print(f"skipped {c.name}: {why}", flush=True)
         else:
             line_up.append(c)
+            if (path := c.path()) is not None:
+                res.paths[c.name] = path
     syncs = {"cpu": C.make_sync("cpu"), C.GPU: C.make_sync(C.GPU)}
     rates: list[float] = []
     for w in workloads:
