@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -40,11 +42,37 @@ def test_activation_derivative_by_finite_differences(name):
     np.testing.assert_allclose(g_backward(np.ones_like(Z), Z), numeric, rtol=1e-7, atol=1e-9)
 
 
-def test_sigmoid_is_stable_at_extremes():
-    Z = np.array([[-1000.0, 1000.0]], dtype=np.float32)
+@pytest.fixture
+def no_overflow():
+    """Overflow, division by zero and invalid operations raise (NumPy's
+    errstate, and every warning an error): a naive ``1 / (1 + exp(-z))``
+    gives the right 0 and 1 in float32 too, and only this tells it apart."""
+    with np.errstate(over="raise", divide="raise", invalid="raise"), \
+            warnings.catch_warnings():
+        warnings.simplefilter("error")
+        yield
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_sigmoid_is_stable_at_extremes(no_overflow, dtype):
+    Z = np.array([[-1000.0, -100.0, 0.0, 100.0, 1000.0]], dtype=dtype)
     A = activations.sigmoid(Z)
-    assert A.dtype == np.float32
-    np.testing.assert_array_equal(A, [[0.0, 1.0]])
+    assert A.dtype == dtype
+    np.testing.assert_array_equal(A, [[0.0, 0.0, 0.5, 1.0, 1.0]])
+    dZ = activations.sigmoid_backward(np.ones_like(Z), Z)
+    np.testing.assert_array_equal(dZ, [[0.0, 0.0, 0.25, 0.0, 0.0]])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_softmax_and_costs_from_logits_are_stable_at_extremes(no_overflow, dtype):
+    Z = np.array([[1000.0, -1000.0, 0.0], [-1000.0, 1000.0, 0.0]], dtype=dtype)
+    np.testing.assert_array_equal(activations.softmax(Z), [[1, 0, 0.5], [0, 1, 0.5]])
+    Y = np.array([[1.0, 0.0, 1.0], [0.0, 1.0, 0.0]], dtype=dtype)
+    J = losses.categorical_cross_entropy(Z, Y, from_logits=True)
+    assert J.dtype == dtype and float(J) == pytest.approx(np.log(2) / 3, rel=1e-6)
+    wrong = np.array([[0.0, 1.0, 1.0]], dtype=dtype)  # confidently wrong twice: 1000 each
+    J = losses.binary_cross_entropy(Z[:1], wrong, from_logits=True)
+    assert J.dtype == dtype and float(J) == pytest.approx((2000 + np.log(2)) / 3, rel=1e-6)
 
 
 def test_unknown_activation_lists_valid_ones():
