@@ -43,9 +43,16 @@ def tanh_backward(dA: Array, Z: Array, A: Array | None = None, xp: Any = None) -
 
 
 def relu(Z: Array, xp: Any = None) -> Array:
-    """ReLU(z) = max(0, z)."""
+    """ReLU(z) = max(0, z).
+
+    The zero is an array like ``Z``, not the Python scalar ``0.0``: on torch a
+    scalar argument becomes a host tensor copied to the device at every call,
+    which a CUDA graph cannot capture. The values are those of
+    ``maximum(Z, 0.0)`` on every backend, bit for bit: NaN stays NaN, and
+    −0.0 gives what the backend's ``maximum`` gives (+0.0 on NumPy and JAX).
+    """
     xp = xp or namespace(Z)
-    return xp.maximum(Z, 0.0)
+    return xp.maximum(Z, xp.zeros_like(Z))
 
 
 def relu_backward(dA: Array, Z: Array | None, A: Array | None = None, xp: Any = None) -> Array:

@@ -8,7 +8,9 @@ arrays: ``state = opt.init(params)``, then
 What a step needs from the host besides the rate (Adam's bias corrections)
 is ``opt.hyper(t)``; a compiled chunk computes it on the host for each of its
 steps and passes it in as ``hyper=`` (the rate and these may then be 0-d
-device arrays), so that one program serves every step.
+device arrays), so that one program serves every step. ``xp=`` is the
+training loop's namespace: with a fused one (``backend.fused``, on CuPy)
+gradient descent and Adam update each parameter in one kernel.
 """
 
 from __future__ import annotations
@@ -47,10 +49,18 @@ def gradient_descent(
 
 
 def apply_gradients(
-    parameters: Mapping[str, Array], grads: Mapping[str, Array], learning_rate: float
+    parameters: Mapping[str, Array], grads: Mapping[str, Array], learning_rate: float,
+    xp: Any = None,
 ) -> dict[str, Array]:
     """θ := θ − α dθ without the checks of :func:`gradient_descent`: for the
-    training loop, whose ``learning_rate`` is already a checked Python float."""
+    training loop, whose ``learning_rate`` is already a checked Python float
+    (or a 0-d array of the parameters' dtype). With a namespace from
+    ``backend.fused.training_namespace`` (CuPy) each parameter is one fused
+    kernel, the same operations."""
+    fused = getattr(xp, "nnarray_fused", None)
+    if fused is not None:
+        return {k: fused.gradient_descent(p, grads[f"d{k}"], learning_rate)
+                for k, p in parameters.items()}
     return {k: p - learning_rate * grads[f"d{k}"] for k, p in parameters.items()}
 
 
@@ -83,10 +93,11 @@ class GradientDescent(_Optimizer):
         return {"t": 0}
 
     def update(self, parameters: Mapping[str, Array], grads: Mapping[str, Array],
-               state: State, learning_rate: float,
-               hyper: Mapping[str, Any] | None = None) -> tuple[dict[str, Array], State]:
-        """One step: ``(new parameters, new state)``; nothing is changed in place."""
-        return apply_gradients(parameters, grads, learning_rate), {"t": state["t"] + 1}
+               state: State, learning_rate: float, hyper: Mapping[str, Any] | None = None,
+               xp: Any = None) -> tuple[dict[str, Array], State]:
+        """One step: ``(new parameters, new state)``; nothing is changed in place.
+        ``xp`` is the loop's namespace (a fused one runs one kernel per parameter)."""
+        return apply_gradients(parameters, grads, learning_rate, xp), {"t": state["t"] + 1}
 
 
 @dataclass(frozen=True)
@@ -103,8 +114,8 @@ class Momentum(_Optimizer):
         return {"t": 0, "v": _zeros_like(parameters)}
 
     def update(self, parameters: Mapping[str, Array], grads: Mapping[str, Array],
-               state: State, learning_rate: float,
-               hyper: Mapping[str, Any] | None = None) -> tuple[dict[str, Array], State]:
+               state: State, learning_rate: float, hyper: Mapping[str, Any] | None = None,
+               xp: Any = None) -> tuple[dict[str, Array], State]:
         """One step: ``(new parameters, new state)``; nothing is changed in place."""
         b = float(self.beta)
         v = {k: b * state["v"][k] + (1.0 - b) * grads[f"d{k}"] for k in parameters}
@@ -127,8 +138,8 @@ class RMSprop(_Optimizer):
         return {"t": 0, "s": _zeros_like(parameters)}
 
     def update(self, parameters: Mapping[str, Array], grads: Mapping[str, Array],
-               state: State, learning_rate: float,
-               hyper: Mapping[str, Any] | None = None) -> tuple[dict[str, Array], State]:
+               state: State, learning_rate: float, hyper: Mapping[str, Any] | None = None,
+               xp: Any = None) -> tuple[dict[str, Array], State]:
         """One step: ``(new parameters, new state)``; nothing is changed in place."""
         b, eps = float(self.beta), float(self.epsilon)
         s = {k: b * state["s"][k] + (1.0 - b) * grads[f"d{k}"] ** 2 for k in parameters}
@@ -160,15 +171,23 @@ class Adam(_Optimizer):
         return {"c1": 1.0 - float(self.beta1) ** t, "c2": 1.0 - float(self.beta2) ** t}
 
     def update(self, parameters: Mapping[str, Array], grads: Mapping[str, Array],
-               state: State, learning_rate: float,
-               hyper: Mapping[str, Any] | None = None) -> tuple[dict[str, Array], State]:
+               state: State, learning_rate: float, hyper: Mapping[str, Any] | None = None,
+               xp: Any = None) -> tuple[dict[str, Array], State]:
         """One step: ``(new parameters, new state)``; nothing is changed in place."""
         b1, b2, eps = float(self.beta1), float(self.beta2), float(self.epsilon)
         t = state["t"] + 1
-        v = {k: b1 * state["v"][k] + (1.0 - b1) * grads[f"d{k}"] for k in parameters}
-        s = {k: b2 * state["s"][k] + (1.0 - b2) * grads[f"d{k}"] ** 2 for k in parameters}
         h = self.hyper(t) if hyper is None else hyper
         c1, c2 = h["c1"], h["c2"]
+        fused = getattr(xp, "nnarray_fused", None)
+        if fused is not None:  # one kernel per parameter for v, s and θ, the same operations
+            out = {k: fused.adam(p, grads[f"d{k}"], state["v"][k], state["s"][k],
+                                 learning_rate, b1, b2, c1, c2, eps)
+                   for k, p in parameters.items()}
+            return ({k: o[0] for k, o in out.items()},
+                    {"t": t, "v": {k: o[1] for k, o in out.items()},
+                     "s": {k: o[2] for k, o in out.items()}})
+        v = {k: b1 * state["v"][k] + (1.0 - b1) * grads[f"d{k}"] for k in parameters}
+        s = {k: b2 * state["s"][k] + (1.0 - b2) * grads[f"d{k}"] ** 2 for k in parameters}
         new = {k: p - learning_rate * (v[k] / c1) / ((s[k] / c2) ** 0.5 + eps)
                for k, p in parameters.items()}
         return new, {"t": t, "v": v, "s": s}

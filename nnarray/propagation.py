@@ -97,7 +97,9 @@ def model_forward(
     then not kept (``None`` in the cache), since ``model_backward(...,
     reuse=True)`` needs only A. ``masks`` (inverted dropout) maps hidden layers
     l to D[l] / keep_prob, which multiplies A[l]; pass the same to
-    :func:`model_backward`.
+    :func:`model_backward`. A namespace from ``backend.fused.training_namespace``
+    (CuPy) computes ``Z = WA + b`` and ``A = g(Z)`` of an elementwise g in one
+    fused kernel, with the same operations.
     """
     if xp is None:
         L = n_layers(parameters)
@@ -111,16 +113,24 @@ def model_forward(
             A = _Shape((W.shape[0], X.shape[1]))  # A[l]'s shape, before any product
     L = len(parameters) // 2
     g_hidden, g_output = activations.get(hidden)[0], activations.get(output)[0]
+    fused = getattr(xp, "nnarray_fused", None)  # see backend.fused.training_namespace
     caches = []
     A = X
     for l in range(1, L + 1):
         W, b = parameters[f"W{l}"], parameters[f"b{l}"]
-        Z = W @ A + b
-        A_prev, A = A, (g_hidden if l < L else g_output)(Z, xp)
+        name = hidden if l < L else output
         dropped = masks is not None and l in masks
+        keep = keep_Z or dropped or l == L
+        A_prev = A
+        if fused is not None and name in fused.activations:
+            # one kernel for Z = WA + b and A = g(Z), the same operations
+            A, Z = fused.linear_activation(name, W @ A_prev, b, keep)
+        else:
+            Z = W @ A_prev + b
+            A = (g_hidden if l < L else g_output)(Z, xp)
         if dropped:
             A = A * masks[l]
-        caches.append(((A_prev, W, b), Z if keep_Z or dropped or l == L else None))
+        caches.append(((A_prev, W, b), Z if keep else None))
     return A, caches
 
 
@@ -171,7 +181,11 @@ def linear_activation_backward(
                 f"dA has shape {tuple(dA.shape)} but the cache's Z has shape "
                 f"{tuple(Z.shape)}: dA[l] must be (n[l], m) like Z[l]"
             )
-    dZ = g_backward(dA, Z, A, xp)
+    fused = getattr(xp, "nnarray_fused", None)  # see backend.fused.training_namespace
+    if fused is not None and activation in fused.activations:
+        dZ = fused.activation_backward(activation, dA, Z, A)  # one kernel, the same operations
+    else:
+        dZ = g_backward(dA, Z, A, xp)
     return linear_backward(dZ, linear_cache, xp=xp, need_dA_prev=need_dA_prev)
 
 
