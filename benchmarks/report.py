@@ -286,6 +286,14 @@ def _versions() -> str:
     return ", ".join(f"{k} {v}" for k, v in versions.items())
 
 
+THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "XLA_FLAGS")
+
+
+def _thread_settings() -> str:
+    """The environment variables that set the libraries' CPU threads, where set."""
+    return ", ".join(f"{v}={os.environ[v]}" for v in THREAD_VARIABLES if os.environ.get(v))
+
+
 def _load() -> tuple[float, ...]:
     """The 1-minute load average now (empty where the system has none)."""
     return (os.getloadavg()[0],) if hasattr(os, "getloadavg") else ()
@@ -389,6 +397,8 @@ def markdown(res: Results, complete: bool = True, plot: str | None = None) -> st
               f"({res.dtype})"
               + (f"; GPU {_gpu_name()}" if res.device != "cpu" else ""), "",
               f"Versions: {_versions()}", ""]
+    if threads := _thread_settings():
+        lines += [f"Thread settings: {threads}", ""]
     lines += _table(res) + _mini_table(res) + _paths(res) + _skipped(res)
     goals = targets(res.rows, res.device, res.mini)
     if goals:
