@@ -40,7 +40,7 @@ from .workloads import short
 
 HEADER = "# Benchmark results\n\nWritten by `benchmarks/run.py`; newest run first.\n\n"
 
-NUMPY_BASELINE = ("2026-11-26 19:19 (commit c490747)",
+NUMPY_BASELINE = ("2026-11-26 19:19, commit c490747",
                   {"planar": 1.02, "cat": 0.96, "wide": 1.04, "mnist-like": 1.05})
 """nnarray numpy against hand-written NumPy in the CPU run the NumPy path is held to."""
 NUMPY_SLACK = 0.10
@@ -265,7 +265,8 @@ def _gpu_targets(by: dict[tuple[str, str], dict[str, Any]], order: list[str],
 
 def commit() -> str:
     """The commit of the tree the benchmark measures, marked when nnarray/ has
-    uncommitted changes; ``unknown`` outside a git checkout."""
+    uncommitted changes. A copy of the tree without its .git says it through
+    ``NNARRAY_COMMIT`` (``scripts/gpu-check.sh`` passes it on); else ``unknown``."""
     root = Path(__file__).resolve().parents[1]
     try:
         sha = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, text=True,
@@ -273,7 +274,7 @@ def commit() -> str:
         dirty = subprocess.run(["git", "status", "--porcelain", "--", "nnarray"], cwd=root,
                                text=True, capture_output=True, check=True).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
-        return "unknown"
+        return os.environ.get("NNARRAY_COMMIT", "").strip() or "unknown"
     return sha + (" with uncommitted changes in nnarray/" if dirty else "")
 
 

@@ -13,7 +13,8 @@ first fit with its compiles. The run ends with a table of where nnarray stands
 against each of its targets.
 
     python benchmarks/run.py                 # CPU, float32, writes benchmarks/RESULTS.md
-    python benchmarks/run.py --quick         # fewer repeats (about 4 minutes on 2 cores)
+                                             # (about 2 minutes on 2 cores)
+    python benchmarks/run.py --quick         # fewer repeats, 3 scaling points per axis
     python benchmarks/run.py --device gpu    # CuPy, PyTorch CUDA, JAX on the GPU
     python benchmarks/run.py --tiny --out /tmp/r.md   # seconds: checks that it runs
 

@@ -30,14 +30,21 @@
 #   steps before the benchmark stop by 320 s and everything by 470 s
 #   (GPU_CHECK_BUDGET), whatever happens.
 #
+# A copy of the tree without .git names its commit for RESULTS.md with
+# NNARRAY_COMMIT=<sha> in the environment.
+#
 # BLAS threads are capped at 2 (8 test workers share 16 cores); the benchmark
 # alone gets every core, so its CPU references (hand-written NumPy, nnarray
 # numpy on the mini-batch run) use the whole machine. Wheels under .whl/
 # (array-api-compat, array-api-strict, pytest, pytest-xdist, hypothesis, ...:
-# see scripts/gpu-wheels.sh) are installed first, with no network. On a
-# CPU-only machine (try `--backend numpy`) the GPU steps are skipped with a line
-# saying so; the smoke test then compares the CPU paths, the examples run on
-# the CPU and the benchmark runs --tiny.
+# see scripts/gpu-wheels.sh) are installed first, with no network.
+#
+# On a CPU-only machine (try `OUT=/tmp/gc scripts/gpu-check.sh --backend numpy`)
+# the GPU steps are skipped with a line saying so; the smoke test compares the
+# CPU paths (torch, jax, array_api_strict), a backend other than cupy, torch and
+# jax runs its own cases (`-k NAME`), the examples and a 250-iteration cat job
+# run on the CPU and the benchmark runs --tiny; limits x3, 30 minutes in all
+# (about 6 minutes on 2 cores).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -126,6 +133,8 @@ for mod in ("cupy", "torch", "jax", "array_api_compat", "array_api_strict", "xdi
     except Exception as exc:  # report, don't fail: a CPU-only dry run has no CUDA
         print(mod, "not usable:", exc)
 PY
+echo "commit $(git rev-parse --short HEAD 2>/dev/null || echo "${NNARRAY_COMMIT:-unknown}")" \
+  >>"$out/env.txt"
 cat "$out/env.txt" >>"$log"
 
 gpu=$($py - <<'PY' 2>/dev/null || echo 0

@@ -93,7 +93,7 @@ def test_cpu_targets_read_the_rows():
     assert got["nnarray against hand-written NumPy, the planar net"] == ("planar 1.20×", True)
     # baseline planar 1.02, cat 0.96, wide 1.04, each + 0.10
     keeps = got["nnarray numpy keeps its ratios to hand-written NumPy "
-                "(run of 2026-11-26 19:19 (commit c490747))"]
+                "(run of 2026-11-26 19:19, commit c490747)"]
     assert keeps == ("planar 1.20× (was 1.02×), cat 1.00× (was 0.96×), wide 1.10× (was 1.04×)",
                      False)  # planar is 0.18 above its baseline
     # ahead of the faster peer: 0.12/0.4 on planar, 110/105 on wide
@@ -115,7 +115,7 @@ def test_cpu_targets_read_the_rows():
     assert got["nnarray jax (compiled) against hand-written NumPy"] == (
         "planar 0.50×, cat 0.95×", True)
     assert got["nnarray numpy keeps its ratios to hand-written NumPy "
-               "(run of 2026-11-26 19:19 (commit c490747))"] == (
+               "(run of 2026-11-26 19:19, commit c490747)"] == (
         "planar 1.10× (was 1.02×), cat 1.00× (was 0.96×), wide 1.10× (was 1.04×)", True)
 
 
