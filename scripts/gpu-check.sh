@@ -17,7 +17,10 @@
 #   setup: wheels, env                                 ~10 s  (limit 60)
 #   1 smoke: scripts/gpu_smoke.py, every GPU path      ~40 s  (limit 120; stops the run
 #       against NumPy float64 (3 nets x 2 dtypes)              on a disagreement)
-#   2 pytest --backend cupy -n 8                       ~90 s  (limit 150)
+#   2 pytest --backend cupy -n 8                       ~110 s (limit 180; 391 tests took
+#       (958 tests now: 721 run on any machine,                77 s there; the 721
+#       237 CuPy cases)                                        take 189 s at -n 2 on
+#                                                               a 2-core CPU)
 #   3 pytest -m gpu --backend torch -n 8               ~25 s  (limit 90)
 #   4 pytest --backend jax -k jax -n 8                 ~40 s  (limit 90; 114 s at -n 2
 #       (its own cases: the rest ran in step 2)                on a 2-core CPU)
@@ -25,10 +28,14 @@
 #   6 nnarray train --dataset cat --device gpu, full,  ~30 s  (limit 60 each; 4 s, 7 s
 #       on cupy, torch and jax                                 and 17 s there)
 #   7 benchmarks/run.py --device gpu --quick           ~100 s (what is left; 150 s kept
-#                                                               for it)
-#   total                                              ~385 s, under 8 minutes; the
+#       (5 nets x 10 contenders, 3 rounds; the                 for it; 74 s there with
+#       digits-like run; 6 scaling points)                     5 contenders, most of it
+#                                                               hand-written NumPy, now
+#                                                               sized for the CPU)
+#   total                                              ~405 s, under 8 minutes; the
 #   steps before the benchmark stop by 320 s and everything by 470 s
-#   (GPU_CHECK_BUDGET), whatever happens.
+#   (GPU_CHECK_BUDGET), whatever happens: a step past its limit is stopped and
+#   a step with no time left is skipped, each with a line in summary.txt.
 #
 # A copy of the tree without .git names its commit for RESULTS.md with
 # NNARRAY_COMMIT=<sha> in the environment.
@@ -178,7 +185,7 @@ for b in "${backends[@]}"; do
   case "$b" in
     cupy)
       if [ "$gpu" = 1 ]; then
-        step pytest-cupy 150 "$before_bench" $py -m pytest "${pytest_args[@]}" --backend cupy
+        step pytest-cupy 180 "$before_bench" $py -m pytest "${pytest_args[@]}" --backend cupy
       else
         say "== pytest-cupy: skipped, no GPU here"
       fi ;;
