@@ -295,3 +295,32 @@ def test_contenders_say_why_they_cannot_run():
     assert {C.NNARRAY_JAX, C.JAX_FORI, C.HAND_NUMPY, C.PRODUCTS} <= cpu
     mini = {(c.name, c.where) for c in C.minibatch_contenders(C.GPU)}
     assert (C.NNARRAY_NUMPY, "cpu") in mini and (C.NNARRAY_CUPY, C.GPU) in mini
+
+
+def _smoke():
+    spec = importlib.util.spec_from_file_location("gpu_smoke", ROOT / "scripts" / "gpu_smoke.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_smoke_check_tells_rounding_from_a_wrong_path():
+    """float64: parameters to 1e-10; float32: the displacement from the start
+    within float32 rounding, and TF32-sized errors (3e-4) refused."""
+    smoke = _smoke()
+    rng = np.random.default_rng(0)
+    start = {"W1": rng.standard_normal((4, 3)), "b1": np.zeros((4, 1))}
+    want = {k: v + 0.01 * rng.standard_normal(v.shape) for k, v in start.items()}
+
+    def moved(rel):
+        return {k: w + rel * np.abs(w - start[k]).max() * rng.standard_normal(w.shape)
+                for k, w in want.items()}
+
+    assert smoke.compare(want, want, start, "float64")[0] == 0.0
+    assert smoke.compare(moved(1e-14), want, start, "float64")[0] <= smoke.RTOL64
+    assert smoke.compare(moved(1e-8), want, start, "float64")[0] > smoke.RTOL64
+    assert smoke.compare(moved(1e-6), want, start, "float32")[0] <= smoke.RTOL32
+    err, where = smoke.compare(moved(3e-4), want, start, "float32")
+    assert err > smoke.RTOL32 and where in want
+    backends = {b for b, d, why in smoke.paths("cpu")}
+    assert backends == {"torch", "jax", "array_api_strict"}
