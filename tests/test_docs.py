@@ -50,6 +50,12 @@ EXPECTED: dict[str, list] = {
         "array_api_strict cpu",
         "True",  # the same seed, bit-identical parameters on two backends
     ],
+    "reliability": [
+        "[3, 2, 1]",
+        "['W1', 'W2', 'b1', 'b2'] float32",
+        "'model.npz' asks for 44 bytes of arrays (layer_dims=[3, 2, 1], float32), more than "
+        "max_bytes=10; if you trust this file, load it with a larger max_bytes",
+    ],
     "beyond": [
         "True [[2 1 2 1 0]]",  # accuracy > 0.9; the first five predictions are right
         _early_stopping,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import warnings
 
 import numpy as np
@@ -253,3 +254,270 @@ def test_categorical_cross_entropy_probabilities_and_logits_agree(case):
     huge = losses.categorical_cross_entropy(case.asarray([[1000.0], [-1000.0]]),
                                             case.asarray([[0.0], [1.0]]), from_logits=True)
     assert_close(huge, 2000.0, case)
+
+
+# ---------------------------------------------------------------------- #
+# The functional API's contracts: mixed libraries refused, messages that
+# name the shapes, documented options. (Each test here was written to kill
+# a mutant that the tests above let live: see docs/reliability.md.)
+# ---------------------------------------------------------------------- #
+
+MIXED = "arrays from different libraries were mixed"
+
+
+def _foreign(a):
+    """``a`` as an array_api_strict array: another library than NumPy."""
+    return pytest.importorskip("array_api_strict").asarray(a)
+
+
+def _layer(seed=0):
+    rng = np.random.default_rng(seed)
+    A, W, b = rng.standard_normal((4, 3)), rng.standard_normal((2, 4)), rng.standard_normal((2, 1))
+    Z = W @ A + b
+    return A, W, b, Z
+
+
+@pytest.mark.parametrize("which", [0, 1, 2])
+def test_forward_refuses_mixed_libraries(which):
+    A, W, b, _ = _layer()
+    args = [A, W, b]
+    args[which] = _foreign(args[which])
+    with pytest.raises(ValueError, match=MIXED):
+        P.linear_forward(*args)
+    with pytest.raises(ValueError, match=MIXED):
+        P.linear_activation_forward(*args, activation="tanh")
+    params = {"W1": args[1], "b1": args[2]}
+    with pytest.raises(ValueError, match=MIXED):
+        P.model_forward(args[0], params, output="linear")
+
+
+@pytest.mark.parametrize("which", ["dZ", "A_prev", "W"])
+def test_backward_refuses_mixed_libraries(which):
+    A, W, b, Z = _layer()
+    dZ = np.ones_like(Z)
+    given = {"dZ": dZ, "A_prev": A, "W": W}
+    given[which] = _foreign(given[which])
+    with pytest.raises(ValueError, match=MIXED):
+        P.linear_backward(given["dZ"], (given["A_prev"], given["W"], b))
+
+
+@pytest.mark.parametrize("name", ["relu", "leaky_relu", "softmax", "tanh"])
+@pytest.mark.parametrize("which", ["dA", "Z"])
+def test_activation_backward_refuses_mixed_libraries(name, which):
+    A, W, b, Z = _layer()
+    dA = np.ones_like(Z)
+    given = {"dA": dA, "Z": Z}
+    given[which] = _foreign(given[which])
+    with pytest.raises(ValueError, match=MIXED):
+        P.linear_activation_backward(given["dA"], ((A, W, b), given["Z"]), name)
+    if name != "tanh":  # tanh's and sigmoid's backward take the namespace from Z alone
+        with pytest.raises(ValueError, match=MIXED):
+            activations.get(name)[1](given["dA"], given["Z"])
+
+
+@pytest.mark.parametrize("which", ["AL", "Y"])
+@pytest.mark.parametrize("cost", [
+    losses.binary_cross_entropy,
+    lambda AL, Y: losses.binary_cross_entropy(AL, Y, from_logits=True),
+    losses.categorical_cross_entropy,
+    lambda AL, Y: losses.categorical_cross_entropy(AL, Y, from_logits=True),
+    losses.mean_squared_error,
+    lambda AL, Y: P.model_backward(AL, Y, [((np.ones((2, 3)), np.ones((2, 2)),
+                                             np.ones((2, 1))), np.ones((2, 3)))]),
+])
+def test_costs_and_model_backward_refuse_mixed_libraries(which, cost):
+    given = {"AL": np.full((2, 3), 0.25), "Y": np.array([[1.0, 0, 1], [0, 1, 0]])}
+    given[which] = _foreign(given[which])
+    with pytest.raises(ValueError, match=MIXED):
+        cost(given["AL"], given["Y"])
+
+
+def _full(message):
+    """A regex that matches exactly ``message``."""
+    return "^" + re.escape(message) + "$"
+
+
+def test_shape_messages_in_full():
+    A, W, b, Z = _layer()
+    with pytest.raises(ValueError, match=_full(
+            "A[l-1] and W[l] must be 2-D (examples are columns), got shapes (4,) and (2, 4)")):
+        P.linear_forward(A[:, 0], W, b)
+    with pytest.raises(ValueError, match=_full(
+            "A[l-1] and W[l] must be 2-D (examples are columns), got shapes (4, 3) and (4,)")):
+        P.linear_forward(A, W[0], b)
+    with pytest.raises(ValueError, match=_full(
+            "A[0] and W[1] must be 2-D (examples are columns), got shapes (4,) and (2, 4)")):
+        P.model_forward(A[:, 0], {"W1": W, "b1": b})
+    with pytest.raises(ValueError, match=_full(
+            "dZ has shape (3, 3) but the cache's W is (2, 4) and A_prev is (4, 3): "
+            "dZ[l] must be (n[l], m) = (2, 3)")):
+        P.linear_backward(np.ones((3, 3)), (A, W, b))
+    with pytest.raises(ValueError, match=_full(
+            "dA has shape (2, 2) but the cache's Z has shape (2, 3): "
+            "dA[l] must be (n[l], m) like Z[l]")):
+        P.linear_activation_backward(np.ones((2, 2)), ((A, W, b), Z), "relu")
+    with pytest.raises(ValueError, match=_full(
+            "Y has shape (1, 2) but AL has shape (1, 3): Y must be (n[L], m) like the "
+            "output layer")):
+        P.model_backward(np.ones((1, 3)), np.ones((1, 2)), [((A, W, b), Z)])
+
+
+@pytest.mark.parametrize(("keys", "missing"), [
+    ([], None),
+    (["W1"], None),
+    (["W2", "b2", "V1", "c1"], ["W1", "b1"]),
+    (["W1", "b1", "X", "Y"], ["W2", "b2"]),
+    (["W1", "b1", "W3", "b3"], ["W2", "b2"]),
+    (["W1", "b1", "W2"], None),
+])
+def test_parameter_keys_are_checked(keys, missing):
+    params = {k: np.ones((1, 1)) for k in keys}
+    message = ("parameters must be {'W1', 'b1', ..., 'WL', 'bL'}, got keys "
+               f"{sorted(keys)}" + (f" (missing {missing})" if missing else ""))
+    with pytest.raises(ValueError, match=_full(message)):
+        P.n_layers(params)
+    with pytest.raises(ValueError, match=_full(message)):
+        P.model_forward(np.ones((1, 2)), params)
+
+
+def test_cost_shape_messages_in_full():
+    AL = np.full((1, 3), 0.5)
+    cases = [
+        (AL[0], AL[0], "Y has shape (3,) but AL has shape (3,): both must be 2-D (n_y, m), "
+                       "examples as columns; pass AL.reshape(1, 3) and Y.reshape(1, 3) "
+                       "(one output unit)"),
+        (AL[None], AL, "Y has shape (1, 3) but AL has shape (1, 1, 3): both must be 2-D "
+                       "(n_y, m), examples as columns"),
+        (AL, AL.T, "Y has shape (3, 1) but AL has shape (1, 3): they must be equal (n_y, m), "
+                   "examples as columns; pass Y.T"),
+        (AL, AL[:, :2], "Y has shape (1, 2) but AL has shape (1, 3): they must be equal "
+                        "(n_y, m), one row per output unit and one column per example"),
+    ]
+    for a, y, message in cases:
+        with pytest.raises(ValueError, match=_full(message)):
+            losses.binary_cross_entropy(a, y)
+    with pytest.raises(ValueError, match=_full(
+            "output must be one of ['sigmoid', 'softmax', 'linear'], got 'relu'")):
+        losses.output_cost(AL, AL, AL, "relu")
+
+
+def test_categorical_cross_entropy_clips_probabilities_to_eps_and_one():
+    """From probabilities, a is clipped to [eps, 1]: a 0 costs -log(eps), and a
+    value above 1 (not a probability) costs what 1 does, nothing."""
+    Y = np.array([[1.0, 0.0], [0.0, 1.0]])
+    AL = np.array([[0.0, 0.3], [1.0, 1.5]])
+    eps = np.finfo(np.float64).eps
+    assert float(losses.categorical_cross_entropy(AL, Y)) == -np.log(eps) / 2
+    J32 = losses.categorical_cross_entropy(AL.astype(np.float32), Y.astype(np.float32))
+    assert J32.dtype == np.float32
+    assert float(J32) == pytest.approx(-np.log(np.finfo(np.float32).eps) / 2, rel=1e-6)
+
+
+def test_softmax_backward_takes_a_instead_of_z():
+    Z = _layer()[3]
+    S = activations.softmax(Z)
+    dA = np.cos(Z)
+    expected = activations.softmax_backward(dA, Z)
+    np.testing.assert_array_equal(activations.softmax_backward(dA, None, S), expected)
+    for name in ("relu", "leaky_relu"):  # a > 0 is the same test as z > 0
+        g, g_backward = activations.get(name)
+        np.testing.assert_array_equal(g_backward(dA, None, g(Z)), g_backward(dA, Z))
+
+
+def test_backward_skips_da_prev_when_asked():
+    A, W, b, Z = _layer()
+    dZ = np.ones_like(Z)
+    dA_prev, dW, _ = P.linear_backward(dZ, (A, W, b), need_dA_prev=False)
+    assert dA_prev is None
+    np.testing.assert_array_equal(dW, P.linear_backward(dZ, (A, W, b))[1])
+    out = P.linear_activation_backward(dZ, ((A, W, b), Z), "tanh", need_dA_prev=False)
+    assert out[0] is None
+
+
+@pytest.mark.parametrize("reuse", [False, True])
+@pytest.mark.parametrize("dims", [[4, 1], [4, 3, 1]])
+def test_model_backward_without_da0_never_touches_w1(reuse, dims):
+    """Training never computes dA0 = W1ᵀ dZ1: with dA0=False, W1 is not even read
+    (it is None here), and every other gradient is the same."""
+    X, Y, params = ref.problem(dims, m=5)
+    AL, caches = P.model_forward(X, params, "tanh", "sigmoid")
+    full = P.model_backward(AL, Y, caches, "tanh", "sigmoid", reuse=reuse)
+    (A0, _, b1), Z1 = caches[0]
+    lean = P.model_backward(AL, Y, [((A0, None, b1), Z1), *caches[1:]], "tanh", "sigmoid",
+                            dA0=False, reuse=reuse)
+    assert sorted(lean) == sorted(set(full) - {"dA0"})
+    for k, v in lean.items():
+        np.testing.assert_array_equal(v, full[k])
+
+
+def test_model_backward_defaults_and_lean_caches():
+    X, Y, params = ref.problem([4, 3, 1], m=5, seed=1)
+    AL, caches = P.model_forward(X, params)  # relu, sigmoid: the lecture's defaults
+    default = P.model_backward(AL, Y, caches)
+    explicit = P.model_backward(AL, Y, caches, "relu", "sigmoid", reuse=False)
+    for k, v in default.items():
+        np.testing.assert_array_equal(v, explicit[k])
+    # reuse=True needs only A: the training loop's lean caches (no hidden Z) work too
+    AL2, lean = P.model_forward(X, params, keep_Z=False, xp=np)
+    assert lean[0][1] is None
+    grads = P.model_backward(AL2, Y, lean, reuse=True)
+    for k, v in grads.items():
+        np.testing.assert_allclose(v, default[k], rtol=1e-12, atol=1e-15)
+
+
+def test_model_backward_by_default_takes_g_prime_from_z():
+    """Without reuse, g'(Z[l]) comes from the cache's Z (the lecture); with
+    reuse=True from the next layer's A_prev (valid only for model_forward's
+    caches). Caches whose A_prev is not g(Z) tell them apart."""
+    X, Y, params = ref.problem([4, 3, 1], m=5, seed=2)
+    AL, caches = P.model_forward(X, params, "tanh", "sigmoid")
+    (A1, W2, b2), Z2 = caches[1]
+    odd = [caches[0], ((A1 * 0.5, W2, b2), Z2)]  # A_prev of layer 2 is not tanh(Z1)
+    grads = P.model_backward(AL, Y, odd, "tanh", "sigmoid")
+    dZ2 = AL - Y
+    dA1 = W2.T @ dZ2
+    dZ1 = dA1 * ref.g_prime("tanh", caches[0][1])
+    np.testing.assert_allclose(grads["dW1"], dZ1 @ X.T / 5, rtol=1e-10)
+    reused = P.model_backward(AL, Y, odd, "tanh", "sigmoid", reuse=True)
+    assert not np.allclose(reused["dW1"], grads["dW1"])
+
+
+def test_optimizer_messages_and_beta_range():
+    with pytest.raises(TypeError, match=_full("learning_rate must be a number, got 'fast'")):
+        optimizers.check_learning_rate("fast")
+    with pytest.raises(ValueError, match=_full(
+            "grads is missing ['db1'] for the parameters ['W1', 'b1']")):
+        optimizers.gradient_descent({"W1": np.ones((1, 1)), "b1": np.ones((1, 1))},
+                                    {"dW1": np.ones((1, 1))}, 0.1)
+    for make, name in [(lambda v: optimizers.Momentum(beta=v), "beta"),
+                       (lambda v: optimizers.RMSprop(beta=v), "beta"),
+                       (lambda v: optimizers.Adam(beta1=v), "beta1"),
+                       (lambda v: optimizers.Adam(beta2=v), "beta2")]:
+        make(0.0)  # [0, 1): zero is allowed (no averaging)
+        for bad in (1.0, -0.1):
+            with pytest.raises(ValueError, match=_full(f"{name} must be in [0, 1), got {bad}")):
+                make(bad)
+
+
+@pytest.mark.parametrize("name", ["momentum", "rmsprop", "adam"])
+def test_optimizer_state_starts_at_zeros_like_the_parameters(name):
+    params = {"W1": np.ones((2, 3), np.float32), "b1": np.ones((2, 1), np.float32)}
+    state = optimizers.get(name).init(params)
+    assert state["t"] == 0
+    for key in ("v", "s"):
+        for k, z in state.get(key, {}).items():
+            assert z.shape == params[k].shape and z.dtype == np.float32
+            assert not z.any()
+
+
+def test_adam_uses_the_bias_corrections_it_is_given():
+    """``hyper=`` replaces Adam's own bias corrections (a compiled chunk passes
+    them in): with c1 = c2 = 1 the step is the uncorrected one."""
+    adam = optimizers.Adam()
+    p, g = {"W1": np.array([[1.0]])}, {"dW1": np.array([[0.5]])}
+    state = adam.init(p)
+    new, _ = adam.update(p, g, state, 0.1, hyper={"c1": 1.0, "c2": 1.0})
+    v, s = 0.1 * 0.5, 0.001 * 0.25
+    np.testing.assert_allclose(new["W1"], 1.0 - 0.1 * v / (np.sqrt(s) + 1e-8), rtol=1e-15)
+    own, _ = adam.update(p, g, state, 0.1)
+    np.testing.assert_allclose(own["W1"], 1.0 - 0.1 * 1.0, rtol=1e-6)  # corrected: ±α
