@@ -15,7 +15,8 @@ bounds. Before a byte of array data is read, :func:`load_arrays` checks:
   inside the file and overlapping no other entry's;
 - the JSON metadata (read first, at most ``MAX_META_BYTES``): format,
   version, ``layer_dims`` and ``dtype``, from which the entries ``W1 ... bL``
-  and their shapes follow; extra or missing entries are refused;
+  and their shapes follow (a checkpoint adds, by ``state_prefixes``, copies
+  shaped like them: ``v.W1``, ...); extra or missing entries are refused;
 - the total bytes of the arrays the metadata asks for is at most
   ``max_bytes`` (:data:`DEFAULT_MAX_BYTES`, 4 GiB; the metadata is untrusted
   too);
@@ -36,6 +37,7 @@ import struct
 import tempfile
 import zipfile
 from collections.abc import Mapping
+from glob import escape as glob_escape
 from pathlib import Path
 from typing import IO, Any
 
@@ -53,11 +55,17 @@ DEFAULT_MAX_BYTES = 4 * 2**30
 MAX_META_BYTES = 2**20
 """The largest metadata entry read (1 MiB; a saved model's is a few hundred bytes)."""
 
-MAX_LAYERS = 10_000
+MAX_LAYERS = 5_000
 """The most layers a model file may describe."""
 
-MAX_ENTRIES = 2 * MAX_LAYERS + 1
-"""The most entries a model file's zip may hold (W and b per layer, the metadata)."""
+STATE_PREFIXES = ("v", "s", "best")
+"""The training state a checkpoint may add, each shaped like every parameter:
+the optimizer's moments ``v.W1``, ``s.W1``, ... and early stopping's best
+parameters ``best.W1``, ... (listed in the metadata's ``state_prefixes``)."""
+
+MAX_ENTRIES = (1 + len(STATE_PREFIXES)) * 2 * MAX_LAYERS + 1
+"""The most entries a file's zip may hold (W and b per layer, the training
+state of a checkpoint, the metadata)."""
 
 _DIRECTORY_BYTES_PER_ENTRY = 256  # a central directory record of "W123.npy" is ~60 bytes
 _HEADER_MAX = 10_000  # the .npy header limit NumPy itself applies
@@ -84,6 +92,7 @@ def save_arrays(path: str | os.PathLike[str], arrays: Mapping[str, np.ndarray],
     payload = dict(arrays)
     payload[_META_KEY] = np.frombuffer(json.dumps(header).encode(), dtype=np.uint8)
     folder = path.parent if str(path.parent) else Path(".")
+    _remove_stale_temporaries(folder, path.name)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp",
                                dir=folder)
     try:
@@ -96,6 +105,27 @@ def save_arrays(path: str | os.PathLike[str], arrays: Mapping[str, np.ndarray],
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def _remove_stale_temporaries(folder: Path, name: str) -> None:
+    """Delete the temporary files of earlier saves to ``name`` whose writer
+    process is gone (killed mid-save); a live writer's file is left alone."""
+    prefix = f".{name}."
+    for tmp in folder.glob(f".{glob_escape(name)}.*.tmp"):
+        pid = tmp.name[len(prefix):].split(".", 1)[0]
+        if not pid.isdigit() or int(pid) == os.getpid() or _alive(int(pid)):
+            continue
+        tmp.unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # exists, but another user's
+        return True
+    return True
 
 
 class _Refused(Exception):
@@ -344,6 +374,12 @@ def _expected_entries(meta: Mapping[str, Any]) -> dict[str, tuple[int, int]]:
     for l in range(1, len(dims)):
         expected[f"W{l}"] = (dims[l], dims[l - 1])
         expected[f"b{l}"] = (dims[l], 1)
+    prefixes = meta.get("state_prefixes", [])
+    if (not isinstance(prefixes, list) or len(set(map(str, prefixes))) != len(prefixes)
+            or not set(prefixes) <= set(STATE_PREFIXES)):
+        raise _Refused(f"{bad}state_prefixes must be distinct names from "
+                       f"{list(STATE_PREFIXES)}, got {_short(prefixes)}")
+    expected |= {f"{p}.{k}": shape for p in prefixes for k, shape in list(expected.items())}
     return expected
 
 

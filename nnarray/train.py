@@ -26,6 +26,7 @@ from .backend import (
     target_of,
     to_float,
     to_numpy,
+    training_namespace,
 )
 from .backend.execute import MASK_BYTES, Chunks, chunk_runner
 from .optimizers import GradientDescent, Optimizer
@@ -158,7 +159,7 @@ def step(
     grads, J = gradients(parameters, X, Y, hidden, output, xp=xp, l2=s.l2, masks=masks,
                          want_cost=want_cost)
     state = s.optimizer.init(parameters) if opt_state is None else opt_state
-    new, state = s.optimizer.update(parameters, grads, state, learning_rate, hyper)
+    new, state = s.optimizer.update(parameters, grads, state, learning_rate, hyper, xp=xp)
     return new, J, state
 
 
@@ -170,6 +171,26 @@ class Extras:
     patience: int | None = None
     on_iteration: Callable[[int], Any] | None = None
     on_epoch: Callable[[int, History], Any] | None = None
+    checkpoint: Callable[[Snapshot], Any] | None = None
+    checkpoint_every: int = 0
+    resume: Snapshot | None = None
+
+
+@dataclass
+class Snapshot:
+    """Where a run stands, for a checkpoint and an exact resume: at a record
+    point before its step (full batch: ``position`` is the iteration to run
+    next) or at an epoch's end (mini-batches: ``position`` is the epochs
+    done, ``step_count`` the steps)."""
+
+    position: int
+    parameters: dict[str, Array]
+    opt_state: dict[str, Any]
+    random_state: dict[str, Any]
+    history: History
+    best: tuple[float, dict[str, Array]] | None = None
+    waited: int = 0
+    step_count: int = 0
 
 
 def _arrays(opt_state: Mapping[str, Any]) -> dict[str, Any]:
@@ -217,7 +238,7 @@ class _Loop:
     def __init__(self, state: TrainState, X: Array, Y: Array, settings: Settings,
                  extras: Extras) -> None:
         self.state, self.X, self.Y, self.s, self.extras = state, X, Y, settings, extras
-        self.xp = namespace(X, Y, *state.parameters.values())
+        self.xp = training_namespace(namespace(X, Y, *state.parameters.values()))
         self.random = HostRandom(settings.seed)
         self.best: tuple[float, dict[str, Array]] | None = None
         self.waited = 0
@@ -294,6 +315,35 @@ class _Loop:
             done += n
         return params, J, {**arrays, "t": t + len(rates)}
 
+    def snapshot(self, position: int, step_count: int = 0) -> Snapshot:
+        """What an exact resume from here needs (the history copied)."""
+        h = self.state.history
+        history = History(list(h.iterations), list(h.costs), list(h.epochs),
+                          list(h.val_costs), h.stopped_early)
+        return Snapshot(position, self.state.parameters, self.state.opt_state,
+                        self.random.state(), history, self.best, self.waited, step_count)
+
+    def resume(self) -> tuple[int, int]:
+        """Continue from ``extras.resume``; returns ``(position, step_count)``."""
+        r = self.extras.resume
+        if r is None:
+            return 0, 0
+        self.state.parameters, self.state.opt_state = r.parameters, r.opt_state
+        h = self.state.history
+        h.iterations[:], h.costs[:], h.epochs[:] = r.history.iterations, r.history.costs, \
+            r.history.epochs
+        h.val_costs[:] = r.history.val_costs
+        self.random.restore(r.random_state)
+        self.best, self.waited = r.best, r.waited
+        return r.position, r.step_count
+
+    def checkpoint_due(self, done: int, start: int, total: int) -> bool:
+        """Whether to write a checkpoint with ``done`` iterations or epochs
+        behind (not at the start, not at the end)."""
+        every = self.extras.checkpoint_every
+        return (self.extras.checkpoint is not None and every > 0 and done % every == 0
+                and start < done < total)
+
     def validate(self) -> bool:
         """Record the validation cost; True when early stopping says stop."""
         if self.extras.validation is None:
@@ -336,14 +386,18 @@ def run(
     s = settings or Settings(hidden, output, learning_rate)
     ex = extras or Extras()
     loop = _Loop(state, X, Y, s, ex)
+    start, _ = loop.resume()
     checkpoint = None
-    bar = Progress(iterations, progress)
+    bar = Progress(iterations - start, progress)
     points = sorted({*range(0, iterations, record_every), iterations - 1} - {-1})
+    points = [i for i in points if i >= start]
     capacity = loop.step_capacity = loop.capacity(record_every, X.shape[1])
     try:
         for n, i in enumerate(points):
             end = points[n + 1] if n + 1 < len(points) else iterations
             before = (i, state.parameters, state.opt_state, loop.random.state())
+            if loop.checkpoint_due(i, start, iterations):
+                ex.checkpoint(loop.snapshot(i))
             if loop.per_step:
                 new, J, opt_state = loop.step(X, Y, s.rate(i), True)
             else:
@@ -422,10 +476,10 @@ def run_epochs(
     chunked = loop.chunks is not None and full > 0 and (
         not loop.per_step or loop.chunks.steps_as_chunks)
     capacity = loop.capacity(full, batch_size) if chunked else 0
-    bar = Progress(epochs * len(starts), progress)
-    step_count = 0
+    first, step_count = loop.resume()
+    bar = Progress((epochs - first) * len(starts), progress)
     try:
-        for epoch in range(epochs):
+        for epoch in range(first, epochs):
             start_params, start_opt = state.parameters, state.opt_state
             order = loop.random.permutation(m, like=X)
             Xs, Ys = xp.take(X, order, axis=1), xp.take(Y, order, axis=1)
@@ -452,6 +506,8 @@ def run_epochs(
             bar.record(epoch, c)
             if loop.validate():
                 return
+            if loop.checkpoint_due(epoch + 1, first, epochs):
+                ex.checkpoint(loop.snapshot(epoch + 1, step_count))
             if ex.on_epoch is not None:
                 ex.on_epoch(epoch, state.history)
     finally:

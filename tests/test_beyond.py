@@ -294,7 +294,7 @@ def test_jax_jit_fast_path_agrees_with_the_standard_path(monkeypatch, optimizer)
     xp = backend.resolve("jax", "cpu").xp
     full, mini = (train._chunk_runner(train._raw_step("tanh", "sigmoid",
                                                       optimizers.get(optimizer), l2, xp),
-                                      "jax", "cpu", True) for l2 in (0.1, 0.0))
+                                      "jax", "cpu", True, "highest") for l2 in (0.1, 0.0))
     # the compiled path was really taken: both chunk programs were compiled
     assert full._full._cache_size() > 0 and mini._batches._cache_size() > 0
     for k in results[0]:

@@ -40,6 +40,7 @@ from .arrays import (
     to_numpy,
 )
 from .execute import compile_step, jit_enabled
+from .fused import training_namespace
 from .libraries import (
     _INSTALL,
     BACKENDS,
@@ -91,6 +92,7 @@ __all__ = [
     "target_of",
     "to_float",
     "to_numpy",
+    "training_namespace",
 ]
 
 
