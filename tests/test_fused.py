@@ -293,6 +293,8 @@ def test_training_namespace_is_xp_itself_off_cupy():
 
 def test_on_cupy_the_namespace_carries_the_kernels_unless_switched_off(monkeypatch):
     monkeypatch.setattr(fused.array_api_compat, "is_cupy_namespace", lambda x: x is xp)
+    assert fused.training_namespace(xp) is xp  # off unless asked for
+    monkeypatch.setenv("NNARRAY_FUSE", "1")
     try:
         ns = fused.training_namespace(xp)
         assert ns is not xp and ns.nnarray_fused.kind == "cupy"

@@ -349,8 +349,10 @@ def cupy_runner() -> Runner:
 
 
 def enabled() -> bool:
-    """False when the environment sets ``NNARRAY_NO_FUSE`` (the standard path everywhere)."""
-    return not os.environ.get("NNARRAY_NO_FUSE")
+    """True only when the environment sets ``NNARRAY_FUSE=1`` (an opt-in until
+    the CUDA kernels pass :func:`self_check` on a GPU; ``NNARRAY_NO_FUSE``
+    keeps them off)."""
+    return bool(os.environ.get("NNARRAY_FUSE")) and not os.environ.get("NNARRAY_NO_FUSE")
 
 
 def training_namespace(xp: Any, kernels: str | None = None) -> Any:
