@@ -154,6 +154,11 @@ def _parser() -> argparse.ArgumentParser:
                    help="legacy: the course's RandomState stream (default)")
     device_arguments(t, dtype=None)
     t.add_argument("--save", metavar="PATH", help="save the trained model (.npz)")
+    t.add_argument("--checkpoint", metavar="PATH",
+                   help="write a checkpoint every --checkpoint-every iterations (.npz)")
+    t.add_argument("--checkpoint-every", type=int, metavar="N",
+                   help="iterations between checkpoints (a multiple of --record-every)")
+    t.add_argument("--resume", metavar="PATH", help="continue the run of this checkpoint")
     t.add_argument("--plot", metavar="PNG", help="save the cost curve (needs matplotlib)")
     t.add_argument("--quiet", action="store_true", help="no progress bar or cost table")
 
@@ -200,7 +205,9 @@ def cmd_train(args: argparse.Namespace) -> None:
     start = time.perf_counter()
     hist = net.fit(*train, iterations=iterations,
                    learning_rate=args.learning_rate or recipe.learning_rate,
-                   progress=not args.quiet, record_every=args.record_every)
+                   progress=not args.quiet, record_every=args.record_every,
+                   checkpoint=args.checkpoint, checkpoint_every=args.checkpoint_every,
+                   resume=args.resume)
     seconds = time.perf_counter() - start
     if not args.quiet:
         print(table(["iteration", "cost"], list(zip(hist.iterations, hist.costs, strict=True))))

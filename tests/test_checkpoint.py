@@ -202,3 +202,21 @@ def test_crafted_state_prefixes_are_refused(tmp_path):
     with pytest.raises(ValueError, match="missing"):
         nn.load(path)
     assert Path(path).exists()
+
+
+def test_the_command_line_resumes_to_the_same_figures(tmp_path):
+    run = [sys.executable, "-m", "nnarray", "train", "--dataset", "planar", "--device", "cpu",
+           "--record-every", "100", "--quiet"]
+    whole = subprocess.run([*run, "--iterations", "500"], capture_output=True, text=True,
+                           timeout=300, check=True).stdout
+    ckpt = tmp_path / "run.ckpt.npz"
+    subprocess.run([*run, "--iterations", "300", "--checkpoint", str(ckpt),
+                    "--checkpoint-every", "200"], capture_output=True, text=True, timeout=300,
+                   check=True)
+    resumed = subprocess.run([*run, "--iterations", "500", "--resume", str(ckpt)],
+                             capture_output=True, text=True, timeout=300, check=True).stdout
+
+    def figures(out):
+        return [line for line in out.splitlines() if "accuracy" in line or "cost" in line]
+
+    assert figures(resumed) == figures(whole) and figures(whole)
