@@ -209,7 +209,10 @@ def model_backward(
     skips the input layer's gradient, which training never uses.
     ``reuse=True`` is for caches made by :func:`model_forward` (so that
     A[l] = g(Z[l])): it starts from dZ[L] = A[L] − Y and reads A[l] from the
-    next layer's cache instead of recomputing g(Z[l]); same result, less work.
+    next layer's cache instead of recomputing g(Z[l]). The two modes agree
+    only when every cache holds A[l] = g(Z[l]) as ``model_forward`` makes it
+    (and dA[L] is the loss's own); with other caches, such as hand-made test
+    caches, they differ.
     ``xp`` given means the inputs were checked already (the training loop).
     ``masks`` are the dropout masks given to :func:`model_forward`.
     """
