@@ -39,6 +39,10 @@ def _shapes(*trees: Any) -> tuple[Any, ...]:
     return tuple(found)
 
 
+def _clone(t: Any) -> Any:
+    return t.clone()
+
+
 def _copy_into(static: Any, values: Any) -> None:
     _tree(lambda s, v: s.copy_(v), static, values)
 
@@ -49,11 +53,10 @@ class _Graph:
     def __init__(self, torch: Any, raw: Any, params: Any, opt: Any, inputs: Any, masks: Any,
                  rates: Any, hypers: Any, batched: bool, weight: float, capture: bool) -> None:
         self.torch = torch
-        clone = lambda t: t.clone()  # noqa: E731
-        self.p, self.o = _tree(clone, params), _tree(clone, opt)
-        self.inputs = _tree(clone, inputs) if batched else inputs  # X, Y stay the user's
-        self.masks = None if masks is None else _tree(clone, masks)
-        self.rates, self.hypers = rates.clone(), _tree(clone, hypers)
+        self.p, self.o = _tree(_clone, params), _tree(_clone, opt)
+        self.inputs = _tree(_clone, inputs) if batched else inputs  # X, Y stay the user's
+        self.masks = None if masks is None else _tree(_clone, masks)
+        self.rates, self.hypers = rates.clone(), _tree(_clone, hypers)
         self.index = torch.zeros(1, dtype=torch.int64, device=rates.device)
         self.offset = torch.zeros(1, dtype=torch.int64, device=rates.device)
         self.out = torch.zeros((), dtype=rates.dtype, device=rates.device)
@@ -107,8 +110,7 @@ class _Graph:
             self.out.copy_(total)
         for _ in range(k):
             self.replay()
-        clone = lambda t: t.clone()  # noqa: E731
-        return _tree(clone, self.p), _tree(clone, self.o), self.out.clone()
+        return _tree(_clone, self.p), _tree(_clone, self.o), self.out.clone()
 
 
 class TorchGraphChunks(Chunks):

@@ -28,8 +28,11 @@ class HostRandom:
 
     def dropout_mask(self, shape: tuple[int, int], keep_prob: float, like: Array) -> Array:
         """D / keep_prob with D ~ Bernoulli(keep_prob), as ``like``'s dtype and device."""
-        D = self._rng.random(shape) < keep_prob
-        return from_host(D / keep_prob, like)
+        return from_host(self._mask(shape, keep_prob), like)
+
+    def _mask(self, shape: tuple[int, ...], keep_prob: float) -> np.ndarray:
+        """One draw of D / keep_prob on the host, D ~ Bernoulli(keep_prob)."""
+        return (self._rng.random(shape) < keep_prob) / keep_prob
 
     def dropout_masks(self, shapes: dict[int, tuple[int, int]], keep: Any, k: int,
                       capacity: int, like: Array) -> dict[int, Array]:
@@ -39,7 +42,7 @@ class HostRandom:
         stacks = {l: np.zeros((capacity, *shapes[l])) for l in sorted(shapes)}
         for j in range(k):
             for l in sorted(shapes):
-                stacks[l][j] = (self._rng.random(shapes[l]) < keep[l]) / keep[l]
+                stacks[l][j] = self._mask(shapes[l], keep[l])
         return {l: from_host(a, like) for l, a in stacks.items()}
 
     def permutation(self, m: int, like: Array) -> Array:
