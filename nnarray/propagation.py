@@ -7,7 +7,9 @@ W[l] ``(n[l], n[l-1])``, ``b`` is b[l] ``(n[l], 1)``, ``Z`` and ``A`` are
 gradients ``{"dW1", "db1", ..., "dA0", ...}``.
 
 Every function computes where its inputs live (any Array API library, any
-device) and raises ``ValueError`` when they mix libraries or devices.
+device) and raises ``ValueError`` when they mix libraries or devices. On JAX
+their float32 products run at ``precision="highest"`` (true float32, as NumPy
+gives), not JAX's default, which on a GPU may be TensorFloat-32.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import Any
 
 from . import activations
 from .backend import Array, namespace
+from .backend.execute import highest_precision
 from .losses import output_dA, output_dZ
 
 LinearCache = tuple[Array, Array, Array]
@@ -44,6 +47,7 @@ def _check_linear(A_prev: Array, W: Array, b: Array, l: int | str = "l") -> None
         )
 
 
+@highest_precision
 def linear_forward(
     A_prev: Array, W: Array, b: Array, *, xp: Any = None
 ) -> tuple[Array, LinearCache]:
@@ -55,6 +59,7 @@ def linear_forward(
     return Z, (A_prev, W, b)
 
 
+@highest_precision
 def linear_activation_forward(
     A_prev: Array, W: Array, b: Array, activation: str, *, xp: Any = None
 ) -> tuple[Array, ActivationCache]:
@@ -79,6 +84,7 @@ def n_layers(parameters: Mapping[str, Array]) -> int:
     return L
 
 
+@highest_precision
 def model_forward(
     X: Array,
     parameters: Mapping[str, Array],
@@ -141,6 +147,7 @@ class _Shape:
         self.shape = shape
 
 
+@highest_precision
 def linear_backward(
     dZ: Array, cache: LinearCache, *, xp: Any = None, need_dA_prev: bool = True
 ) -> tuple[Array | None, Array, Array]:
@@ -164,6 +171,7 @@ def linear_backward(
     return dA_prev, dW, db
 
 
+@highest_precision
 def linear_activation_backward(
     dA: Array, cache: ActivationCache, activation: str, *, A: Array | None = None,
     xp: Any = None, need_dA_prev: bool = True,
@@ -189,6 +197,7 @@ def linear_activation_backward(
     return linear_backward(dZ, linear_cache, xp=xp, need_dA_prev=need_dA_prev)
 
 
+@highest_precision
 def model_backward(
     AL: Array,
     Y: Array,

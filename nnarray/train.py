@@ -267,9 +267,16 @@ class _Loop:
         if self.chunks is not None and self.chunks.steps_as_chunks:
             return self.chunk(X, Y, [rate], self.step_capacity)
         t = self.state.opt_state["t"]
+        hyper: dict[str, Any] = self.s.optimizer.hyper(t + 1)
+        step_rate: Any = rate
+        if self.chunks is not None:
+            # The chunks' operands, 0-d device arrays: CUDA divides by a Python
+            # scalar as a product with its reciprocal, by a tensor exactly.
+            like = self.state.parameters["W1"]
+            step_rate = stacked([rate], 1, like)[0]
+            hyper = {n: stacked([v], 1, like)[0] for n, v in hyper.items()}
         new, J, arrays = self._step(self.state.parameters, _arrays(self.state.opt_state), X, Y,
-                                    self.masks(X.shape[1]), rate,
-                                    self.s.optimizer.hyper(t + 1), want=want)
+                                    self.masks(X.shape[1]), step_rate, hyper, want=want)
         return new, J, {**arrays, "t": t + 1}
 
     def capacity(self, wanted: int, m: int) -> int:

@@ -248,6 +248,39 @@ def test_compiled_chunks_use_the_highest_float32_precision(optimizer, precision,
     assert all(p == (want, want) for p in precisions), precisions
 
 
+@pytest.mark.parametrize("name", ["linear_forward", "linear_activation_forward",
+                                  "model_forward", "linear_backward",
+                                  "linear_activation_backward", "model_backward"])
+def test_the_functional_api_uses_the_highest_float32_precision(name):
+    jax = pytest.importorskip("jax")
+    from nnarray import propagation as P
+
+    jnp = jax.numpy
+    X, Y = _data()
+    X, Y = jnp.asarray(X, dtype=jnp.float32), jnp.asarray(Y, dtype=jnp.float32)
+    params = nn.init.initialize_parameters([2, 5, 1], method="he", seed=1, backend="jax",
+                                           dtype="float32")
+    W, b = params["W1"], params["b1"]
+    AL, caches = P.model_forward(X, params, "relu", "sigmoid")
+    Z1, lin = P.linear_forward(X, W, b)
+    calls = {
+        "linear_forward": lambda: P.linear_forward(X, W, b),
+        "linear_activation_forward": lambda: P.linear_activation_forward(X, W, b, "relu"),
+        "model_forward": lambda: P.model_forward(X, params, "relu", "sigmoid"),
+        "linear_backward": lambda: P.linear_backward(Z1, lin),
+        "linear_activation_backward": lambda: P.linear_activation_backward(
+            Z1, (lin, Z1), "relu"),
+        "model_backward": lambda: P.model_backward(AL, Y, caches, "relu", "sigmoid"),
+    }
+    precisions = _dot_precisions(jax.make_jaxpr(calls[name])().jaxpr)
+    assert precisions
+    want = jax.lax.Precision.HIGHEST
+    assert all(p == (want, want) for p in precisions), precisions
+    # the training loop passes xp= and sets the precision itself, per chunk
+    bare = _dot_precisions(jax.make_jaxpr(lambda: P.linear_forward(X, W, b, xp=jnp))().jaxpr)
+    assert bare == [None]
+
+
 def test_the_check_of_precision_can_fail():
     jax = pytest.importorskip("jax")
     jaxpr = jax.make_jaxpr(lambda a: a @ a)(jax.numpy.ones((2, 2), dtype=jax.numpy.float32))

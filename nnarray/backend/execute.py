@@ -114,12 +114,13 @@ class JaxChunks(Chunks):
         self._jax, self._precision = jax, precision
 
         def full(params: Any, opt: Any, X: Any, Y: Any, masks: Any, rates: Any, hypers: Any,
-                 k: Any, J0: Any) -> Any:
+                 k: Any) -> Any:
             def body(i: Any, carry: Any) -> Any:
                 p, o, first = carry
                 p, J, o = raw(p, o, X, Y, _take(masks, i), rates[i], _take(hypers, i), True)
                 return p, o, lax.select(i == 0, J, first)
 
+            J0 = jax.numpy.zeros((), dtype=rates.dtype)
             return lax.fori_loop(0, k, body, (params, opt, J0))
 
         def batches(params: Any, opt: Any, Xb: Any, Yb: Any, masks: Any, rates: Any,
@@ -131,6 +132,8 @@ class JaxChunks(Chunks):
                               True)
                 return p, o, t + J * weight
 
+            if total is None:  # an epoch's first chunk
+                total = jax.numpy.zeros((), dtype=rates.dtype)
             return lax.fori_loop(0, k, body, (params, opt, total))
 
         self._full = jax.jit(full)
@@ -138,15 +141,12 @@ class JaxChunks(Chunks):
 
     def full_batch(self, params: Any, opt: Any, X: Any, Y: Any, masks: Any, rates: Any,
                    hypers: Any, k: int, want: bool) -> tuple[Any, Any, Any]:
-        J0 = self._jax.numpy.zeros_like(rates, shape=())
         with matmul_precision(self._precision):
-            return self._full(params, opt, X, Y, masks, rates, hypers, k, J0)
+            return self._full(params, opt, X, Y, masks, rates, hypers, k)
 
     def mini_batch(self, params: Any, opt: Any, Xb: Any, Yb: Any, masks: Any, rates: Any,
                    hypers: Any, offset: int, k: int, weight: float,
                    total: Any) -> tuple[Any, Any, Any]:
-        if total is None:
-            total = self._jax.numpy.zeros_like(rates, shape=())
         with matmul_precision(self._precision):
             return self._batches(params, opt, Xb, Yb, masks, rates, hypers, offset, k, weight,
                                  total)

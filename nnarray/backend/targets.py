@@ -104,6 +104,10 @@ class Target:
             return host
         if self.backend == "dask":
             return self.xp.asarray(host)
+        if self.backend == "jax":  # a fifth of jnp.asarray's time: per-chunk host values
+            import jax
+
+            return jax.device_put(host, self.native)
         with self.context():
             return self.xp.asarray(host, device=self.native)
 
