@@ -13,6 +13,7 @@ from . import (
     datasets,
     gradcheck,
     init,
+    io,
     losses,
     optimizers,
     plot,
@@ -26,6 +27,7 @@ from .backend import (
     get_default_device,
     set_default_device,
 )
+from .io import open_arrays, open_memmap
 from .network import LogisticRegression, Network, load
 from .train import DivergenceError, History
 
@@ -44,8 +46,11 @@ __all__ = [
     "get_default_device",
     "gradcheck",
     "init",
+    "io",
     "load",
     "losses",
+    "open_arrays",
+    "open_memmap",
     "optimizers",
     "plot",
     "propagation",

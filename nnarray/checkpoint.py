@@ -26,14 +26,20 @@ from typing import Any
 import numpy as np
 
 from . import io
-from .backend import Array, Target, to_numpy
+from .backend import Array, Stream, Target, to_numpy
 from .train import History, Snapshot
 
 KINDS = ("iterations", "epochs")
 
 
-def fingerprint(a: Array) -> dict[str, Any]:
-    """The shape and SHA-256 of an array's bytes (on the host, C order)."""
+def fingerprint(a: Array | Stream | None) -> dict[str, Any] | None:
+    """The shape and SHA-256 of an array's bytes (on the host, C order); a
+    stream's by :meth:`~nnarray.backend.Stream.fingerprint` (a read of all
+    of it: Y is in it, and the stream's Y ``None``)."""
+    if a is None:
+        return None
+    if isinstance(a, Stream):
+        return a.fingerprint()
     host = np.ascontiguousarray(to_numpy(a))
     return {"shape": list(host.shape), "dtype": host.dtype.name,
             "sha256": hashlib.sha256(host.view(np.uint8)).hexdigest()}

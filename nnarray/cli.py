@@ -3,6 +3,7 @@
     nnarray train --dataset cat                      # the course's 4-layer cat classifier
     nnarray train --dataset planar --device gpu --save flower.npz --plot cost.png
     nnarray evaluate flower.npz --dataset planar
+    nnarray train --data big.npz --layers 784,64,10 --batch-size 256 --epochs 5
     nnarray info                                     # versions, backends, devices
 
 The built-in datasets (cat, planar, xor) train with the course's settings:
@@ -12,6 +13,9 @@ figures come out on every machine (float32 trajectories of the cat net depend
 on the BLAS kernel: ``--dtype float32`` is faster and ends within a few test
 points of them). float64 on JAX turns on ``jax_enable_x64`` in this process:
 the command owns its process; the library never flips that flag.
+
+``--data PATH`` trains on data larger than memory, streamed a mini-batch at
+a time (see :func:`open_data` for what the file holds).
 
 Errors are one line on stderr (exit status 2), never a traceback.
 """
@@ -30,7 +34,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from . import __version__, backend, datasets
+from . import __version__, backend, datasets, io
 from .network import Network, load
 from .train import DivergenceError
 
@@ -127,6 +131,37 @@ def load_dataset(name: str, n_bits: int = 4) -> tuple[Split, Split | None]:
     )
 
 
+def open_data(path: str | Path, examples_as_rows: bool = False) -> Split:
+    """X and Y of ``--data PATH``, opened without reading them (streamed by
+    ``fit(..., batch_size=)``):
+
+    - a ``.npz`` archive with members ``X`` and ``Y``, stored uncompressed
+      (``np.savez``), memory-mapped;
+    - a zarr group (a directory) with arrays ``X`` and ``Y`` (needs zarr);
+    - a ``.npy`` array, memory-mapped, whose last row holds the labels (its
+      last column with ``examples_as_rows``), as a CSV's last column does.
+
+    X is ``(n_x, m)``, or ``(m, n_x)`` with ``examples_as_rows``; Y
+    ``(n_y, m)`` / ``(m, n_y)``, or one label per example ``(m,)``."""
+    path = Path(path)
+    if path.suffix == ".npy":
+        a = io.open_memmap(path)
+        if a.ndim != 2 or a.shape[1 if examples_as_rows else 0] < 2:
+            what = "(m, n_x + 1), labels last" if examples_as_rows else "(n_x + 1, m), labels last"
+            raise ValueError(f"--data {str(path)!r} must be 2-D {what}, got shape {a.shape}")
+        return (a[:, :-1], a[:, -1]) if examples_as_rows else (a[:-1], a[-1:])
+    if path.suffix != ".npz" and not path.is_dir():
+        if not path.exists():
+            raise FileNotFoundError(f"no data at --data {str(path)!r}")
+        raise ValueError(f"--data must be a .npz, a .npy or a zarr group (a directory), "
+                         f"got {str(path)!r}")
+    arrays = io.open_arrays(path)
+    if "X" not in arrays or "Y" not in arrays:
+        raise ValueError(f"--data {str(path)!r} must hold arrays X and Y, it holds "
+                         f"{sorted(arrays)}")
+    return arrays["X"], arrays["Y"]
+
+
 def _layers(text: str) -> list[int]:
     try:
         return [int(v) for v in text.split(",")]
@@ -142,7 +177,17 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     t = sub.add_parser("train", help="train a network and print cost and accuracy")
-    t.add_argument("--dataset", default="cat", help="cat | planar | xor | PATH.npz | PATH.csv")
+    data = t.add_mutually_exclusive_group()
+    data.add_argument("--dataset", default="cat", help="cat | planar | xor | PATH.npz | PATH.csv")
+    data.add_argument("--data", metavar="PATH",
+                      help="data larger than memory, streamed by mini-batches (needs "
+                      "--batch-size): PATH.npz with X and Y stored uncompressed, a zarr group "
+                      "with X and Y, or PATH.npy with the labels as its last row")
+    t.add_argument("--examples-as-rows", action="store_true",
+                   help="--data holds X as (m, n_x) (one contiguous read per batch)")
+    t.add_argument("--batch-size", type=int, metavar="N",
+                   help="mini-batches of N examples (needs --epochs)")
+    t.add_argument("--epochs", type=int, metavar="N", help="passes over the data")
     t.add_argument("--layers", type=_layers, help="n_x,n1,...,nL (default: the dataset's)")
     t.add_argument("--hidden", help="relu | leaky_relu | tanh | sigmoid")
     t.add_argument("--init", help="zeros | random | xavier | he")
@@ -164,7 +209,11 @@ def _parser() -> argparse.ArgumentParser:
 
     e = sub.add_parser("evaluate", help="cost and accuracy of a saved model")
     e.add_argument("model")
-    e.add_argument("--dataset", default="cat")
+    data = e.add_mutually_exclusive_group()
+    data.add_argument("--dataset", default="cat")
+    data.add_argument("--data", metavar="PATH", help="streamed data, as for train")
+    e.add_argument("--examples-as-rows", action="store_true",
+                   help="--data holds X as (m, n_x)")
     e.add_argument("--device", default="cpu")
     e.add_argument("--backend", default=None, choices=backend.BACKENDS)
 
@@ -172,11 +221,26 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _evaluate(net: Network, train: Split, test: Split | None) -> list[list[Any]]:
-    rows = [["train", net.cost(*train), net.score(*train)]]
+def _evaluate(net: Network, train: Split, test: Split | None,
+              examples_as_rows: bool = False) -> list[list[Any]]:
+    kw = {"examples_as_rows": examples_as_rows}
+    rows = [["train", net.cost(*train, **kw), net.score(*train, **kw)]]
     if test is not None:
         rows.append(["test", net.cost(*test), net.score(*test)])
     return rows
+
+
+def _data_options(args: argparse.Namespace) -> None:
+    """Refuse option combinations ``--data`` and mini-batches do not allow."""
+    if args.examples_as_rows and args.data is None:
+        raise ValueError("--examples-as-rows applies to --data")
+    if getattr(args, "command", "train") != "train":
+        return
+    if args.data is not None and args.batch_size is None:
+        raise ValueError("--data is streamed by mini-batches: give --batch-size and --epochs")
+    if (args.batch_size is None) != (args.epochs is None):
+        raise ValueError("--batch-size and --epochs go together (mini-batches of N examples, "
+                         "for N passes over the data)")
 
 
 def build_network(args: argparse.Namespace, n_x: int) -> Network:
@@ -197,9 +261,15 @@ def build_network(args: argparse.Namespace, n_x: int) -> Network:
 
 def cmd_train(args: argparse.Namespace) -> None:
     """``nnarray train``: build, train, report, and optionally save and plot."""
+    _data_options(args)
+    rows = args.examples_as_rows
+    if args.data is not None:
+        train, test = open_data(args.data, rows), None
+        args.dataset = str(args.data)  # user data: its layers and dtype
     recipe = RECIPES.get(args.dataset, RECIPES["cat"])
-    train, test = load_dataset(args.dataset, recipe.extra.get("n_bits", 4))
-    net = build_network(args, train[0].shape[0])
+    if args.data is None:
+        train, test = load_dataset(args.dataset, recipe.extra.get("n_bits", 4))
+    net = build_network(args, train[0].shape[1 if rows else 0])
     print(f"{net} on {args.dataset}: X {train[0].shape}, Y {train[1].shape}")
     iterations = recipe.iterations if args.iterations is None else args.iterations
     start = time.perf_counter()
@@ -207,13 +277,15 @@ def cmd_train(args: argparse.Namespace) -> None:
                    learning_rate=args.learning_rate or recipe.learning_rate,
                    progress=not args.quiet, record_every=args.record_every,
                    checkpoint=args.checkpoint, checkpoint_every=args.checkpoint_every,
-                   resume=args.resume)
+                   resume=args.resume, batch_size=args.batch_size, epochs=args.epochs,
+                   examples_as_rows=rows)
     seconds = time.perf_counter() - start
     if not args.quiet:
         print(table(["iteration", "cost"], list(zip(hist.iterations, hist.costs, strict=True))))
-    print(table(["set", "cost", "accuracy"], _evaluate(net, train, test)))
-    print(f"{iterations} iterations in {seconds:.2f} s on "
-          f"{net.device} ({net.backend}, {net.dtype})")
+    print(table(["set", "cost", "accuracy"], _evaluate(net, train, test, rows)))
+    done = (f"{iterations} iterations" if args.batch_size is None else
+            f"{args.epochs} epochs of batches of {args.batch_size}")
+    print(f"{done} in {seconds:.2f} s on {net.device} ({net.backend}, {net.dtype})")
     if args.save:
         net.save(args.save)
         print(f"saved {args.save}")
@@ -230,9 +302,14 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     net = load(args.model, device="cpu")
     enable_jax_x64(target, net.dtype)
     net.to(args.device, args.backend)
-    train, test = load_dataset(args.dataset)
+    _data_options(args)
+    if args.data is not None:
+        train, test = open_data(args.data, args.examples_as_rows), None
+    else:
+        train, test = load_dataset(args.dataset)
     print(net)
-    print(table(["set", "cost", "accuracy"], _evaluate(net, train, test)))
+    print(table(["set", "cost", "accuracy"], _evaluate(net, train, test,
+                                                       args.examples_as_rows)))
 
 
 def _version(dist: str) -> str | None:

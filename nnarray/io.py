@@ -26,10 +26,16 @@ bounds. Before a byte of array data is read, :func:`load_arrays` checks:
 Only then is each array read, into an array of the checked size, with its
 CRC checked by the zip reader. Nothing is ever unpickled. Every refusal is
 one ``ValueError`` that names the file and what was wrong.
+
+Data files larger than memory are opened without being read:
+:func:`open_memmap` maps a ``.npy`` or a stored ``.npz`` member,
+:func:`open_arrays` every array of a ``.npz`` or a zarr group; ``fit(...,
+batch_size=)`` then streams them.
 """
 
 from __future__ import annotations
 
+import importlib
 import json
 import math
 import os
@@ -105,6 +111,102 @@ def save_arrays(path: str | os.PathLike[str], arrays: Mapping[str, np.ndarray],
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def open_memmap(path: str | os.PathLike[str], key: str | None = None) -> np.ndarray:
+    """One array of a ``.npy`` or ``.npz`` file, memory-mapped read-only:
+    nothing is read until it is indexed (data for ``fit(..., batch_size=)``
+    larger than memory).
+
+    ``.npy``: ``np.load(path, mmap_mode="r")``. ``.npz``: the member ``key``
+    (which may be left out when the archive holds one array), mapped at its
+    offset inside the zip (``np.load`` ignores ``mmap_mode`` for archives and
+    reads a member whole). The member must be stored uncompressed
+    (``np.savez``): one of ``np.savez_compressed`` cannot be mapped and is
+    refused. Object arrays are refused (nothing is unpickled).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no data file at {str(path)!r}")
+    if path.suffix != ".npz":
+        if key is not None:
+            raise ValueError(f"key={key!r} names a member of a .npz archive; "
+                             f"{str(path)!r} is a single array")
+        try:
+            return np.load(path, mmap_mode="r", allow_pickle=False)
+        except ValueError as exc:
+            raise ValueError(f"{str(path)!r} cannot be memory-mapped: {exc}") from None
+    try:
+        with open(path, "rb") as f:
+            return _map_member(f, path, key)
+    except _Refused as exc:
+        raise ValueError(f"{str(path)!r} {exc}") from None
+    except (zipfile.BadZipFile, EOFError, struct.error) as exc:
+        raise ValueError(f"{str(path)!r} is not a readable .npz archive: {exc}") from None
+
+
+def _map_member(f: IO[bytes], path: Path, key: str | None) -> np.ndarray:
+    """The checked member ``key`` of the archive open as ``f``, mapped."""
+    with zipfile.ZipFile(f) as zf:
+        members = {i.filename[:-4]: i for i in zf.infolist() if i.filename.endswith(".npy")}
+    if key is None:
+        if len(members) != 1:
+            raise _Refused(f"holds the arrays {sorted(members)}: say which with key=")
+        key = next(iter(members))
+    info = members.get(key)
+    if info is None:
+        raise _Refused(f"has no array {key!r} (it holds {sorted(members)})")
+    if info.compress_type != zipfile.ZIP_STORED:
+        raise _Refused(f"stores {key!r} compressed (np.savez_compressed): a compressed "
+                       "member cannot be memory-mapped; write it with np.savez, or read "
+                       "it into memory with np.load")
+    start, stop, _ = _check_entry(f, os.fstat(f.fileno()).st_size, info)
+    f.seek(start)
+    version = np.lib.format.read_magic(f)
+    if version not in ((1, 0), (2, 0)):
+        raise _Refused(f"has {key!r} in .npy format {version}, expected 1.0 or 2.0")
+    read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                   else np.lib.format.read_array_header_2_0)
+    shape, fortran, dtype = read_header(f, _HEADER_MAX)
+    if dtype.hasobject:
+        raise _Refused(f"holds {key!r} as Python objects (dtype {dtype}), which would need "
+                       "pickle to read; nnarray never unpickles")
+    offset = f.tell()
+    nbytes = math.prod(shape) * dtype.itemsize
+    if offset + nbytes != stop:
+        raise _Refused(f"has a member {key!r} of {stop - start:,} bytes where its header "
+                       f"implies {offset - start + nbytes:,}")
+    if nbytes == 0:  # nothing to map (mmap refuses a length of 0)
+        return np.empty(shape, dtype=dtype)
+    return np.memmap(path, dtype=dtype, mode="r", offset=offset, shape=tuple(shape),
+                     order="F" if fortran else "C")
+
+
+def open_arrays(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Every array of a ``.npz`` archive (memory-mapped, see
+    :func:`open_memmap`) or of a zarr group (a directory; zarr arrays, read
+    when indexed; needs ``pip install 'nnarray[zarr]'``), by name. Nothing
+    is read into memory."""
+    path = Path(path)
+    if path.is_dir():
+        try:
+            zarr = importlib.import_module("zarr")
+        except ImportError as exc:
+            raise ImportError(f"{str(path)!r} is a directory, read as a zarr group, which "
+                              "needs zarr: pip install 'nnarray[zarr]'") from exc
+        try:
+            group = zarr.open_group(str(path), mode="r")
+        except Exception as exc:  # zarr raises its own errors for a folder that is no group
+            raise ValueError(f"{str(path)!r} is not a zarr group: {exc}") from None
+        return {name: group[name] for name in sorted(group.array_keys())}
+    if path.suffix != ".npz":
+        raise ValueError(f"{str(path)!r} must be a .npz archive or a zarr group (a "
+                         "directory); for one .npy array use open_memmap")
+    if not path.is_file():
+        raise FileNotFoundError(f"no data file at {str(path)!r}")
+    with zipfile.ZipFile(path) as zf:
+        keys = [i.filename[:-4] for i in zf.infolist() if i.filename.endswith(".npy")]
+    return {key: open_memmap(path, key) for key in keys}
 
 
 def _remove_stale_temporaries(folder: Path, name: str) -> None:

@@ -148,6 +148,7 @@ class Network:
         checkpoint: str | os.PathLike[str] | None = None,
         checkpoint_every: int | None = None,
         resume: str | os.PathLike[str] | None = None,
+        examples_as_rows: bool = False,
     ) -> History:
         """Train from the current parameters.
 
@@ -182,6 +183,19 @@ class Network:
         settings, data) is refused, naming the difference. ``nn.load`` opens
         a checkpoint as a model.
 
+        Data larger than memory: with ``batch_size``, X (and Y) given as a
+        Dask array, a NumPy memmap (:func:`nnarray.io.open_memmap`) or a
+        zarr array are streamed, never converted as a whole: each epoch
+        draws a chunk-aware shuffle (the order of the chunks, then of the
+        examples in each), and each batch is read, cast to the network's
+        dtype, checked and copied to the device, the next one read on a
+        background thread meanwhile (see :mod:`nnarray.backend.streams`).
+        ``examples_as_rows=True`` takes X ``(m, n_x)`` and Y ``(m, n[L])``
+        or ``(m,)`` (``validation`` too; in memory or streamed): with
+        examples as rows a batch is one contiguous read.
+        A batch with NaN/inf or bad labels raises a ``ValueError`` naming
+        its examples and leaves the parameters as they were.
+
         Returns the :class:`History` (also kept as ``self.history``).
         ``progress`` shows a bar (tqdm) when stderr is a terminal. On a NaN/inf
         cost raises :class:`~nnarray.DivergenceError` keeping the last finite
@@ -207,12 +221,12 @@ class Network:
             patience = train.check_count("patience", patience, 1)
             if validation is None:
                 raise ValueError("patience needs validation=(X_val, Y_val) to watch")
-        X, Y = self._inputs(X, Y)
+        X, Y = self._data(X, Y, stream=batch_size is not None, examples_as_rows=examples_as_rows)
         val = None
         if validation is not None:
             if not isinstance(validation, tuple | list) or len(validation) != 2:
                 raise TypeError("validation must be a pair (X_val, Y_val)")
-            val = self._inputs(*validation)
+            val = self._data(*validation, stream=True, examples_as_rows=examples_as_rows)
         extras = train.Extras(val, patience, on_iteration, on_epoch)
         if checkpoint is not None or resume is not None:
             self._checkpointing(extras, settings, X, Y, checkpoint, checkpoint_every, resume,
@@ -281,18 +295,35 @@ class Network:
             out[l] = keep
         return out
 
-    def predict_proba(self, X: Any) -> Array:
-        """A[L] for X ``(n_x, m)``: probabilities ``(n[L], m)`` on the network's device."""
-        X, _ = self._inputs(X)
+    def predict_proba(self, X: Any, *, batch_size: int | None = None,
+                      examples_as_rows: bool = False) -> Array:
+        """A[L] for X ``(n_x, m)``: probabilities ``(n[L], m)`` on the network's device.
+
+        Streamed X (a Dask array, a memmap, a zarr array; ``examples_as_rows``
+        as in :meth:`fit`) is read ``batch_size`` examples at a time (default:
+        one chunk) and the result is a host NumPy array."""
+        X, _ = self._data(X, stream=True, examples_as_rows=examples_as_rows)
+        if isinstance(X, _backend.Stream):
+            return X.map(self._forward, batch_size)
+        return self._forward(X)
+
+    def _forward(self, X: Array) -> Array:
         with self._target.context():
             AL, _ = propagation.model_forward(X, self._params, self.hidden, self.output)
         return AL
 
-    def predict(self, X: Any, threshold: float = 0.5) -> Array:
+    def predict(self, X: Any, threshold: float = 0.5, *, batch_size: int | None = None,
+                examples_as_rows: bool = False) -> Array:
         """Class labels 0/1 (``A[L] > threshold``, in the network's dtype) for a
         sigmoid output; class indices ``(1, m)`` (argmax over the rows) for a
-        softmax one; the values A[L] for a linear one."""
-        AL = self.predict_proba(X)
+        softmax one; the values A[L] for a linear one. Streamed X: as
+        :meth:`predict_proba`, batch by batch, a host NumPy array."""
+        X, _ = self._data(X, stream=True, examples_as_rows=examples_as_rows)
+        if isinstance(X, _backend.Stream):
+            return X.map(lambda Xb: self._labels(self._forward(Xb), threshold), batch_size)
+        return self._labels(self._forward(X), threshold)
+
+    def _labels(self, AL: Array, threshold: float) -> Array:
         if self.output == "linear":
             return AL
         xp = self._target.xp
@@ -301,9 +332,13 @@ class Network:
                 return xp.argmax(AL, axis=0, keepdims=True)
             return xp.astype(AL > float(threshold), AL.dtype)
 
-    def score(self, X: Any, Y: Any) -> float:
-        """Accuracy (fraction of correct labels) for a sigmoid output; R² for a linear one."""
-        X, Y = self._inputs(X, Y)
+    def score(self, X: Any, Y: Any, *, batch_size: int | None = None,
+              examples_as_rows: bool = False) -> float:
+        """Accuracy (fraction of correct labels) for a sigmoid output; R² for a linear one.
+        Streamed data is read batch by batch (as in :meth:`predict_proba`)."""
+        X, Y = self._data(X, Y, stream=True, examples_as_rows=examples_as_rows)
+        if isinstance(X, _backend.Stream):
+            return self._stream_score(X, batch_size)
         xp = self._target.xp
         with self._target.context():
             AL, _ = propagation.model_forward(X, self._params, self.hidden, self.output)
@@ -317,12 +352,51 @@ class Network:
                 same = (AL > 0.5) == (Y > 0.5)
             return _backend.to_float(xp.sum(xp.astype(same, AL.dtype))) / math.prod(same.shape)
 
-    def cost(self, X: Any, Y: Any) -> float:
-        """J on (X, Y) with the current parameters, as a Python float."""
-        X, Y = self._inputs(X, Y)
+    def cost(self, X: Any, Y: Any, *, batch_size: int | None = None,
+             examples_as_rows: bool = False) -> float:
+        """J on (X, Y) with the current parameters, as a Python float (no L2
+        term). Streamed data: each batch's J weighted by its share of m."""
+        X, Y = self._data(X, Y, stream=True, examples_as_rows=examples_as_rows)
         with self._target.context():
+            if isinstance(X, _backend.Stream):
+                return train.stream_cost(self._params, X, self.hidden, self.output, batch_size)
             J = train.cost(self._params, X, Y, self.hidden, self.output)
         return _backend.to_float(J)
+
+    def _stream_score(self, data: _backend.Stream, batch_size: int | None) -> float:
+        """:meth:`score` batch by batch: correct labels counted on the device;
+        for R² the residuals summed and each row's mean and sum of squared
+        deviations combined batch by batch (Chan et al.'s pairwise update)."""
+        xp = self._target.xp
+        correct, count, residual, n, mean, ss = None, 0, 0.0, 0, None, None
+        with self._target.context(), data.batches(batch_size) as batches:
+            for Xb, Yb in batches:
+                AL = self._forward(Xb)
+                if self.output == "linear":
+                    k = Xb.shape[1]
+                    residual += _backend.to_float(xp.sum((Yb - AL) ** 2))
+                    mean_b = xp.mean(Yb, axis=1, keepdims=True)
+                    ss_b = _backend.to_numpy(xp.sum((Yb - mean_b) ** 2, axis=1, keepdims=True))
+                    mean_b = _backend.to_numpy(mean_b).astype("float64")
+                    if mean is None:
+                        mean, ss = mean_b, ss_b.astype("float64")
+                    else:
+                        delta = mean_b - mean
+                        mean = mean + delta * (k / (n + k))
+                        ss = ss + ss_b + delta**2 * (n * k / (n + k))
+                    n += k
+                    continue
+                if self.output == "softmax":
+                    same = xp.argmax(AL, axis=0) == xp.argmax(Yb, axis=0)
+                else:
+                    same = (AL > 0.5) == (Yb > 0.5)
+                right = xp.sum(xp.astype(same, AL.dtype))
+                correct = right if correct is None else correct + right
+                count += math.prod(same.shape)
+        if self.output == "linear":
+            return 1.0 - residual / float(ss.sum())
+        return _backend.to_float(correct) / count
+
 
     # ------------------------------------------------------------------ #
     def to(self, device: str | None = None, backend: str | None = None) -> Network:
@@ -404,6 +478,72 @@ class Network:
                 )
         return Xc, Yc
 
+    def _data(self, X: Any, Y: Any = None, *, stream: bool,
+              examples_as_rows: bool = False) -> tuple[Any, Array | None]:
+        """X (and Y) for a call: a :class:`~nnarray.backend.Stream` of both
+        (and ``None``) when ``stream`` and X is data to stream (Dask, memmap,
+        zarr) for a network that is not Dask's; else :meth:`_inputs` of them
+        (transposed first with ``examples_as_rows``)."""
+        if examples_as_rows not in (True, False):
+            raise TypeError(f"examples_as_rows must be True or False, got {examples_as_rows!r}")
+        if stream and self.backend != "dask" and _backend.is_streamable(X):
+            return self._stream(X, Y, bool(examples_as_rows)), None
+        if examples_as_rows:
+            X, Y = _as_columns("X", X), None if Y is None else _as_columns("Y", Y)
+        return self._inputs(X, Y)
+
+    def _stream(self, X: Any, Y: Any, rows: bool) -> _backend.Stream:
+        """X and Y as a stream to this network's device and dtype, their
+        shapes checked as :meth:`_inputs` checks them (values: batch by batch)."""
+        if getattr(self._target, "is_set", False):
+            # TODO(device sets): split each streamed batch over the set's devices.
+            raise ValueError(f"streamed X ({type(X).__name__}) trains on one device; this "
+                             f"network computes on the set {self.device!r}")
+        n_x, n_y = self.layer_dims[0], self.layer_dims[-1]
+        shape = tuple(X.shape)
+        if len(shape) == 2 and shape[1 if rows else 0] != n_x:
+            swapped = shape[0 if rows else 1] == n_x
+            hint = ("" if not swapped else " (stored with examples as columns? pass "
+                    "examples_as_rows=False)" if rows else " (stored with examples as rows? "
+                    "pass examples_as_rows=True)")
+            raise ValueError(f"X {shape} has {shape[1 if rows else 0]} features per example "
+                             f"but the network's input layer has n_x={n_x}{hint}")
+        data = _backend.Stream(X, Y, target=self._target, dtype=self.dtype,
+                               examples_as_rows=rows)
+        one_hot = data.n_y is not None and self.output == "softmax" and n_y > 1 \
+            and data.n_y == 1
+        if data.n_y is not None and data.n_y != n_y and not one_hot:
+            raise ValueError(f"Y {tuple(Y.shape)} has {data.n_y} values per example but "
+                             f"must have n[L]={n_y} for this network")
+        data.prepare = lambda Xb, Yb: self._check_batch(Xb, Yb, one_hot)
+        return data
+
+    def _check_batch(self, X: Any, Y: Any, one_hot: bool) -> tuple[Any, Any]:
+        """A streamed batch on the host, checked as :meth:`_inputs` checks
+        whole inputs: X finite; Y finite, made one-hot from integer classes,
+        with the output's labels."""
+        xp = _backend.namespace(X)
+        if not bool(xp.all(xp.isfinite(X))):
+            raise ValueError("X contains NaN or inf values")
+        if Y is None:
+            return X, Y
+        if not bool(xp.all(xp.isfinite(Y))):
+            raise ValueError("Y contains NaN or inf values")
+        n_y = self.layer_dims[-1]
+        if one_hot:
+            Y = _one_hot(Y, n_y)
+        if self.output in ("sigmoid", "softmax"):
+            ok = bool(xp.all((Y == 0.0) | (Y == 1.0)))
+            if ok and self.output == "softmax":
+                ok = bool(xp.all(xp.sum(Y, axis=0) == 1.0))
+            if not ok:
+                raise ValueError(
+                    "Y must hold only the labels 0 and 1 for a sigmoid output; got other values"
+                    if self.output == "sigmoid" else
+                    f"Y must be one-hot ({n_y}, m) columns or integer classes (1, m) in "
+                    f"0..{n_y - 1} for a softmax output; got other values")
+        return X, Y
+
     def _convert(self, a: Any) -> Array:
         return _backend.convert(a, self._target, self.dtype)
 
@@ -482,6 +622,18 @@ def _as_2d(name: str, a: Any, hint: str = "") -> Any:
     if math.prod(shape) == 0:
         raise ValueError(f"{name} is empty (shape {shape})")
     return a
+
+
+def _as_columns(name: str, a: Any) -> Any:
+    """``a`` stored with examples as rows, ``(m, n)`` (or ``(m,)`` for Y), in
+    the lecture's layout ``(n, m)``."""
+    a = _backend.as_array(name, a)
+    shape = tuple(a.shape)
+    if len(shape) != 2 and (name == "X" or len(shape) != 1):
+        raise ValueError(f"{name} must be 2-D (m, n) with examples as rows "
+                         f"(examples_as_rows=True), got shape {shape}")
+    xp = _backend.namespace(a)
+    return xp.reshape(a, (1, shape[0])) if len(shape) == 1 else xp.matrix_transpose(a)
 
 
 def _nonnegative(name: str, value: Any) -> float:

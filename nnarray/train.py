@@ -19,6 +19,8 @@ from . import losses, propagation
 from .backend import (
     Array,
     HostRandom,
+    Stream,
+    StreamDataError,
     compile_step,
     jit_enabled,
     namespace,
@@ -356,7 +358,10 @@ class _Loop:
         if self.extras.validation is None:
             return False
         Xv, Yv = self.extras.validation
-        v = to_float(cost(self.state.parameters, Xv, Yv, self.s.hidden, self.s.output))
+        if isinstance(Xv, Stream):
+            v = stream_cost(self.state.parameters, Xv, self.s.hidden, self.s.output)
+        else:
+            v = to_float(cost(self.state.parameters, Xv, Yv, self.s.hidden, self.s.output))
         self.state.history.val_costs.append(v)
         if self.best is None or v < self.best[0]:
             self.best, self.waited = (v, self.state.parameters), 0
@@ -474,7 +479,11 @@ def run_epochs(
     unit (gathered on the device from the epoch's permutation, split only
     when their dropout masks would exceed ``MASK_BYTES``) and the partial
     batch runs on its own, so that shapes stay static; the results are the
-    same as step by step."""
+    same as step by step. Streamed data (a :class:`~nnarray.backend.Stream`
+    as X, Y ``None``) trains with :func:`run_stream`."""
+    if isinstance(X, Stream):
+        return run_stream(state, X, settings=settings, epochs=epochs, batch_size=batch_size,
+                          progress=progress, extras=extras)
     ex = extras or Extras()
     loop = _Loop(state, X, Y, settings, ex)
     xp, m = loop.xp, X.shape[1]
@@ -550,6 +559,77 @@ def _epoch_chunks(loop: _Loop, Xs: Array, Ys: Array, full: int, batch_size: int,
         else:
             bar.update(k)
     return total
+
+
+def run_stream(
+    state: TrainState, data: Stream, *, settings: Settings, epochs: int, batch_size: int,
+    progress: bool = True, extras: Extras | None = None,
+) -> None:
+    """Mini-batch training on streamed data (:mod:`nnarray.backend.streams`):
+    each epoch draws a chunk-aware shuffle from the host seed stream, then
+    steps through batches of ``batch_size`` read onto the device one at a
+    time, the next one read on a background thread meanwhile. Steps run one
+    by one (the batches are never on the device together); costs, validation,
+    early stopping, checkpoints and divergence as in :func:`run_epochs`. With
+    a single chunk the batches are those of :func:`run_epochs`, bit for bit.
+
+    A batch that fails its checks raises
+    :class:`~nnarray.backend.StreamDataError` and puts the parameters and the
+    history back as they were before the run."""
+    ex = extras or Extras()
+    like = state.parameters["W1"]  # the loop's namespace and target: the parameters'
+    before = (state.parameters, state.opt_state)
+    loop = _Loop(state, like, like, settings, ex)
+    m = data.m
+    first, step_count = loop.resume()
+    bar = Progress((epochs - first) * data.n_batches(batch_size), progress)
+    try:
+        for epoch in range(first, epochs):
+            start_params, start_opt = state.parameters, state.opt_state
+            total = None
+            with data.batches(batch_size, data.order(loop.random)) as batches:
+                for Xb, Yb in batches:
+                    new, J, opt_state = loop.step(Xb, Yb, settings.rate(epoch), True)
+                    weighted = J * (Xb.shape[1] / m)
+                    total = weighted if total is None else total + weighted
+                    state.parameters, state.opt_state = new, opt_state
+                    _after_step(ex, bar, step_count)
+                    step_count += 1
+            c = to_float(total)
+            if not math.isfinite(c):
+                state.parameters, state.opt_state = start_params, start_opt
+                raise DivergenceError(epoch, settings.learning_rate, c, unit="epoch")
+            state.history.record(step_count, c)
+            state.history.epochs.append(epoch)
+            bar.record(epoch, c)
+            if loop.validate():
+                return
+            if loop.checkpoint_due(epoch + 1, first, epochs):
+                ex.checkpoint(loop.snapshot(epoch + 1, step_count))
+            if ex.on_epoch is not None:
+                ex.on_epoch(epoch, state.history)
+    except StreamDataError:
+        state.parameters, state.opt_state = before
+        h = state.history
+        for records in (h.iterations, h.costs, h.epochs, h.val_costs):
+            records.clear()
+        h.stopped_early = False
+        raise
+    finally:
+        bar.close()
+
+
+def stream_cost(parameters: Mapping[str, Array], data: Stream, hidden: str, output: str,
+                batch_size: int | None = None) -> float:
+    """J on streamed data as a Python float: each batch's J (``batch_size``
+    examples; ``None``: a chunk) weighted by its share of m, summed on the
+    device, one host sync. The same J as on the whole data, up to rounding."""
+    total = None
+    with data.batches(batch_size) as batches:
+        for Xb, Yb in batches:
+            J = cost(parameters, Xb, Yb, hidden, output) * (Xb.shape[1] / data.m)
+            total = J if total is None else total + J
+    return to_float(total)
 
 
 def all_finite(parameters: Mapping[str, Array]) -> bool:

@@ -10,7 +10,9 @@ API standard. One job a module:
 - ``arrays``: :func:`namespace`, conversion, :func:`to_numpy` / :func:`to_float`
   (the only host syncs);
 - ``execute``: how a step runs (eager, jitted, compiled chunks);
-- ``random``: :class:`HostRandom`, host draws bit-identical everywhere.
+- ``random``: :class:`HostRandom`, host draws bit-identical everywhere;
+- ``streams``: :class:`Stream`, mini-batches read from Dask, memmap or zarr
+  data onto the device, the next one prefetched.
 
 Device strings: ``"cpu"``, ``"gpu"`` (= ``"cuda:0"``), ``"cuda:N"``, ``"auto"``
 (the GPU when one is usable, else the CPU); array_api_strict also knows its own
@@ -50,6 +52,7 @@ from .libraries import (
     available_devices,
 )
 from .random import HostRandom
+from .streams import Stream, StreamDataError, is_streamable
 from .targets import (
     Array,
     Target,
@@ -68,6 +71,8 @@ __all__ = [
     "Array",
     "BackendUnavailableError",
     "HostRandom",
+    "Stream",
+    "StreamDataError",
     "Target",
     "_cuda_device_count",
     "as_array",
@@ -81,6 +86,7 @@ __all__ = [
     "get_default_device",
     "host_arange",
     "is_array",
+    "is_streamable",
     "jit_enabled",
     "namespace",
     "numpy_namespace",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -44,6 +45,16 @@ class HostRandom:
             for l in sorted(shapes):
                 stacks[l][j] = self._mask(shapes[l], keep[l])
         return {l: from_host(a, like) for l, a in stacks.items()}
+
+    def chunked_permutation(self, sizes: Sequence[int]) -> tuple[np.ndarray, list[np.ndarray]]:
+        """A shuffle of data read by chunks of ``sizes`` examples: an order of
+        the chunks and, for each chunk in that order, an order of its
+        examples (host index arrays). With one chunk it is the draw of
+        :meth:`permutation`."""
+        chunks = (self._rng.permutation(len(sizes)) if len(sizes) > 1
+                  else np.zeros(1, dtype=np.intp))
+        small = np.int32 if max(sizes) < 2**31 else np.int64
+        return chunks, [self._rng.permutation(sizes[c]).astype(small) for c in chunks]
 
     def permutation(self, m: int, like: Array) -> Array:
         """A shuffled ``0..m−1`` as an integer index array where ``like`` lives."""

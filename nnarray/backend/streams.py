@@ -1,0 +1,356 @@
+"""Streams: mini-batches read from data that stays where it is — a Dask
+array, a NumPy memmap, a zarr array — one batch at a time onto the compute
+device, the next batch read on a background thread while the current one
+trains.
+
+Nothing is converted as a whole: each batch is gathered from the storage on
+the host, cast there to the network's dtype, checked (``prepare``) and copied
+to the device (:meth:`Target.put`). The unit of reading is a *chunk*, a run
+of consecutive examples: a Dask array's chunks, a zarr array's chunks, or
+blocks of about :data:`BLOCK_BYTES` of a memmap (or of any other host array).
+
+Layouts: X stored ``(n_x, m)`` (the lecture's columns) or, with
+``examples_as_rows=True``, ``(m, n_x)``; then one example is one contiguous
+run of bytes and a chunk one contiguous read, and each batch is transposed
+after it is read. Y likewise; a 1-D Y holds one label per example.
+
+The chunk-aware shuffle (:meth:`Stream.order`): each epoch draws, from the
+network's host random stream, an order of the chunks and, for each chunk, an
+order of its examples. The epoch visits the chunks in their drawn order and
+each chunk's examples in theirs; batches take consecutive examples of that
+sequence, so a batch holds examples of one chunk, or of two where it crosses
+a chunk's end (more only when ``batch_size`` exceeds a chunk), and the
+reader holds at most the chunks of one batch. Unlike a full permutation of
+the m examples, two examples of different chunks never share a batch unless
+their chunks are neighbours in the drawn order, and a batch's examples come
+from a few chunks only. With a single chunk it is the full permutation, the
+same draw as the in-memory loop's (``HostRandom.permutation``).
+
+The epoch's order costs 4 bytes per example on the host (8 past 2**31
+examples in one chunk).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+import array_api_compat
+import numpy as np
+
+from .arrays import is_array, to_numpy
+from .random import HostRandom
+from .targets import Array, Target, dtype_name
+
+BLOCK_BYTES = 16 * 2**20
+"""The stored bytes of one block: the chunk of a memmap (or of another host
+array), read and shuffled as one. Dask and zarr arrays keep their own chunks."""
+
+THREAD_NAME = "nnarray-prefetch"
+"""The name prefix of the thread that reads the next batch."""
+
+Prepare = Callable[[np.ndarray, np.ndarray | None], tuple[np.ndarray, np.ndarray | None]]
+"""Checks and completes a host batch ``(X, Y)`` (lecture layout, the network's
+dtype) before it goes to the device; raises ``ValueError`` on bad values."""
+
+
+class StreamDataError(ValueError):
+    """A batch of streamed data failed its checks (NaN or inf, labels); the
+    message names the examples the batch came from."""
+
+
+def is_streamable(x: Any) -> bool:
+    """True for data read a batch at a time rather than converted as a whole:
+    a Dask array, a NumPy memmap, a zarr array (when zarr is imported)."""
+    return _kind(x) != "host"
+
+
+def _kind(x: Any) -> str:
+    if isinstance(x, np.memmap):
+        return "memmap"
+    if array_api_compat.is_dask_array(x):
+        return "dask"
+    zarr = sys.modules.get("zarr")
+    if zarr is not None and isinstance(x, zarr.Array):
+        return "zarr"
+    return "host"
+
+
+class _Source:
+    """One stored array, read by ranges of examples: the layout, the chunks,
+    and the host part of a range in the lecture's layout."""
+
+    def __init__(self, name: str, a: Any, rows: bool, two_d: bool) -> None:
+        kind = _kind(a)
+        if kind == "host":
+            a = to_numpy(a) if is_array(a) else np.asarray(a)
+        shape = tuple(a.shape)
+        if not all(isinstance(d, int | np.integer) for d in shape):
+            raise ValueError(f"{name} has unknown chunk sizes (shape {shape}); call "
+                             f"{name}.compute_chunk_sizes() first")
+        layout = "(m, n) with examples as rows" if rows else "(n, m) with examples as columns"
+        if len(shape) != 2 and (two_d or len(shape) != 1):
+            raise ValueError(f"{name} must be 2-D {layout}"
+                             f"{'' if two_d else ' or 1-D (one label per example)'}, "
+                             f"got shape {shape}")
+        dtype = np.dtype(a.dtype)
+        if dtype.kind not in "biuf":
+            raise TypeError(f"{name} must be a real numeric array, got dtype {dtype}")
+        self.name, self.a, self.kind, self.dtype = name, a, kind, dtype
+        self.axis = 0 if rows or len(shape) == 1 else 1  # the stored examples axis
+        self.m = int(shape[self.axis])
+        self.n = 1 if len(shape) == 1 else int(shape[1 - self.axis])
+        if self.m == 0 or self.n == 0:
+            raise ValueError(f"{name} is empty (shape {shape})")
+
+    def chunk_sizes(self, block_bytes: int) -> list[int]:
+        """The sizes of the chunks along the examples axis."""
+        if self.kind == "dask":
+            return [int(c) for c in self.a.chunks[self.axis]]
+        if self.kind == "zarr":
+            step = int(self.a.chunks[self.axis])
+        else:
+            step = max(1, block_bytes // (self.n * self.dtype.itemsize))
+        return [min(step, self.m - a) for a in range(0, self.m, step)]
+
+    def part(self, lo: int, hi: int) -> Any:
+        """Examples ``lo:hi`` as stored: lazy for Dask, read for zarr, a view
+        of a memmap (read when gathered)."""
+        index = (slice(lo, hi),) if self.axis == 0 else (slice(None), slice(lo, hi))
+        if self.kind == "zarr":
+            return np.asarray(self.a[index])
+        return self.a[index]
+
+    def gather(self, raw: np.ndarray, sel: slice | np.ndarray) -> np.ndarray:
+        """The examples ``sel`` of a part, in the lecture's layout ``(n, k)``
+        (a view of a transposed copy for rows)."""
+        if isinstance(sel, slice):
+            got = raw[sel] if self.axis == 0 else raw[:, sel]
+        else:
+            got = np.take(raw, sel, axis=self.axis)
+        if got.ndim == 1:
+            return got[None, :]
+        return got.T if self.axis == 0 else got
+
+
+@dataclass(frozen=True)
+class Order:
+    """An epoch's order: the chunks in reading order, and for each (aligned)
+    the order of its examples."""
+
+    chunks: np.ndarray
+    within: tuple[np.ndarray, ...]
+
+
+class Stream:
+    """X (and Y) read a batch at a time onto ``target`` as ``dtype``.
+
+    ``examples_as_rows``: X ``(m, n_x)`` and Y ``(m, n_y)`` or ``(m,)``
+    instead of the lecture's ``(n_x, m)`` and ``(n_y, m)``. ``prepare``
+    checks and completes each host batch (see :data:`Prepare`). Building a
+    stream reads nothing."""
+
+    def __init__(self, X: Any, Y: Any = None, *, target: Target, dtype: Any,
+                 examples_as_rows: bool = False, prepare: Prepare | None = None,
+                 block_bytes: int = BLOCK_BYTES) -> None:
+        self.X = _Source("X", X, examples_as_rows, two_d=True)
+        self.Y = None if Y is None else _Source("Y", Y, examples_as_rows, two_d=False)
+        if self.Y is not None and self.Y.m != self.X.m:
+            where = "rows (examples_as_rows=True)" if examples_as_rows else "columns"
+            raise ValueError(f"Y has {self.Y.m} examples but X has {self.X.m} "
+                             f"(examples are {where})")
+        self.target, self.dtype = target, dtype_name(dtype)
+        self.examples_as_rows = examples_as_rows
+        self.prepare = prepare
+        self.chunk_sizes = tuple(self.X.chunk_sizes(block_bytes))
+        self.starts = tuple(int(s) for s in np.cumsum((0, *self.chunk_sizes[:-1])))
+
+    @property
+    def m(self) -> int:
+        """The number of examples."""
+        return self.X.m
+
+    @property
+    def n_x(self) -> int:
+        """The number of features."""
+        return self.X.n
+
+    @property
+    def n_y(self) -> int | None:
+        """The rows of Y in the lecture's layout (``None`` without Y)."""
+        return None if self.Y is None else self.Y.n
+
+    def __repr__(self) -> str:
+        return (f"Stream(X {self.X.kind} {tuple(self.X.a.shape)} {self.X.dtype}, "
+                f"{len(self.chunk_sizes)} chunks, as {self.dtype} on {self.target.device})")
+
+    def n_batches(self, batch_size: int | None) -> int:
+        """How many batches an epoch has (``None``: one per chunk)."""
+        return len(self.chunk_sizes) if batch_size is None else -(-self.m // batch_size)
+
+    def order(self, random: HostRandom) -> Order:
+        """An epoch's chunk-aware shuffle drawn from ``random`` (see the
+        module's docstring): with one chunk the draw of ``permutation(m)``."""
+        chunks, within = random.chunked_permutation(self.chunk_sizes)
+        return Order(chunks, tuple(within))
+
+    def batches(self, batch_size: int | None = None, order: Order | None = None, *,
+                device: bool = True) -> Batches:
+        """An epoch's batches ``(X_b, Y_b)`` of ``batch_size`` examples (the
+        last one partial; ``None``: one batch per chunk) in ``order`` (``None``:
+        as stored), on the device (``device=False``: host NumPy arrays). Use it
+        as a context manager: leaving it stops the reading thread."""
+        return Batches(self, batch_size, order, device)
+
+    def fingerprint(self) -> dict[str, Any]:
+        """The shapes and SHA-256 of X and Y as the network sees them (each
+        batch of one chunk cast, checked and in the lecture's layout, hashed
+        in order): a checkpoint's record of the data. Reads all of it once."""
+        hx, hy = hashlib.sha256(), hashlib.sha256()
+        with self.batches(device=False) as batches:
+            for Xb, Yb in batches:
+                hx.update(Xb.view(np.uint8))
+                if Yb is not None:
+                    hy.update(np.ascontiguousarray(Yb).view(np.uint8))
+        return {"shape": [self.n_x, self.m], "dtype": self.dtype, "streamed": True,
+                "chunks": len(self.chunk_sizes), "sha256": hx.hexdigest(),
+                "Y_sha256": None if self.Y is None else hy.hexdigest()}
+
+    def map(self, fn: Callable[[Array], Array], batch_size: int | None = None) -> np.ndarray:
+        """``fn`` of each batch of X, in order, joined along the examples into
+        a host NumPy array (predictions of streamed data)."""
+        parts = []
+        with self.batches(batch_size) as batches:
+            for Xb, _ in batches:
+                parts.append(to_numpy(fn(Xb)))
+        return np.concatenate(parts, axis=1)
+
+
+class Batches:
+    """An epoch of batches (see :meth:`Stream.batches`): an iterator and a
+    context manager. One thread reads batch k+1 while batch k is used; on
+    leaving (the end, an error, Ctrl-C) the pending read is cancelled or
+    waited for and the thread stops."""
+
+    def __init__(self, stream: Stream, batch_size: int | None, order: Order | None,
+                 device: bool) -> None:
+        self._reader = _Reader(stream, order, device)
+        self._plans = _plans([stream.chunk_sizes[c] for c in self._reader.chunks], batch_size)
+        self._pool: ThreadPoolExecutor | None = None
+        self._pending: Future[Any] | None = None
+
+    def __enter__(self) -> Batches:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def __iter__(self) -> Iterator[tuple[Array, Array | None]]:
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(1, thread_name_prefix=THREAD_NAME)
+        plan = next(self._plans, None)
+        if plan is not None:
+            self._pending = self._pool.submit(self._reader.batch, plan)
+        while self._pending is not None:
+            done = self._pending.result()
+            plan = next(self._plans, None)
+            self._pending = None if plan is None else self._pool.submit(self._reader.batch,
+                                                                         plan)
+            yield done
+
+    def close(self) -> None:
+        """Cancel or wait for the pending read and stop the thread."""
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            pending.cancel()
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _plans(sizes: Sequence[int], batch_size: int | None) -> Iterator[list[tuple[int, int, int]]]:
+    """Each batch as pieces ``(k, u0, u1)``: examples ``u0:u1`` (in the
+    chunk's order) of the k-th chunk in reading order."""
+    if batch_size is None:
+        for k, size in enumerate(sizes):
+            yield [(k, 0, size)]
+        return
+    pieces: list[tuple[int, int, int]] = []
+    room = batch_size
+    for k, size in enumerate(sizes):
+        u = 0
+        while u < size:
+            n = min(room, size - u)
+            pieces.append((k, u, u + n))
+            u, room = u + n, room - n
+            if room == 0:
+                yield pieces
+                pieces, room = [], batch_size
+    if pieces:
+        yield pieces
+
+
+class _Reader:
+    """Builds the batches of one epoch, on the reading thread only: reads the
+    chunks a batch needs and keeps only the last one (the next batch may
+    continue it)."""
+
+    def __init__(self, stream: Stream, order: Order | None, device: bool) -> None:
+        self.s, self.device = stream, device
+        self.chunks = (np.arange(len(stream.chunk_sizes)) if order is None
+                       else order.chunks)
+        self.within = None if order is None else order.within
+        self._cache: dict[int, tuple[Any, Any]] = {}
+
+    def _chunk(self, c: int) -> tuple[Any, Any]:
+        if c not in self._cache:
+            s = self.s
+            lo, hi = s.starts[c], s.starts[c] + s.chunk_sizes[c]
+            parts = [src.part(lo, hi) for src in (s.X, s.Y) if src is not None]
+            lazy = [i for i, src in enumerate((s.X, s.Y)) if src is not None
+                    and src.kind == "dask"]
+            if lazy:
+                import dask
+
+                computed = dask.compute(*(parts[i] for i in lazy))
+                for i, value in zip(lazy, computed, strict=True):
+                    parts[i] = np.asarray(value)
+            self._cache[c] = (parts[0], parts[1] if len(parts) > 1 else None)
+        return self._cache[c]
+
+    def batch(self, pieces: list[tuple[int, int, int]]) -> tuple[Any, Any]:
+        s = self.s
+        xs, ys, where = [], [], []
+        for k, u0, u1 in pieces:
+            c = int(self.chunks[k])
+            raw_x, raw_y = self._chunk(c)
+            sel = slice(u0, u1) if self.within is None else self.within[k][u0:u1]
+            xs.append(s.X.gather(raw_x, sel))
+            if s.Y is not None:
+                ys.append(s.Y.gather(raw_y, sel))
+            where.append(f"{s.starts[c]}..{s.starts[c] + s.chunk_sizes[c] - 1}")
+        last = int(self.chunks[pieces[-1][0]])
+        self._cache = {last: self._cache[last]}
+        X = _joined(xs, s.dtype)
+        Y = _joined(ys, s.dtype) if ys else None
+        if s.prepare is not None:
+            try:
+                X, Y = s.prepare(X, Y)
+            except ValueError as exc:
+                what = "examples" if self.within is None else "a batch drawn from examples"
+                raise StreamDataError(f"{exc} (in {what} {', '.join(where)} of the stream)"
+                                      ) from None
+        if not self.device:
+            return X, Y
+        return s.target.put(X), None if Y is None else s.target.put(Y)
+
+
+def _joined(parts: list[np.ndarray], dtype: str) -> np.ndarray:
+    """The parts side by side as a new C-ordered array of ``dtype`` (the cast
+    of one batch)."""
+    if len(parts) == 1:
+        return np.array(parts[0], dtype=dtype, order="C", copy=True)
+    return np.concatenate(parts, axis=1, dtype=dtype, casting="unsafe")

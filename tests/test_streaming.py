@@ -1,0 +1,500 @@
+"""Data larger than memory: mini-batches streamed from memmaps (.npy, stored
+.npz members), Dask and zarr arrays onto the device, the next one prefetched;
+the chunk-aware shuffle; streamed evaluation; examples as rows; the command."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import textwrap
+import threading
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import nnarray as nn
+from nnarray import backend, cli
+from nnarray.backend import streams
+
+from . import reference as ref
+
+ROOT = Path(__file__).resolve().parents[1]
+TRAIN = dict(learning_rate=0.05, optimizer="adam", dropout={1: 0.8}, l2=0.01, batch_size=16,
+             epochs=3, progress=False)
+
+
+def _data(m=150, n_x=3, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n_x, m))
+    Y = (X[:1] + 0.5 * X[1:2] > 0).astype(np.float64)
+    return X, Y
+
+
+def _net(backend_name="numpy", dims=(3, 5, 1), **kw):
+    return nn.Network(list(dims), hidden="tanh", seed=4, dtype="float64",
+                      backend=backend_name, **kw)
+
+
+def _params(net):
+    return {k: backend.to_numpy(v) for k, v in net.parameters.items()}
+
+
+def _assert_same_run(net, hist, ref_net, ref_hist):
+    assert hist.costs == ref_hist.costs and hist.iterations == ref_hist.iterations
+    assert hist.val_costs == ref_hist.val_costs
+    for k, v in _params(ref_net).items():
+        np.testing.assert_array_equal(_params(net)[k], v, err_msg=k)
+
+
+def _prefetch_threads():
+    return [t for t in threading.enumerate() if t.name.startswith(streams.THREAD_NAME)]
+
+
+class Reads:
+    """An array that records each read (its shape and thread): what Dask
+    computes of it, chunk by chunk."""
+
+    def __init__(self, a):
+        self.a, self.shape, self.dtype, self.ndim = a, a.shape, a.dtype, a.ndim
+        self.log = []
+
+    def __getitem__(self, index):
+        out = self.a[index]
+        if out.size:  # Dask reads an empty corner for its metadata
+            self.log.append((out.shape, threading.current_thread().name))
+        return out
+
+
+# --------------------------------------------------------------------------- files
+
+
+def test_npy_memmap_trains_as_the_in_memory_data_bit_for_bit(tmp_path):
+    """One block (the data is smaller than BLOCK_BYTES): the chunk-aware
+    shuffle is the in-memory permutation, so Adam, dropout and L2 give the
+    same bits; the streamed validation cost too."""
+    X, Y = _data()
+    np.save(tmp_path / "X.npy", X)
+    np.save(tmp_path / "Y.npy", Y)
+    Xm, Ym = nn.open_memmap(tmp_path / "X.npy"), nn.open_memmap(tmp_path / "Y.npy")
+    assert isinstance(Xm, np.memmap)
+    net, ref_net = _net(), _net()
+    hist = net.fit(Xm, Ym, validation=(Xm, Ym), **TRAIN)
+    ref_hist = ref_net.fit(X, Y, validation=(X, Y), **TRAIN)
+    _assert_same_run(net, hist, ref_net, ref_hist)
+    assert len(hist.costs) == 3 and not _prefetch_threads()
+
+
+def _savez_stored(path, **arrays):
+    np.savez(path, **arrays)
+    with zipfile.ZipFile(path) as zf:
+        assert all(i.compress_type == zipfile.ZIP_STORED for i in zf.infolist())
+
+
+def test_npz_members_are_mapped_at_their_offset(tmp_path):
+    X, Y = _data(m=40)
+    F = np.asfortranarray(np.arange(12, dtype=np.int16).reshape(3, 4))
+    _savez_stored(tmp_path / "d.npz", X=X, Y=Y.astype(np.uint8), F=F)
+    arrays = nn.open_arrays(tmp_path / "d.npz")
+    assert sorted(arrays) == ["F", "X", "Y"]
+    for name, want in {"X": X, "Y": Y.astype(np.uint8), "F": F}.items():
+        got = arrays[name]
+        assert isinstance(got, np.memmap) and got.dtype == want.dtype, name
+        np.testing.assert_array_equal(got, want, err_msg=name)
+    assert arrays["F"].flags.f_contiguous
+    np.testing.assert_array_equal(nn.io.open_memmap(tmp_path / "d.npz", key="X"), X)
+    net, ref_net = _net(), _net()
+    _assert_same_run(net, net.fit(arrays["X"], arrays["Y"], **TRAIN),
+                     ref_net, ref_net.fit(X, Y, **TRAIN))
+
+
+def test_npz_refusals_name_the_file_and_the_member(tmp_path):
+    X, _ = _data(m=10)
+    np.savez_compressed(tmp_path / "c.npz", X=X)
+    with pytest.raises(ValueError, match=r"c\.npz' stores 'X' compressed .*np\.savez"):
+        nn.open_memmap(tmp_path / "c.npz")
+    _savez_stored(tmp_path / "two.npz", X=X, Y=X)
+    with pytest.raises(ValueError, match=r"holds the arrays \['X', 'Y'\]: say which with key="):
+        nn.open_memmap(tmp_path / "two.npz")
+    with pytest.raises(ValueError, match=r"has no array 'Z' \(it holds \['X', 'Y'\]\)"):
+        nn.open_memmap(tmp_path / "two.npz", key="Z")
+    np.savez(tmp_path / "o.npz", X=np.array([{"a": 1}], dtype=object))
+    with pytest.raises(ValueError, match="Python objects .* never unpickles"):
+        nn.open_memmap(tmp_path / "o.npz")
+    with pytest.raises(FileNotFoundError, match="no data file"):
+        nn.open_memmap(tmp_path / "missing.npy")
+    with pytest.raises(ValueError, match="for one .npy array use open_memmap"):
+        nn.open_arrays(tmp_path / "x.npy")
+
+
+def test_zarr_group_streams_by_its_chunks(tmp_path):
+    zarr = pytest.importorskip("zarr")
+    X, Y = _data(m=120)
+    group = zarr.open_group(str(tmp_path / "d.zarr"), mode="w")
+    group.create_array("X", data=np.ascontiguousarray(X.T), chunks=(120, 3))  # one chunk
+    group.create_array("Y", data=Y[0], chunks=(50,))
+    group.create_array("X7", data=np.ascontiguousarray(X.T), chunks=(7, 3))
+    arrays = nn.open_arrays(tmp_path / "d.zarr")
+    assert sorted(arrays) == ["X", "X7", "Y"] and not isinstance(arrays["X"], np.ndarray)
+    net, ref_net = _net(), _net()
+    hist = net.fit(arrays["X"], arrays["Y"], examples_as_rows=True, **TRAIN)
+    _assert_same_run(net, hist, ref_net, ref_net.fit(X, Y, **TRAIN))
+    data = backend.Stream(arrays["X7"], arrays["Y"], target=backend.resolve("numpy", "cpu"),
+                          dtype="float64", examples_as_rows=True)
+    assert data.chunk_sizes == (7,) * 17 + (1,)
+    assert net.cost(arrays["X7"], arrays["Y"], examples_as_rows=True) == pytest.approx(
+        net.cost(X, Y), rel=1e-13)
+
+
+# --------------------------------------------------------------------------- Dask
+
+
+def test_dask_input_streams_chunk_by_chunk_on_the_prefetch_thread():
+    da = pytest.importorskip("dask.array")
+    dask = pytest.importorskip("dask")
+    X, Y = _data(m=300)
+    source = Reads(X)
+    Xd = da.from_array(source, chunks=(3, 40), asarray=True)
+    Yd = da.from_array(Y, chunks=(1, 40))
+    with dask.config.set(scheduler="synchronous"):
+        net = _net()
+        hist = net.fit(Xd, Yd, **TRAIN)
+    reads = [shape for shape, _ in source.log]
+    assert max(r[1] for r in reads) == 40  # never more than one chunk at a time
+    assert sum(r[1] for r in reads) == 3 * 300  # each chunk read once per epoch
+    assert {name for _, name in source.log} == {streams.THREAD_NAME + "_0"}
+    assert len(hist.costs) == 3 and all(np.isfinite(hist.costs))
+    assert not _prefetch_threads()
+
+
+def _chunked_reference(X, Y, params, sizes, epochs, batch_size, lr, seed):
+    """Mini-batch gradient descent (NumPy float64) over the chunk-aware
+    shuffle as documented: chunks in a drawn order, each chunk's examples in
+    a drawn order, batches of consecutive examples of that sequence."""
+    rng = np.random.default_rng(seed)
+    starts = np.cumsum([0, *sizes[:-1]])
+    P = {k: v.copy() for k, v in params.items()}
+    m, costs = X.shape[1], []
+    for _ in range(epochs):
+        chunks = rng.permutation(len(sizes))
+        order = np.concatenate([starts[c] + rng.permutation(sizes[c]) for c in chunks])
+        total = 0.0
+        for a in range(0, m, batch_size):
+            idx = order[a:a + batch_size]
+            AL, caches = ref.forward(X[:, idx], P, "tanh", "sigmoid")
+            total += ref.cost(AL, Y[:, idx], "sigmoid") * len(idx) / m
+            g = ref.backward(AL, Y[:, idx], caches, P, "tanh", "sigmoid")
+            P = {k: v - lr * g[f"d{k}"] for k, v in P.items()}
+        costs.append(total)
+    return P, costs
+
+
+@pytest.mark.parametrize("backend_name", ["numpy", "torch", "jax", "array_api_strict"])
+def test_many_chunks_train_on_the_chunk_aware_shuffle(backend_name):
+    """Uneven chunks, batches that cross chunk ends: against an independent
+    NumPy float64 reference of the documented order, on several backends."""
+    pytest.importorskip(backend_name)
+    da = pytest.importorskip("dask.array")
+    X, Y = _data(m=97)
+    sizes = (30, 25, 30, 12)
+    _, _, params = ref.problem([3, 5, 1], m=1, seed=3)
+    net = nn.Network([3, 5, 1], hidden="tanh", init=params, seed=9, dtype="float64",
+                     backend=backend_name)
+    hist = net.fit(da.from_array(X, chunks=(3, sizes)), da.from_array(Y, chunks=(1, sizes)),
+                   learning_rate=0.1, batch_size=16, epochs=3, progress=False)
+    P, costs = _chunked_reference(X, Y, params, sizes, 3, 16, 0.1, 9)
+    np.testing.assert_allclose(hist.costs, costs, rtol=1e-12)
+    for k, v in P.items():
+        np.testing.assert_allclose(_params(net)[k], v, rtol=1e-10, atol=1e-12, err_msg=k)
+
+
+def test_a_dask_network_keeps_dask_inputs_lazy_as_before():
+    da = pytest.importorskip("dask.array")
+    X, Y = _data(m=60)
+    net = _net("dask")
+    net.fit(da.from_array(X, chunks=(3, 20)), da.from_array(Y, chunks=(1, 20)),
+            learning_rate=0.1, batch_size=20, epochs=1, progress=False)
+    assert backend.backend_of(net.predict(da.from_array(X))) == "dask"
+
+
+# --------------------------------------------------------------------------- the order
+
+
+def test_chunk_aware_order_permutes_chunks_then_examples_from_the_seed():
+    sizes = (4, 4, 4, 3)
+    target = backend.resolve("numpy", "cpu")
+    values = np.arange(15, dtype=np.float64)[None, :]
+    data = backend.Stream(values, None, target=target, dtype="float64", block_bytes=4 * 8)
+    assert data.chunk_sizes == sizes
+
+    def epoch(seed, batch_size=4):
+        order = data.order(backend.HostRandom(seed))
+        with data.batches(batch_size, order) as batches:
+            parts = [backend.to_numpy(Xb)[0].astype(int) for Xb, _ in batches]
+        return order, parts
+
+    order, parts = epoch(5)
+    assert sorted(order.chunks.tolist()) == [0, 1, 2, 3]
+    rng = np.random.default_rng(5)
+    chunks = rng.permutation(4)
+    expected = np.concatenate([4 * c + rng.permutation(sizes[c]) for c in chunks])
+    np.testing.assert_array_equal(np.concatenate(parts), expected)
+    assert [len(p) for p in parts] == [4, 4, 4, 3]
+    segments = np.split(expected, np.cumsum([sizes[c] for c in chunks])[:-1])
+    for c, seg in zip(chunks, segments, strict=True):  # a chunk's examples stay together
+        assert sorted(seg.tolist()) == list(range(4 * c, 4 * c + sizes[c]))
+    assert np.array_equal(np.concatenate(epoch(5)[1]), expected)  # the same seed, the same
+    assert not np.array_equal(np.concatenate(epoch(6)[1]), expected)
+    one = backend.HostRandom(7).chunked_permutation([15])
+    np.testing.assert_array_equal(one[1][0], np.random.default_rng(7).permutation(15))
+
+
+def test_in_order_batches_cross_chunk_ends():
+    values = np.arange(10.0)[None, :]
+    data = backend.Stream(values, values * 2, target=backend.resolve("numpy", "cpu"),
+                          dtype="float32", block_bytes=3 * 8)
+    assert data.chunk_sizes == (3, 3, 3, 1)
+    with data.batches(4) as batches:
+        got = [(backend.to_numpy(Xb), backend.to_numpy(Yb)) for Xb, Yb in batches]
+    assert [g[0].tolist() for g in got] == [[[0, 1, 2, 3]], [[4, 5, 6, 7]], [[8, 9]]]
+    assert all(g[0].dtype == np.float32 and g[1].dtype == np.float32 for g in got)
+    np.testing.assert_array_equal(got[1][1], 2 * got[1][0])
+
+
+# --------------------------------------------------------------------------- evaluation
+
+
+def test_predict_on_lazy_input_is_a_host_array_computed_in_batches():
+    da = pytest.importorskip("dask.array")
+    dask = pytest.importorskip("dask")
+    X, Y = _data(m=130)
+    net = _net()
+    net.fit(X, Y, learning_rate=0.5, iterations=30, progress=False)
+    source = Reads(X)
+    Xd = da.from_array(source, chunks=(3, 50), asarray=True)
+    with dask.config.set(scheduler="synchronous"):
+        proba = net.predict_proba(Xd)
+        labels = net.predict(Xd, batch_size=32)
+    assert type(proba) is np.ndarray and type(labels) is np.ndarray
+    np.testing.assert_array_equal(proba, net.predict_proba(X))
+    np.testing.assert_array_equal(labels, net.predict(X))
+    assert max(shape[1] for shape, _ in source.log) == 50
+
+
+@pytest.mark.parametrize("output", ["sigmoid", "softmax", "linear"])
+def test_score_and_cost_stream_to_the_in_memory_values(tmp_path, output):
+    X, Y = _data(m=200)
+    n_y = 1
+    if output == "softmax":
+        Y, n_y = ((X[0] > 0).astype(int) + (X[1] > 0))[None, :], 3  # integer classes
+    elif output == "linear":
+        Y = X[:1] * 2.0 - X[2:3]
+    net = nn.Network([3, 4, n_y], hidden="tanh", output=output, seed=2, dtype="float64")
+    net.fit(X, Y, learning_rate=0.05, iterations=20, progress=False)
+    np.save(tmp_path / "X.npy", X)
+    np.save(tmp_path / "Y.npy", Y)
+    Xm, Ym = nn.open_memmap(tmp_path / "X.npy"), nn.open_memmap(tmp_path / "Y.npy")
+    for batch_size in (None, 7, 64):
+        assert net.cost(Xm, Ym, batch_size=batch_size) == pytest.approx(net.cost(X, Y),
+                                                                        rel=1e-12)
+        assert net.score(Xm, Ym, batch_size=batch_size) == pytest.approx(net.score(X, Y),
+                                                                         rel=1e-12)
+    assert 0.0 < net.score(X, Y) < 1.0
+
+
+# --------------------------------------------------------------------------- rows
+
+
+def test_examples_as_rows_is_the_transposed_data(tmp_path):
+    X, Y = _data()
+    np.save(tmp_path / "rows.npy", np.ascontiguousarray(X.T))
+    np.save(tmp_path / "y.npy", Y[0])
+    rows, y = nn.open_memmap(tmp_path / "rows.npy"), nn.open_memmap(tmp_path / "y.npy")
+    streamed, in_memory, ref_net = _net(), _net(), _net()
+    hist = streamed.fit(rows, y, examples_as_rows=True, **TRAIN)
+    hist_mem = in_memory.fit(X.T, Y[0], examples_as_rows=True, **TRAIN)
+    ref_hist = ref_net.fit(X, Y, **TRAIN)
+    _assert_same_run(streamed, hist, ref_net, ref_hist)
+    _assert_same_run(in_memory, hist_mem, ref_net, ref_hist)
+    np.testing.assert_array_equal(streamed.predict(rows, examples_as_rows=True),
+                                  ref_net.predict(X))
+    assert streamed.cost(rows, y, examples_as_rows=True) == pytest.approx(ref_net.cost(X, Y),
+                                                                          rel=1e-12)
+    with pytest.raises(ValueError, match=r"has 150 features .* n_x=3 \(stored with examples "
+                                         r"as rows\? pass examples_as_rows=True\)"):
+        _net().fit(rows, y, batch_size=8, epochs=1)
+    with pytest.raises(TypeError, match="examples_as_rows must be True or False, got 'yes'"):
+        _net().fit(rows, y, batch_size=8, epochs=1, examples_as_rows="yes")
+
+
+# --------------------------------------------------------------------------- errors, threads
+
+
+def test_bad_streamed_input_is_refused_naming_it_and_nothing_changes(tmp_path):
+    X, Y = _data(m=100)
+    bad = X.copy()
+    bad[1, 73] = np.nan
+    np.save(tmp_path / "bad.npy", bad)
+    np.save(tmp_path / "Y.npy", Y)
+    np.save(tmp_path / "Y3.npy", Y * 3)
+    net = _net()
+    before = _params(net)
+    Ym = nn.open_memmap(tmp_path / "Y.npy")
+    with pytest.raises(backend.StreamDataError,
+                       match=r"X contains NaN or inf values \(in a batch drawn from examples "
+                             r"0\.\.99 of the stream\)"):
+        net.fit(nn.open_memmap(tmp_path / "bad.npy"), Ym, **TRAIN)
+    with pytest.raises(ValueError, match="Y must hold only the labels 0 and 1"):
+        net.fit(X.view(np.memmap), nn.open_memmap(tmp_path / "Y3.npy"), **TRAIN)
+    with pytest.raises(ValueError, match=r"Y has 99 examples but X has 100"):
+        net.fit(X.view(np.memmap), Y[:, :99], **TRAIN)
+    with pytest.raises(ValueError, match=r"Y \(2, 100\) has 2 values per example but must "
+                                         r"have n\[L\]=1"):
+        net.fit(X.view(np.memmap), np.vstack([Y, Y]), **TRAIN)
+    with pytest.raises(TypeError, match="X must be a real numeric array, got dtype complex"):
+        net.fit(X.astype(complex).view(np.memmap), Y, **TRAIN)
+    for k, v in before.items():
+        np.testing.assert_array_equal(_params(net)[k], v, err_msg=k)
+    assert net.history.costs == [] and not _prefetch_threads()
+
+
+@pytest.mark.parametrize("error", [RuntimeError, KeyboardInterrupt])
+def test_the_prefetch_thread_stops_when_training_is_interrupted(error):
+    X, Y = _data(m=200)
+    seen = []
+
+    def stop(i):
+        seen.append(i)
+        assert len(_prefetch_threads()) == 1  # reading the next batch meanwhile
+        if i == 4:
+            raise error("stop")
+
+    net = _net()
+    with pytest.raises(error, match="stop"):
+        net.fit(X.view(np.memmap), Y, learning_rate=0.1, batch_size=10, epochs=2,
+                progress=False, on_iteration=stop)
+    assert seen == [0, 1, 2, 3, 4] and not _prefetch_threads()
+    assert not np.array_equal(_params(net)["W1"], _params(_net())["W1"])  # kept 5 steps
+
+
+def test_checkpoint_and_resume_with_streamed_data(tmp_path):
+    X, Y = _data()
+    np.save(tmp_path / "X.npy", X)
+    Xm = nn.open_memmap(tmp_path / "X.npy")
+    kw = dict(TRAIN, epochs=4)
+    ref_net = _net()
+    ref_hist = ref_net.fit(Xm, Y, **kw)
+    _net().fit(Xm, Y, **dict(kw, epochs=2), checkpoint=tmp_path / "c.npz", checkpoint_every=1)
+    again = _net()
+    hist = again.fit(Xm, Y, **kw, resume=tmp_path / "c.npz")
+    _assert_same_run(again, hist, ref_net, ref_hist)
+    with pytest.raises(ValueError, match="another run; it differs in X"):
+        _net().fit((X + 1).view(np.memmap), Y, **kw, resume=tmp_path / "c.npz")
+
+
+# --------------------------------------------------------------------------- memory
+
+
+MEMORY_RUN = textwrap.dedent("""
+    import json, sys
+    import numpy as np
+    import nnarray as nn
+
+    def anon():
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("RssAnon:"):
+                    return int(line.split()[1]) * 1024
+
+    path, m, n_x = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+    out = np.lib.format.open_memmap(path, mode="w+", dtype=np.float32, shape=(m, n_x))
+    rng = np.random.default_rng(0)
+    for a in range(0, m, 8192):
+        out[a:a + 8192] = rng.normal(size=(min(8192, m - a), n_x))
+    out.flush()
+    del out
+    X = nn.open_memmap(path)
+    Y = (X[:, 0] > 0).astype(np.float32)  # one label per example: m floats in memory
+    net = nn.Network([n_x, 16, 1], seed=1)
+    start = peak = anon()
+
+    def sample(i):
+        global peak
+        peak = max(peak, anon())
+
+    hist = net.fit(X, Y, learning_rate=0.01, batch_size=1024, epochs=1, progress=False,
+                   examples_as_rows=True, on_iteration=sample)
+    sample(-1)
+    print(json.dumps({"grew": peak - start, "bytes": X.nbytes, "cost": hist.costs[0]}))
+""")
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads /proc (Linux)")
+def test_training_from_a_memmap_larger_than_what_it_holds(tmp_path):
+    """A 256 MB float32 .npy trained for an epoch grows the process's
+    anonymous memory (what is not the file's page cache) by a few blocks
+    and batches, not by the file (a float64 copy would be twice its size)."""
+    m, n_x = 2**18, 256
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    proc = subprocess.run([sys.executable, "-c", MEMORY_RUN, str(tmp_path / "X.npy"), str(m),
+                           str(n_x)], capture_output=True, text=True, env=env, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    print(f"RssAnon grew by {result['grew'] / 2**20:.1f} MiB while training on "
+          f"{result['bytes'] / 2**20:.0f} MiB")
+    assert result["bytes"] == m * n_x * 4
+    assert np.isfinite(result["cost"])
+    assert result["grew"] < result["bytes"] / 4
+
+
+# --------------------------------------------------------------------------- command
+
+
+def _run_cli(*args, cwd):
+    path = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)
+    return subprocess.run([sys.executable, "-m", "nnarray", *args], capture_output=True,
+                          text=True, cwd=cwd, env={"PATH": "", "PYTHONPATH": path})
+
+
+def test_command_trains_streamed_data(tmp_path):
+    X, Y = _data(m=400)
+    _savez_stored(tmp_path / "cols.npz", X=X.astype(np.float32), Y=Y[0])
+    np.save(tmp_path / "rows.npy", np.column_stack([X.T, Y[0]]))
+    common = ["--layers", "3,6,1", "--batch-size", "32", "--epochs", "3", "--device", "cpu",
+              "--learning-rate", "0.1", "--quiet"]
+    cols = _run_cli("train", "--data", "cols.npz", *common, "--save", "m.npz", cwd=tmp_path)
+    assert cols.returncode == 0, cols.stderr
+    assert "3 epochs of batches of 32 in" in cols.stdout and "float32" in cols.stdout
+    rows = _run_cli("train", "--data", "rows.npy", "--examples-as-rows", *common, cwd=tmp_path)
+    assert rows.returncode == 0, rows.stderr
+    train_line = [line for line in cols.stdout.splitlines() if line.startswith("train")]
+    assert train_line == [line for line in rows.stdout.splitlines() if line.startswith("train")]
+    ev = _run_cli("evaluate", "m.npz", "--data", "rows.npy", "--examples-as-rows",
+                  cwd=tmp_path)
+    assert ev.returncode == 0, ev.stderr
+    assert [line for line in ev.stdout.splitlines() if line.startswith("train")] == train_line
+    X7, Y7 = cli.open_data(tmp_path / "rows.npy", examples_as_rows=True)
+    assert isinstance(X7, np.memmap) and X7.shape == (400, 3) and Y7.shape == (400,)
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--data", "cols.npz"], "--data is streamed by mini-batches: give --batch-size"),
+    (["--data", "comp.npz", "--batch-size", "8", "--epochs", "1"], "stores 'X' compressed"),
+    (["--data", "cols.npz", "--batch-size", "8"], "--batch-size and --epochs go together"),
+    (["--dataset", "planar", "--examples-as-rows"], "--examples-as-rows applies to --data"),
+    (["--data", "only.npz", "--batch-size", "8", "--epochs", "1"],
+     r"must hold arrays X and Y, it holds \['A'\]"),
+])
+def test_command_refuses_bad_data_options(tmp_path, extra, message):
+    X, Y = _data(m=20)
+    _savez_stored(tmp_path / "cols.npz", X=X, Y=Y)
+    _savez_stored(tmp_path / "only.npz", A=X)
+    np.savez_compressed(tmp_path / "comp.npz", X=X, Y=Y)
+    proc = _run_cli("train", *extra, "--quiet", cwd=tmp_path)
+    assert proc.returncode == 2
+    assert proc.stderr.startswith("nnarray: error: ")
+    assert re.search(message, proc.stderr), proc.stderr
