@@ -10,7 +10,7 @@ from typing import Any
 import nnarray as nn
 from nnarray.cli import device_arguments, table
 
-__all__ = ["network", "parse", "save_plot", "table"]
+__all__ = ["network", "parse", "save_plot", "say_where", "table"]
 
 
 def parse(doc: str, argv: list[str] | None, dtype: str = "float64",
@@ -28,8 +28,21 @@ def parse(doc: str, argv: list[str] | None, dtype: str = "float64",
 def network(args: argparse.Namespace, dims: list[int], **kwargs: Any) -> nn.Network:
     """A network on the device, backend and dtype the command line asked for
     (``generator="legacy"`` among ``kwargs``: the course's initial parameters)."""
-    return nn.Network(dims, device=args.device, backend=args.backend, dtype=args.dtype,
-                      **kwargs)
+    net = nn.Network(dims, device=args.device, backend=args.backend, dtype=args.dtype,
+                     **kwargs)
+    say_where(net)
+    return net
+
+
+_said: set[str] = set()
+
+
+def say_where(net: nn.Network) -> None:
+    """Print how the network trains here (once per example and path)."""
+    where = net.execution()
+    if where not in _said:
+        _said.add(where)
+        print(f"training on {where}")
 
 
 def save_plot(args: argparse.Namespace, name: str, draw: Any, *draw_args: Any,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import nnarray as nn
 
-from _common import parse, save_plot, table
+from _common import parse, save_plot, say_where, table
 
 
 def main(argv: list[str] | None = None) -> dict[str, float]:
@@ -18,6 +18,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     (X_train, Y_train), (X_test, Y_test) = nn.datasets.load_cat_vs_noncat()
     model = nn.LogisticRegression(X_train.shape[0], device=args.device, backend=args.backend,
                                   dtype=args.dtype)
+    say_where(model)
     hist = model.fit(X_train, Y_train, iterations=args.iterations, learning_rate=0.005,
                      progress=False)
     print(table(["iteration", "cost"], list(zip(hist.iterations, hist.costs, strict=True))))

@@ -58,7 +58,8 @@ def relu(Z: Array, xp: Any = None) -> Array:
 def relu_backward(dA: Array, Z: Array | None, A: Array | None = None, xp: Any = None) -> Array:
     """dZ = dA where z > 0, else 0 (g'(0) taken as 0, as in the lecture's code).
     With ``A`` given, a > 0 is used instead (the same test), so Z may be ``None``."""
-    positive = (Z if A is None else A) > 0
+    # one of Z and A is given, which the types cannot say
+    positive: Array = (Z if A is None else A) > 0  # type: ignore[operator, assignment]
     xp = xp or namespace(dA, positive)
     # a 0/1 mask times dA: NumPy's where() with a scalar is several times slower
     return dA * xp.astype(positive, dA.dtype)
@@ -74,7 +75,8 @@ def leaky_relu_backward(
     dA: Array, Z: Array | None, A: Array | None = None, xp: Any = None
 ) -> Array:
     """dZ = dA where z > 0, else 0.01·dA (with ``A`` given, a > 0 is the same test)."""
-    positive = (Z if A is None else A) > 0
+    # one of Z and A is given, which the types cannot say
+    positive: Array = (Z if A is None else A) > 0  # type: ignore[operator, assignment]
     xp = xp or namespace(dA, positive)
     return xp.where(positive, dA, LEAKY_SLOPE * dA)
 
@@ -100,7 +102,7 @@ def softmax(Z: Array, xp: Any = None) -> Array:
 def softmax_backward(dA: Array, Z: Array | None, A: Array | None = None, xp: Any = None) -> Array:
     """dZ = A ∗ (dA − Σ_k dA_k A_k), the Jacobian of softmax applied to dA
     column by column (A = softmax(Z))."""
-    s = softmax(Z, xp) if A is None else A
+    s = softmax(Z, xp) if A is None else A  # type: ignore[arg-type]  # Z or A is given
     xp = xp or namespace(dA, s)
     return s * (dA - xp.sum(dA * s, axis=0, keepdims=True))
 

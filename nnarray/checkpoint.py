@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from . import io
-from .backend import Array, Stream, Target, to_numpy
+from .backend import Array, Stream, Target, sharding, to_numpy
 from .train import History, Snapshot
 
 KINDS = ("iterations", "epochs")
@@ -41,8 +41,9 @@ def fingerprint(a: Array | Stream | None) -> dict[str, Any] | None:
     if isinstance(a, Stream):
         return a.fingerprint()
     host = np.ascontiguousarray(to_numpy(a))
+    # an ndarray is a buffer; NumPy's stubs say so from Python 3.12 on
     return {"shape": list(host.shape), "dtype": host.dtype.name,
-            "sha256": hashlib.sha256(host.view(np.uint8)).hexdigest()}
+            "sha256": hashlib.sha256(host.view(np.uint8)).hexdigest()}  # type: ignore[arg-type]
 
 
 def writer(path: str | os.PathLike[str], model_meta: Mapping[str, Any],
@@ -52,7 +53,7 @@ def writer(path: str | os.PathLike[str], model_meta: Mapping[str, Any],
     def write(snap: Snapshot) -> None:
         arrays = {k: to_numpy(v) for k, v in snap.parameters.items()}
         opt = snap.opt_state
-        prefixes = [p for p in ("v", "s") if p in opt]
+        prefixes: list[str] = [p for p in ("v", "s") if p in opt]
         for p in prefixes:
             arrays |= {f"{p}.{k}": to_numpy(v) for k, v in opt[p].items()}
         best_cost = None
@@ -68,8 +69,9 @@ def writer(path: str | os.PathLike[str], model_meta: Mapping[str, Any],
                         "val_costs": h.val_costs},
             "best_cost": best_cost, "waited": snap.waited, "settings": dict(settings),
         }
-        io.save_arrays(path, arrays, dict(model_meta, state_prefixes=prefixes,
-                                          training=training))
+        if sharding.is_main_process():  # several processes: the first writes
+            io.save_arrays(path, arrays, dict(model_meta, state_prefixes=prefixes,
+                                              training=training))
 
     return write
 

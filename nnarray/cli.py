@@ -321,8 +321,9 @@ def _version(dist: str) -> str | None:
 
 def cmd_info(args: argparse.Namespace) -> None:
     """``nnarray info``: versions, installed backends, devices and why a GPU is missing."""
-    rows = [["python", platform.python_version()], ["nnarray", __version__],
-            ["numpy", _version("numpy")], ["array-api-compat", _version("array-api-compat")]]
+    rows: list[list[str | None]] = [
+        ["python", platform.python_version()], ["nnarray", __version__],
+        ["numpy", _version("numpy")], ["array-api-compat", _version("array-api-compat")]]
     print(table(["package", "version"], rows))
     dists = {"cupy": ("cupy-cuda13x", "cupy-cuda12x", "cupy"), "torch": ("torch",),
              "jax": ("jax",), "dask": ("dask",), "array_api_strict": ("array-api-strict",)}

@@ -48,7 +48,7 @@ def check(
         if not l2 and masks is None:
             return backend.to_float(train.cost(params, X, Y, hidden, output))
         _, cost = train.gradients(params, X, Y, hidden, output, xp=xp, l2=l2, masks=masks)
-        return backend.to_float(cost)
+        return backend.to_float(cost)  # type: ignore[arg-type]  # want_cost=True: a cost
 
     if not l2 and masks is None:
         AL, caches = propagation.model_forward(X, parameters, hidden, output)

@@ -17,7 +17,7 @@ he         N(0, 1) · sqrt(2 / n[l-1])             ReLU
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -80,6 +80,8 @@ def initialize_host(
     if generator not in GENERATORS:
         raise ValueError(f"generator must be one of {list(GENERATORS)}, got {generator!r}")
     name = backend.dtype_name(dtype)
+    rng: np.random.RandomState | np.random.Generator
+    draw: Callable[[int, int], np.ndarray]
     if generator == "legacy":
         rng = np.random.RandomState(seed)
         draw = rng.randn
@@ -141,6 +143,6 @@ def check_parameters(params: Mapping[str, Any], layer_dims: Sequence[int]) -> No
     for k, shape in expected.items():
         got = tuple(getattr(params[k], "shape", np.shape(params[k])))
         if got != shape:
-            l = k[1:]
-            what = f"(n[{l}], n[{int(l) - 1}])" if k[0] == "W" else f"(n[{l}], 1)"
+            layer = k[1:]
+            what = f"(n[{layer}], n[{int(layer) - 1}])" if k[0] == "W" else f"(n[{layer}], 1)"
             raise ValueError(f"init[{k!r}] must have shape {what} = {shape}, got {got}")

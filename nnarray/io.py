@@ -95,7 +95,7 @@ def save_arrays(path: str | os.PathLike[str], arrays: Mapping[str, np.ndarray],
         raise ValueError(f"array name {_META_KEY!r} is reserved")
     header = dict(meta, format=FORMAT, format_version=FORMAT_VERSION,
                   nnarray_version=__version__)
-    payload = dict(arrays)
+    payload: dict[str, Any] = dict(arrays)
     payload[_META_KEY] = np.frombuffer(json.dumps(header).encode(), dtype=np.uint8)
     folder = path.parent if str(path.parent) else Path(".")
     _remove_stale_temporaries(folder, path.name)
@@ -133,7 +133,8 @@ def open_memmap(path: str | os.PathLike[str], key: str | None = None) -> np.ndar
             raise ValueError(f"key={key!r} names a member of a .npz archive; "
                              f"{str(path)!r} is a single array")
         try:
-            return np.load(path, mmap_mode="r", allow_pickle=False)
+            # np.load's stubs return Any
+            return np.load(path, mmap_mode="r", allow_pickle=False)  # type: ignore[no-any-return]
         except ValueError as exc:
             raise ValueError(f"{str(path)!r} cannot be memory-mapped: {exc}") from None
     try:
@@ -528,7 +529,8 @@ def _read_array(zf: zipfile.ZipFile, info: zipfile.ZipInfo, key: str, dtype: np.
     fp, shape, _, _, _ = _header(zf, info)
     with fp:
         flat = np.empty(math.prod(shape), dtype=dtype)
-        _read_exactly(fp, flat.nbytes, out=memoryview(flat).cast("B"))
+        # an ndarray is a buffer; NumPy's stubs say so from Python 3.12 on
+        _read_exactly(fp, flat.nbytes, out=memoryview(flat).cast("B"))  # type: ignore[arg-type]
         if fp.read(1):
             raise _Refused(f"has an entry {info.filename!r} longer than its header says")
     array = flat.reshape(shape, order="F" if fortran else "C")

@@ -17,29 +17,31 @@ from typing import Any
 from .backend import Array, namespace
 
 
-def binary_cross_entropy(AL: Array, Y: Array, from_logits: bool = False) -> Array:
+def binary_cross_entropy(AL: Array, Y: Array, from_logits: bool = False,
+                         weights: Array | None = None) -> Array:
     """J = −(1/m) Σ [y·log(a) + (1 − y)·log(1 − a)].
 
     ``AL`` is the output probabilities ``(n_y, m)``; with ``from_logits=True``
     it is the output layer's ``Z[L]`` and the stable form
     J = (1/m) Σ [log(1 + e^{z}) − y·z] is used, which never takes log(0).
     From probabilities, ``a`` is clipped to [eps, 1 − eps] of its dtype.
+    ``weights``: see :func:`real_m`.
     """
     xp = namespace(AL, Y)
     check_shapes(AL, Y)
-    m = AL.shape[1]
     if from_logits:
         Z = AL
         # max(z, 0) with no Python-scalar array argument (on torch that would
         # make a host tensor every call); the same values, bit for bit
         softplus = xp.where(Z > 0, Z, xp.zeros_like(Z)) + xp.log1p(xp.exp(-xp.abs(Z)))
-        return xp.sum(softplus - Y * Z) / m
+        return _mean(softplus - Y * Z, weights, xp)
     eps = float(xp.finfo(AL.dtype).eps)
     A = xp.clip(AL, eps, 1.0 - eps)
-    return -xp.sum(Y * xp.log(A) + (1.0 - Y) * xp.log1p(-A)) / m
+    return -_mean(Y * xp.log(A) + (1.0 - Y) * xp.log1p(-A), weights, xp)
 
 
-def categorical_cross_entropy(AL: Array, Y: Array, from_logits: bool = False) -> Array:
+def categorical_cross_entropy(AL: Array, Y: Array, from_logits: bool = False,
+                              weights: Array | None = None) -> Array:
     """J = −(1/m) Σ_i Σ_k y_k log a_k for one-hot ``Y`` ``(n_y, m)``.
 
     With ``from_logits=True``, ``AL`` is Z[L] and log a = z − logsumexp(z) is
@@ -48,23 +50,42 @@ def categorical_cross_entropy(AL: Array, Y: Array, from_logits: bool = False) ->
     """
     xp = namespace(AL, Y)
     check_shapes(AL, Y)
-    m = AL.shape[1]
     if from_logits:
         Z = AL
         top = xp.max(Z, axis=0, keepdims=True)
         log_sum = xp.log(xp.sum(xp.exp(Z - top), axis=0, keepdims=True)) + top
-        return -xp.sum(Y * (Z - log_sum)) / m
+        return -_mean(Y * (Z - log_sum), weights, xp)
     eps = float(xp.finfo(AL.dtype).eps)
-    return -xp.sum(Y * xp.log(xp.clip(AL, eps, 1.0))) / m
+    return -_mean(Y * xp.log(xp.clip(AL, eps, 1.0)), weights, xp)
 
 
-def mean_squared_error(AL: Array, Y: Array) -> Array:
+def mean_squared_error(AL: Array, Y: Array, weights: Array | None = None) -> Array:
     """J = (1/2m) Σ (a − y)², whose output error is dZ[L] = A[L] − Y."""
     xp = namespace(AL, Y)
     check_shapes(AL, Y)
-    m = AL.shape[1]
     D = AL - Y
-    return xp.sum(D * D) / (2 * m)
+    if weights is None:
+        return xp.sum(D * D) / (2 * AL.shape[1])
+    return xp.sum(D * D * weights) / (2 * xp.sum(weights))
+
+
+def _mean(loss: Array, weights: Array | None, xp: Any) -> Array:
+    """(1/m) Σ loss over every entry; with ``weights``, over the real examples."""
+    if weights is None:
+        return xp.sum(loss) / loss.shape[1]
+    return xp.sum(loss * weights) / xp.sum(weights)
+
+
+def real_m(weights: Array | None, xp: Any) -> Any:
+    """m, the count of real examples, from per-example ``weights``.
+
+    ``weights`` is ``None`` (every column is a real example: m is the
+    columns' count, the lecture's formulas unchanged) or a ``(1, m_padded)``
+    array of 1 for a real example and 0 for a padding column (data split
+    over several devices: ``backend.sharding``). The weights multiply dZ[L]
+    and the per-example losses; m = Σ weights divides the sums. ``None``
+    here means "take m from the shapes"."""
+    return None if weights is None else xp.sum(weights)
 
 
 def check_shapes(AL: Array, Y: Array) -> None:
@@ -89,15 +110,17 @@ def check_shapes(AL: Array, Y: Array) -> None:
                      "one column per example")
 
 
-def output_cost(ZL: Array, AL: Array, Y: Array, output: str) -> Array:
+def output_cost(ZL: Array, AL: Array, Y: Array, output: str,
+                weights: Array | None = None) -> Array:
     """The cost that belongs to an output activation, in its stable form:
-    cross-entropy from logits for ``sigmoid`` and ``softmax``, MSE for ``linear``."""
+    cross-entropy from logits for ``sigmoid`` and ``softmax``, MSE for ``linear``.
+    ``weights``: see :func:`real_m`."""
     _check_output(output)
     if output == "linear":
-        return mean_squared_error(AL, Y)
+        return mean_squared_error(AL, Y, weights)
     if output == "softmax":
-        return categorical_cross_entropy(ZL, Y, from_logits=True)
-    return binary_cross_entropy(ZL, Y, from_logits=True)
+        return categorical_cross_entropy(ZL, Y, from_logits=True, weights=weights)
+    return binary_cross_entropy(ZL, Y, from_logits=True, weights=weights)
 
 
 def output_dA(AL: Array, Y: Array, output: str) -> Array:

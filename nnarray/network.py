@@ -112,6 +112,12 @@ class Network:
         """The array library that computes: numpy, cupy, torch, jax, dask, array_api_strict."""
         return self._target.backend
 
+    def execution(self, record_every: int | None = 100) -> str:
+        """How :meth:`fit` runs here, in words, e.g. ``"cuda:0 (jax, compiled
+        chunks of 100)"`` or ``"cpu (numpy, step by step)"`` (see
+        :func:`nnarray.backend.execute.describe`)."""
+        return _backend.execute.describe(self.backend, self.device, record_every)
+
     @property
     def L(self) -> int:
         """Number of layers with parameters."""
@@ -222,12 +228,18 @@ class Network:
             if validation is None:
                 raise ValueError("patience needs validation=(X_val, Y_val) to watch")
         X, Y = self._data(X, Y, stream=batch_size is not None, examples_as_rows=examples_as_rows)
-        val = None
+        val: tuple[Any, Any] | None = None  # (X or a Stream, Y or None)
         if validation is not None:
             if not isinstance(validation, tuple | list) or len(validation) != 2:
                 raise TypeError("validation must be a pair (X_val, Y_val)")
             val = self._data(*validation, stream=True, examples_as_rows=examples_as_rows)
-        extras = train.Extras(val, patience, on_iteration, on_epoch)
+        X, Y, examples = self._split(X, Y)
+        val_examples = None
+        if val is not None:
+            Xv, Yv, val_examples = self._split(*val)
+            val = (Xv, Yv)
+        extras = train.Extras(val, patience, on_iteration, on_epoch, examples=examples,
+                              validation_examples=val_examples)
         if checkpoint is not None or resume is not None:
             self._checkpointing(extras, settings, X, Y, checkpoint, checkpoint_every, resume,
                                 record_every if batch_size is None else None, batch_size)
@@ -242,8 +254,8 @@ class Network:
                               iterations=iterations, learning_rate=lr,
                               record_every=record_every, progress=progress,
                               settings=settings, extras=extras)
-                else:
-                    train.run_epochs(state, X, Y, settings=settings, epochs=epochs,
+                else:  # batch_size given: epochs was checked above, not None
+                    train.run_epochs(state, X, Y, settings=settings, epochs=epochs,  # type: ignore[arg-type]
                                      batch_size=batch_size, progress=progress, extras=extras)
         finally:
             self._params = state.parameters
@@ -305,7 +317,13 @@ class Network:
         X, _ = self._data(X, stream=True, examples_as_rows=examples_as_rows)
         if isinstance(X, _backend.Stream):
             return X.map(self._forward, batch_size)
-        return self._forward(X)
+        return self._proba(X)
+
+    def _proba(self, X: Array) -> Array:
+        """A[L] of checked inputs; on a device set, of the real columns only."""
+        X, _, examples = self._split(X, None)
+        AL = self._forward(X)
+        return AL if examples is None else _backend.sharding.real_columns(AL, examples)
 
     def _forward(self, X: Array) -> Array:
         with self._target.context():
@@ -321,7 +339,7 @@ class Network:
         X, _ = self._data(X, stream=True, examples_as_rows=examples_as_rows)
         if isinstance(X, _backend.Stream):
             return X.map(lambda Xb: self._labels(self._forward(Xb), threshold), batch_size)
-        return self._labels(self._forward(X), threshold)
+        return self._labels(self._proba(X), threshold)
 
     def _labels(self, AL: Array, threshold: float) -> Array:
         if self.output == "linear":
@@ -339,18 +357,29 @@ class Network:
         X, Y = self._data(X, Y, stream=True, examples_as_rows=examples_as_rows)
         if isinstance(X, _backend.Stream):
             return self._stream_score(X, batch_size)
+        X, Y, examples = self._split(X, Y)
         xp = self._target.xp
+        w = None if examples is None else examples.weights  # padding columns: weight 0
+
+        def total(a: Array, **kw: Any) -> Array:
+            return xp.sum(a if w is None else a * w, **kw)
+
         with self._target.context():
             AL, _ = propagation.model_forward(X, self._params, self.hidden, self.output)
             if self.output == "linear":
-                residual = xp.sum((Y - AL) ** 2)
-                total = xp.sum((Y - xp.mean(Y, axis=1, keepdims=True)) ** 2)
-                return 1.0 - _backend.to_float(residual) / _backend.to_float(total)
+                residual = total((Y - AL) ** 2)
+                if w is None:
+                    spread = xp.sum((Y - xp.mean(Y, axis=1, keepdims=True)) ** 2)
+                else:
+                    spread = total((Y - total(Y, axis=1, keepdims=True) / examples.m) ** 2)
+                return 1.0 - _backend.to_float(residual) / _backend.to_float(spread)
             if self.output == "softmax":
                 same = xp.argmax(AL, axis=0) == xp.argmax(Y, axis=0)
             else:
                 same = (AL > 0.5) == (Y > 0.5)
-            return _backend.to_float(xp.sum(xp.astype(same, AL.dtype))) / math.prod(same.shape)
+            count = math.prod(same.shape) if w is None else (
+                examples.m * math.prod(same.shape[:-1]))
+            return _backend.to_float(total(xp.astype(same, AL.dtype))) / count
 
     def cost(self, X: Any, Y: Any, *, batch_size: int | None = None,
              examples_as_rows: bool = False) -> float:
@@ -360,7 +389,9 @@ class Network:
         with self._target.context():
             if isinstance(X, _backend.Stream):
                 return train.stream_cost(self._params, X, self.hidden, self.output, batch_size)
-            J = train.cost(self._params, X, Y, self.hidden, self.output)
+            X, Y, examples = self._split(X, Y)
+            J = train.cost(self._params, X, Y, self.hidden, self.output,
+                           None if examples is None else examples.weights)
         return _backend.to_float(J)
 
     def _stream_score(self, data: _backend.Stream, batch_size: int | None) -> float:
@@ -388,15 +419,15 @@ class Network:
                     continue
                 if self.output == "softmax":
                     same = xp.argmax(AL, axis=0) == xp.argmax(Yb, axis=0)
-                else:
-                    same = (AL > 0.5) == (Yb > 0.5)
+                else:  # Yb is not None: score's data has Y
+                    same = (AL > 0.5) == (Yb > 0.5)  # type: ignore[operator]
                 right = xp.sum(xp.astype(same, AL.dtype))
                 correct = right if correct is None else correct + right
                 count += math.prod(same.shape)
+        # the first batch set ss (linear output) or correct (the others)
         if self.output == "linear":
-            return 1.0 - residual / float(ss.sum())
-        return _backend.to_float(correct) / count
-
+            return 1.0 - residual / float(ss.sum())  # type: ignore[union-attr]
+        return _backend.to_float(correct) / count  # type: ignore[arg-type]
 
     # ------------------------------------------------------------------ #
     def to(self, device: str | None = None, backend: str | None = None) -> Network:
@@ -424,9 +455,12 @@ class Network:
         self._params = _init.to_target(self._params, self._target, self.dtype)
 
     def save(self, path: str | os.PathLike[str]) -> None:
-        """Save to ``path`` (an ``.npz`` file, written atomically, no pickle)."""
+        """Save to ``path`` (an ``.npz`` file, written atomically, no pickle).
+        Parameters on a device set are gathered to the host first; of several
+        processes, the first alone writes."""
         arrays = {k: _backend.to_numpy(v) for k, v in self._params.items()}
-        io.save_arrays(path, arrays, self._meta())
+        if _backend.sharding.is_main_process():
+            io.save_arrays(path, arrays, self._meta())
 
     def _meta(self) -> dict[str, Any]:
         return {
@@ -463,7 +497,7 @@ class Network:
             )
         Yc = _finite("Y", self._convert(Y))
         if self.output in ("sigmoid", "softmax"):
-            xp = self._target.xp
+            xp = _backend.namespace(Yc)
             with self._target.context():
                 ok = xp.all((Yc == 0.0) | (Yc == 1.0))
                 if self.output == "softmax":
@@ -495,10 +529,10 @@ class Network:
     def _stream(self, X: Any, Y: Any, rows: bool) -> _backend.Stream:
         """X and Y as a stream to this network's device and dtype, their
         shapes checked as :meth:`_inputs` checks them (values: batch by batch)."""
-        if getattr(self._target, "is_set", False):
-            # TODO(device sets): split each streamed batch over the set's devices.
+        if self._target.is_set:
             raise ValueError(f"streamed X ({type(X).__name__}) trains on one device; this "
-                             f"network computes on the set {self.device!r}")
+                             f"network computes on the set {self.device!r}: load X into "
+                             "memory, or move the network to one device (net.to('cuda:0'))")
         n_x, n_y = self.layer_dims[0], self.layer_dims[-1]
         shape = tuple(X.shape)
         if len(shape) == 2 and shape[1 if rows else 0] != n_x:
@@ -545,7 +579,21 @@ class Network:
         return X, Y
 
     def _convert(self, a: Any) -> Array:
+        if self._target.is_set:  # checked on the host, then split: see _split
+            return _backend.convert(a, _backend.resolve("numpy", "cpu"), self.dtype)
         return _backend.convert(a, self._target, self.dtype)
+
+    def _split(self, X: Any, Y: Any) -> tuple[Array, Array | None, Any]:
+        """On a device set, checked inputs' columns split over its devices
+        (padded; ``backend.sharding.Examples`` says where the real ones are);
+        elsewhere the inputs as they are and ``None``."""
+        if not self._target.is_set or not _backend.is_array(X):
+            return X, Y, None
+        sets = _backend.sharding
+        X, examples = sets.place_examples(X, self._target.native)
+        if Y is not None:
+            Y, _ = sets.place_examples(Y, self._target.native, examples)
+        return X, Y, examples
 
 
 class LogisticRegression(Network):

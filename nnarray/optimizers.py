@@ -194,7 +194,8 @@ class Adam(_Optimizer):
 
 
 Optimizer = GradientDescent | Momentum | RMSprop | Adam
-OPTIMIZERS = {"gd": GradientDescent, "momentum": Momentum, "rmsprop": RMSprop, "adam": Adam}
+OPTIMIZERS: dict[str, type[Optimizer]] = {
+    "gd": GradientDescent, "momentum": Momentum, "rmsprop": RMSprop, "adam": Adam}
 
 
 def get(optimizer: str | Optimizer) -> Optimizer:

@@ -6,6 +6,8 @@ from __future__ import annotations
 import sys
 from typing import Any
 
+from .backend import sharding
+
 
 class Progress:
     """``update()`` after each step, ``record(i, cost)`` at record points."""
@@ -15,7 +17,7 @@ class Progress:
         self.bar = None
         self.lines = False
         isatty = getattr(self.stream, "isatty", None)
-        if not enabled or not (isatty and isatty()):
+        if not enabled or not (isatty and isatty()) or not sharding.is_main_process():
             return
         try:
             from tqdm import tqdm

@@ -20,7 +20,7 @@ from typing import Any
 from . import activations
 from .backend import Array, namespace
 from .backend.execute import highest_precision
-from .losses import output_dA, output_dZ
+from .losses import output_dA, output_dZ, real_m
 
 LinearCache = tuple[Array, Array, Array]
 ActivationCache = tuple[LinearCache, Array]
@@ -28,7 +28,7 @@ ActivationCache = tuple[LinearCache, Array]
 
 def _check_linear(A_prev: Array, W: Array, b: Array, l: int | str = "l") -> None:
     """Shapes of one layer, in the lecture's terms."""
-    prev = "l-1" if l == "l" else l - 1
+    prev = "l-1" if isinstance(l, str) else l - 1
     if len(A_prev.shape) != 2 or len(W.shape) != 2:
         raise ValueError(
             f"A[{prev}] and W[{l}] must be 2-D (examples are columns), got shapes "
@@ -68,7 +68,7 @@ def linear_activation_forward(
     if xp is None:
         xp = namespace(A_prev, W, b)
         _check_linear(A_prev, W, b)
-    Z, linear_cache = linear_forward(A_prev, W, b, xp=xp)
+    Z, linear_cache = _linear_forward(A_prev, W, b, xp=xp)
     return g(Z, xp), (linear_cache, Z)
 
 
@@ -120,7 +120,7 @@ def model_forward(
     L = len(parameters) // 2
     g_hidden, g_output = activations.get(hidden)[0], activations.get(output)[0]
     fused = getattr(xp, "nnarray_fused", None)  # see backend.fused.training_namespace
-    caches = []
+    caches: list[ActivationCache] = []
     A = X
     for l in range(1, L + 1):
         W, b = parameters[f"W{l}"], parameters[f"b{l}"]
@@ -135,8 +135,9 @@ def model_forward(
             Z = W @ A_prev + b
             A = (g_hidden if l < L else g_output)(Z, xp)
         if dropped:
-            A = A * masks[l]
-        caches.append(((A_prev, W, b), Z if keep else None))
+            A = A * masks[l]  # type: ignore[index]  # dropped: masks is not None
+        # Z is None only with keep_Z=False (the training loop's, which never reads it)
+        caches.append(((A_prev, W, b), Z if keep else None))  # type: ignore[arg-type]
     return A, caches
 
 
@@ -149,11 +150,14 @@ class _Shape:
 
 @highest_precision
 def linear_backward(
-    dZ: Array, cache: LinearCache, *, xp: Any = None, need_dA_prev: bool = True
+    dZ: Array, cache: LinearCache, *, xp: Any = None, need_dA_prev: bool = True,
+    m: Any = None,
 ) -> tuple[Array | None, Array, Array]:
     """dW = dZ A_prevᵀ / m, db = Σ_columns dZ / m, dA_prev = Wᵀ dZ.
 
     ``need_dA_prev=False`` returns ``None`` for ``dA_prev`` (the input layer).
+    ``m`` defaults to A_prev's column count (see ``losses.real_m`` for when
+    it is not).
     """
     A_prev, W, _ = cache
     if xp is None:
@@ -164,7 +168,8 @@ def linear_backward(
                 f"dZ has shape {tuple(dZ.shape)} but the cache's W is {tuple(W.shape)} and "
                 f"A_prev is {tuple(A_prev.shape)}: dZ[l] must be (n[l], m) = {expected}"
             )
-    m = A_prev.shape[1]
+    if m is None:
+        m = A_prev.shape[1]
     dW = (dZ @ xp.matrix_transpose(A_prev)) / m
     db = xp.sum(dZ, axis=1, keepdims=True) / m
     dA_prev = xp.matrix_transpose(W) @ dZ if need_dA_prev else None
@@ -174,7 +179,7 @@ def linear_backward(
 @highest_precision
 def linear_activation_backward(
     dA: Array, cache: ActivationCache, activation: str, *, A: Array | None = None,
-    xp: Any = None, need_dA_prev: bool = True,
+    xp: Any = None, need_dA_prev: bool = True, m: Any = None,
 ) -> tuple[Array | None, Array, Array]:
     """dZ = dA · g'(Z), then :func:`linear_backward`; returns ``(dA_prev, dW, db)``.
 
@@ -194,7 +199,7 @@ def linear_activation_backward(
         dZ = fused.activation_backward(activation, dA, Z, A)  # one kernel, the same operations
     else:
         dZ = g_backward(dA, Z, A, xp)
-    return linear_backward(dZ, linear_cache, xp=xp, need_dA_prev=need_dA_prev)
+    return _linear_backward(dZ, linear_cache, xp=xp, need_dA_prev=need_dA_prev, m=m)
 
 
 @highest_precision
@@ -209,6 +214,7 @@ def model_backward(
     reuse: bool = False,
     xp: Any = None,
     masks: Mapping[int, Array] | None = None,
+    weights: Array | None = None,
 ) -> dict[str, Array]:
     """Gradients of the cost for every layer, by the lecture's formulas:
     dA[L] = −(Y/A[L] − (1 − Y)/(1 − A[L])) (squared error: A[L] − Y), then
@@ -224,6 +230,9 @@ def model_backward(
     caches, they differ.
     ``xp`` given means the inputs were checked already (the training loop).
     ``masks`` are the dropout masks given to :func:`model_forward`.
+    ``weights`` (1, m) are 0/1 per example (padding columns of data split
+    over devices: see ``losses.real_m``): they multiply the output layer's
+    error, and m is their sum.
     """
     if xp is None:
         xp = namespace(AL, Y)
@@ -232,30 +241,50 @@ def model_backward(
                 f"Y has shape {tuple(Y.shape)} but AL has shape {tuple(AL.shape)}: "
                 "Y must be (n[L], m) like the output layer"
             )
+        if weights is not None and tuple(weights.shape) != (1, AL.shape[1]):
+            raise ValueError(f"weights has shape {tuple(weights.shape)} but must be (1, m) = "
+                             f"(1, {AL.shape[1]}): one 0/1 weight per example")
     activations.get(hidden)
     L = len(caches)
+    m = real_m(weights, xp)
     grads: dict[str, Array] = {}
     for l in range(L, 0, -1):
         need = dA0 or l > 1
         if l == L and reuse:
             dZ = output_dZ(AL, Y, output)
-            dA_prev, dW, db = linear_backward(dZ, caches[l - 1][0], xp=xp, need_dA_prev=need)
+            if weights is not None:
+                dZ = dZ * weights
+            dA_prev, dW, db = _linear_backward(dZ, caches[l - 1][0], xp=xp, need_dA_prev=need,
+                                              m=m)
         elif l == L:
-            dA_prev, dW, db = linear_activation_backward(
-                output_dA(AL, Y, output), caches[l - 1], output, xp=xp, need_dA_prev=need
+            dAL = output_dA(AL, Y, output)
+            if weights is not None:
+                dAL = dAL * weights
+            dA_prev, dW, db = _linear_activation_backward(
+                dAL, caches[l - 1], output, xp=xp, need_dA_prev=need, m=m
             )
         else:
             dA = grads[f"dA{l}"]
             dropped = masks is not None and l in masks
             if dropped:
-                dA = grads[f"dA{l}"] = dA * masks[l]
+                dA = grads[f"dA{l}"] = dA * masks[l]  # type: ignore[index]  # masks is not None
             # With reuse, A[l] = g(Z[l]) is read from the next layer's A_prev
             # (not when dropout changed it: then g'(Z) is computed from Z).
             A = caches[l][0][0] if reuse and not dropped else None
-            dA_prev, dW, db = linear_activation_backward(
-                dA, caches[l - 1], hidden, A=A, xp=xp, need_dA_prev=need,
+            dA_prev, dW, db = _linear_activation_backward(
+                dA, caches[l - 1], hidden, A=A, xp=xp, need_dA_prev=need, m=m,
             )
         grads[f"dW{l}"], grads[f"db{l}"] = dW, db
         if need:
-            grads[f"dA{l - 1}"] = dA_prev
+            grads[f"dA{l - 1}"] = dA_prev  # type: ignore[assignment]  # need: not None
     return grads
+
+
+# The functions without their precision wrapper, for the calls between them
+# and from the training loop (which sets the precision itself, per chunk):
+# no extra frame per layer and step.
+_model_forward = model_forward.__wrapped__
+_model_backward = model_backward.__wrapped__
+_linear_forward = linear_forward.__wrapped__
+_linear_backward = linear_backward.__wrapped__
+_linear_activation_backward = linear_activation_backward.__wrapped__

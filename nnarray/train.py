@@ -101,11 +101,13 @@ class TrainState:
 
 
 def cost(
-    parameters: Mapping[str, Array], X: Array, Y: Array, hidden: str, output: str
+    parameters: Mapping[str, Array], X: Array, Y: Array, hidden: str, output: str,
+    weights: Array | None = None,
 ) -> Array:
-    """J(parameters) on (X, Y) as a 0-d device array, in the loss's stable form."""
+    """J(parameters) on (X, Y) as a 0-d device array, in the loss's stable form
+    (``weights``: see ``losses.real_m``)."""
     AL, caches = propagation.model_forward(X, parameters, hidden, output)
-    return losses.output_cost(caches[-1][1], AL, Y, output)
+    return losses.output_cost(caches[-1][1], AL, Y, output, weights)
 
 
 def l2_cost(parameters: Mapping[str, Array], l2: float, m: int, xp: Any) -> Array:
@@ -117,18 +119,18 @@ def l2_cost(parameters: Mapping[str, Array], l2: float, m: int, xp: Any) -> Arra
 def gradients(
     parameters: Mapping[str, Array], X: Array, Y: Array, hidden: str, output: str, *,
     xp: Any, l2: float = 0.0, masks: Mapping[int, Array] | None = None,
-    want_cost: bool = True,
+    want_cost: bool = True, weights: Array | None = None,
 ) -> tuple[dict[str, Array], Array | None]:
     """The gradients of J (with the L2 term dW += (λ/m) W and the dropout
     masks) and, when wanted, J itself: the training loop's forward and
-    backward pass, without dA0."""
-    AL, caches = propagation.model_forward(X, parameters, hidden, output, xp=xp, keep_Z=False,
-                                           masks=masks)
-    J = losses.output_cost(caches[-1][1], AL, Y, output) if want_cost else None
-    grads = propagation.model_backward(AL, Y, caches, hidden, output, dA0=False, reuse=True,
-                                       xp=xp, masks=masks)
+    backward pass, without dA0. ``weights``: see ``losses.real_m``."""
+    AL, caches = propagation._model_forward(X, parameters, hidden, output, xp=xp,
+                                            keep_Z=False, masks=masks)
+    J = losses.output_cost(caches[-1][1], AL, Y, output, weights) if want_cost else None
+    grads = propagation._model_backward(AL, Y, caches, hidden, output, dA0=False, reuse=True,
+                                        xp=xp, masks=masks, weights=weights)
     if l2:
-        m = X.shape[1]
+        m = X.shape[1] if weights is None else losses.real_m(weights, xp)
         grads = {k: (g + (l2 / m) * parameters[k[1:]] if k.startswith("dW") else g)
                  for k, g in grads.items()}
         if J is not None:
@@ -141,6 +143,7 @@ def step(
     learning_rate: float, want_cost: bool, xp: Any = None, *,
     settings: Settings | None = None, opt_state: Any = None,
     masks: Mapping[int, Array] | None = None, hyper: Mapping[str, Any] | None = None,
+    weights: Array | None = None,
 ) -> tuple[dict[str, Array], Array | None, Any]:
     """One iteration; returns (new parameters, cost before the update or
     ``None``, the optimizer's new state).
@@ -159,7 +162,7 @@ def step(
         xp = namespace(X, Y, *parameters.values())
     s = settings or Settings(hidden, output, learning_rate)
     grads, J = gradients(parameters, X, Y, hidden, output, xp=xp, l2=s.l2, masks=masks,
-                         want_cost=want_cost)
+                         want_cost=want_cost, weights=weights)
     state = s.optimizer.init(parameters) if opt_state is None else opt_state
     new, state = s.optimizer.update(parameters, grads, state, learning_rate, hyper, xp=xp)
     return new, J, state
@@ -176,6 +179,10 @@ class Extras:
     checkpoint: Callable[[Snapshot], Any] | None = None
     checkpoint_every: int = 0
     resume: Snapshot | None = None
+    examples: Any = None
+    """X's and Y's columns split over a device set (``backend.sharding.Examples``:
+    the padding's weights, the real columns), or ``None``."""
+    validation_examples: Any = None
 
 
 @dataclass
@@ -204,17 +211,17 @@ def _arrays(opt_state: Mapping[str, Any]) -> dict[str, Any]:
 def _raw_step(hidden: str, output: str, optimizer: Optimizer, l2: float,
               xp: Any) -> Callable[..., Any]:
     """The loop's step as a pure function of arrays:
-    ``raw(parameters, opt_arrays, X, Y, masks, rate, hyper, want) ->
-    (parameters, J, opt_arrays)``, with the optimizer's step count left out
+    ``raw(parameters, opt_arrays, X, Y, masks, rate, hyper, want, weights=None)
+    -> (parameters, J, opt_arrays)``, with the optimizer's step count left out
     (its host values come in as ``hyper``): what the backend compiles."""
     settings = Settings(hidden, output, 1.0, optimizer, l2=l2)
 
     def raw(parameters: dict[str, Array], opt_arrays: dict[str, Any], X: Array, Y: Array,
             masks: dict[int, Array] | None, rate: Any, hyper: dict[str, Any],
-            want: bool) -> Any:
+            want: bool, weights: Array | None = None) -> Any:
         new, J, state = step(parameters, X, Y, hidden, output, rate, want, xp,
                              settings=settings, opt_state={**opt_arrays, "t": 0},
-                             masks=masks, hyper=hyper)
+                             masks=masks, hyper=hyper, weights=weights)
         return new, J, _arrays(state)
 
     return raw
@@ -254,6 +261,7 @@ class _Loop:
         self.chunks = _chunk_runner(raw, target.backend, target.device, jit_enabled(),
                                     precision)
         self.per_step = self.chunks is None or extras.on_iteration is not None
+        self.weights = None if extras.examples is None else extras.examples.weights
         self.step_capacity = 1
         self.dims = {int(k[1:]): W.shape[0] for k, W in state.parameters.items()
                      if k.startswith("W")}
@@ -268,6 +276,7 @@ class _Loop:
     def step(self, X: Array, Y: Array, rate: float, want: bool) -> Any:
         if self.chunks is not None and self.chunks.steps_as_chunks:
             return self.chunk(X, Y, [rate], self.step_capacity)
+        weights = self.weights if X is self.X else None
         t = self.state.opt_state["t"]
         hyper: dict[str, Any] = self.s.optimizer.hyper(t + 1)
         step_rate: Any = rate
@@ -278,7 +287,8 @@ class _Loop:
             step_rate = stacked([rate], 1, like)[0]
             hyper = {n: stacked([v], 1, like)[0] for n, v in hyper.items()}
         new, J, arrays = self._step(self.state.parameters, _arrays(self.state.opt_state), X, Y,
-                                    self.masks(X.shape[1]), step_rate, hyper, want=want)
+                                    self.masks(X.shape[1]), step_rate, hyper, want=want,
+                                    weights=weights)
         return new, J, {**arrays, "t": t + 1}
 
     def capacity(self, wanted: int, m: int) -> int:
@@ -314,12 +324,14 @@ class _Loop:
         step and the optimizer state."""
         params, opt = self.state.parameters, self.state.opt_state
         t, arrays = opt["t"], _arrays(opt)
+        weights = self.weights if X is self.X else None
         J, done = None, 0
         while done < len(rates):
             n = min(capacity, len(rates) - done)
             values = self.host_values(rates[done:done + n], t + done, capacity, X.shape[1])
-            params, arrays, J_n = self.chunks.full_batch(params, arrays, X, Y, values[2],
-                                                         values[0], values[1], n, True)
+            # chunk() runs only where self.chunks is set
+            params, arrays, J_n = self.chunks.full_batch(params, arrays, X, Y, values[2],  # type: ignore[union-attr]
+                                                         values[0], values[1], n, True, weights)
             J = J_n if J is None else J
             done += n
         return params, J, {**arrays, "t": t + len(rates)}
@@ -361,7 +373,9 @@ class _Loop:
         if isinstance(Xv, Stream):
             v = stream_cost(self.state.parameters, Xv, self.s.hidden, self.s.output)
         else:
-            v = to_float(cost(self.state.parameters, Xv, Yv, self.s.hidden, self.s.output))
+            placed = self.extras.validation_examples
+            v = to_float(cost(self.state.parameters, Xv, Yv, self.s.hidden, self.s.output,
+                              None if placed is None else placed.weights))
         self.state.history.val_costs.append(v)
         if self.best is None or v < self.best[0]:
             self.best, self.waited = (v, self.state.parameters), 0
@@ -408,8 +422,8 @@ def run(
         for n, i in enumerate(points):
             end = points[n + 1] if n + 1 < len(points) else iterations
             before = (i, state.parameters, state.opt_state, loop.random.state())
-            if loop.checkpoint_due(i, start, iterations):
-                ex.checkpoint(loop.snapshot(i))
+            if loop.checkpoint_due(i, start, iterations):  # so ex.checkpoint is set
+                ex.checkpoint(loop.snapshot(i))  # type: ignore[misc]
             if loop.per_step:
                 new, J, opt_state = loop.step(X, Y, s.rate(i), True)
             else:
@@ -486,7 +500,7 @@ def run_epochs(
                           progress=progress, extras=extras)
     ex = extras or Extras()
     loop = _Loop(state, X, Y, settings, ex)
-    xp, m = loop.xp, X.shape[1]
+    xp, m = loop.xp, X.shape[1] if ex.examples is None else ex.examples.m
     full = m // batch_size
     starts = range(0, m, batch_size)
     chunked = loop.chunks is not None and full > 0 and (
@@ -497,7 +511,8 @@ def run_epochs(
     try:
         for epoch in range(first, epochs):
             start_params, start_opt = state.parameters, state.opt_state
-            order = loop.random.permutation(m, like=X)
+            order = loop.random.permutation(  # on a device set: of X's real columns
+                m, like=X, among=None if ex.examples is None else ex.examples.real)
             Xs, Ys = xp.take(X, order, axis=1), xp.take(Y, order, axis=1)
             total = None
             if chunked:
@@ -513,7 +528,7 @@ def run_epochs(
                 state.parameters, state.opt_state = new, opt_state
                 _after_step(ex, bar, step_count)
                 step_count += 1
-            c = to_float(total)
+            c = to_float(total)  # type: ignore[arg-type]  # m >= 1: a batch or more
             if not math.isfinite(c):
                 state.parameters, state.opt_state = start_params, start_opt
                 raise DivergenceError(epoch, settings.learning_rate, c, unit="epoch")
@@ -522,8 +537,8 @@ def run_epochs(
             bar.record(epoch, c)
             if loop.validate():
                 return
-            if loop.checkpoint_due(epoch + 1, first, epochs):
-                ex.checkpoint(loop.snapshot(epoch + 1, step_count))
+            if loop.checkpoint_due(epoch + 1, first, epochs):  # so ex.checkpoint is set
+                ex.checkpoint(loop.snapshot(epoch + 1, step_count))  # type: ignore[misc]
             if ex.on_epoch is not None:
                 ex.on_epoch(epoch, state.history)
     finally:
@@ -550,7 +565,8 @@ def _epoch_chunks(loop: _Loop, Xs: Array, Ys: Array, full: int, batch_size: int,
         k = min(size, full - offset)
         t = state.opt_state["t"]
         rates, hypers, masks = loop.host_values([rate] * k, t, capacity, batch_size)
-        params, arrays, total = loop.chunks.mini_batch(
+        # chunked: loop.chunks is set
+        params, arrays, total = loop.chunks.mini_batch(  # type: ignore[union-attr]
             state.parameters, _arrays(state.opt_state), Xb, Yb, masks, rates, hypers, offset, k,
             batch_size / m, total)
         state.parameters, state.opt_state = params, {**arrays, "t": t + k}
@@ -558,7 +574,7 @@ def _epoch_chunks(loop: _Loop, Xs: Array, Ys: Array, full: int, batch_size: int,
             _after_step(loop.extras, bar, step_count + offset)
         else:
             bar.update(k)
-    return total
+    return total  # type: ignore[return-value]  # full >= 1: a chunk or more
 
 
 def run_stream(
@@ -588,14 +604,14 @@ def run_stream(
             start_params, start_opt = state.parameters, state.opt_state
             total = None
             with data.batches(batch_size, data.order(loop.random)) as batches:
-                for Xb, Yb in batches:
-                    new, J, opt_state = loop.step(Xb, Yb, settings.rate(epoch), True)
+                for Xb, Yb in batches:  # Yb is not None: training data has Y
+                    new, J, opt_state = loop.step(Xb, Yb, settings.rate(epoch), True)  # type: ignore[arg-type]
                     weighted = J * (Xb.shape[1] / m)
                     total = weighted if total is None else total + weighted
                     state.parameters, state.opt_state = new, opt_state
                     _after_step(ex, bar, step_count)
                     step_count += 1
-            c = to_float(total)
+            c = to_float(total)  # type: ignore[arg-type]  # m >= 1: a batch or more
             if not math.isfinite(c):
                 state.parameters, state.opt_state = start_params, start_opt
                 raise DivergenceError(epoch, settings.learning_rate, c, unit="epoch")
@@ -604,8 +620,8 @@ def run_stream(
             bar.record(epoch, c)
             if loop.validate():
                 return
-            if loop.checkpoint_due(epoch + 1, first, epochs):
-                ex.checkpoint(loop.snapshot(epoch + 1, step_count))
+            if loop.checkpoint_due(epoch + 1, first, epochs):  # so ex.checkpoint is set
+                ex.checkpoint(loop.snapshot(epoch + 1, step_count))  # type: ignore[misc]
             if ex.on_epoch is not None:
                 ex.on_epoch(epoch, state.history)
     except StreamDataError:
@@ -627,9 +643,10 @@ def stream_cost(parameters: Mapping[str, Array], data: Stream, hidden: str, outp
     total = None
     with data.batches(batch_size) as batches:
         for Xb, Yb in batches:
-            J = cost(parameters, Xb, Yb, hidden, output) * (Xb.shape[1] / data.m)
+            # Yb is not None (a cost needs Y); total is set (m >= 1: a batch or more)
+            J = cost(parameters, Xb, Yb, hidden, output) * (Xb.shape[1] / data.m)  # type: ignore[arg-type]
             total = J if total is None else total + J
-    return to_float(total)
+    return to_float(total)  # type: ignore[arg-type]
 
 
 def all_finite(parameters: Mapping[str, Array]) -> bool:

@@ -24,16 +24,16 @@
 #   3 pytest -m gpu --backend torch -n 8               ~25 s  (limit 90)
 #   4 pytest --backend jax -k jax -n 8                 ~40 s  (limit 90; 114 s at -n 2
 #       (its own cases: the rest ran in step 2)                on a 2-core CPU)
-#   5 the 9 examples, iterations cut to ~1/10          ~50 s  (limit 60 each)
-#   6 nnarray train --dataset cat --device gpu, full,  ~30 s  (limit 60 each; 4 s, 7 s
+#   5 nnarray train --dataset cat --device gpu, full,  ~30 s  (limit 60 each; 4 s, 7 s
 #       on cupy, torch and jax                                 and 17 s there)
-#   7 benchmarks/run.py --device gpu --quick           ~100 s (what is left; 150 s kept
-#       (5 nets x 10 contenders, 3 rounds; the                 for it; 74 s there with
-#       digits-like run; 6 scaling points)                     5 contenders, most of it
-#                                                               hand-written NumPy, now
-#                                                               sized for the CPU)
-#   total                                              ~405 s, under 8 minutes; the
-#   steps before the benchmark stop by 320 s and everything by 470 s
+#   6 the 9 examples, iterations cut to ~1/10          ~40 s  (limit 60 each; skipped
+#                                                               when the time is up)
+#   7 benchmarks/run.py --device gpu --quick           ~200 s (what is left; 210 s kept
+#       (6 nets x 10 contenders, 3 rounds; the                 for it: at c78ff42 the
+#       digits-like run; 6 scaling points)                     151 s it had ran out
+#                                                               before the big net)
+#   total                                              ~460 s, under 8 minutes; the
+#   steps before the benchmark stop by 260 s and everything by 470 s
 #   (GPU_CHECK_BUDGET), whatever happens: a step past its limit is stopped and
 #   a step with no time left is skipped, each with a line in summary.txt.
 #
@@ -160,11 +160,12 @@ print(int(ok))
 PY
 )
 dev=cpu; [ "$gpu" = 1 ] && dev=gpu
-# On a GPU machine: 470 s in all, 150 of them kept for the benchmark. A CPU-only
+# On a GPU machine: 470 s in all, 210 of them kept for the benchmark (150 s
+# were not enough for its big-net and digits-like rows). A CPU-only
 # dry run is slower (2 cores run the suite and the examples): limits x3, 30 minutes.
 slow=1; [ "$gpu" = 1 ] || slow=3
 budget=${GPU_CHECK_BUDGET:-$((gpu == 1 ? 470 : 1800))}
-bench_reserve=150
+bench_reserve=210
 before_bench=$((budget - bench_reserve))
 xdist=()
 if $py -c "import xdist" 2>/dev/null; then
@@ -205,7 +206,20 @@ for b in "${backends[@]}"; do
   esac
 done
 
-# 5. The examples, iterations cut (the course's full runs are the CPU suite's job).
+# 5. The cat main job in full (2500 iterations) on the GPU; 250 in a CPU dry run.
+if [ "$gpu" = 1 ]; then
+  step train-cat 60 "$before_bench" $py -m nnarray train --dataset cat --device gpu
+  for b in torch jax; do
+    step "train-cat-$b" 60 "$before_bench" $py -m nnarray train --dataset cat --device gpu \
+      --backend "$b"
+  done
+else
+  step train-cat 60 "$before_bench" $py -m nnarray train --dataset cat --device cpu \
+    --iterations 250
+fi
+
+# 6. The examples, iterations cut (the course's full runs are the CPU suite's job),
+# after the main job: with little time left they are skipped, not the benchmark.
 ex() { local name=$1; shift; step "example-$name" 60 "$before_bench" $py "examples/$name.py" \
   --device "$dev" --plots "$scratch/plots" "$@"; }
 ex quickstart --iterations 1000
@@ -220,18 +234,6 @@ if $py -c "import sklearn" 2>/dev/null; then
   ex diabetes --iterations 10
 else
   say "== example-digits, example-diabetes: skipped, scikit-learn is not installed"
-fi
-
-# 6. The cat main job in full (2500 iterations) on the GPU; 250 in a CPU dry run.
-if [ "$gpu" = 1 ]; then
-  step train-cat 60 "$before_bench" $py -m nnarray train --dataset cat --device gpu
-  for b in torch jax; do
-    step "train-cat-$b" 60 "$before_bench" $py -m nnarray train --dataset cat --device gpu \
-      --backend "$b"
-  done
-else
-  step train-cat 60 "$before_bench" $py -m nnarray train --dataset cat --device cpu \
-    --iterations 250
 fi
 
 # 7. The benchmark, every core for its CPU references.

@@ -12,11 +12,15 @@ API standard. One job a module:
 - ``execute``: how a step runs (eager, jitted, compiled chunks);
 - ``random``: :class:`HostRandom`, host draws bit-identical everywhere;
 - ``streams``: :class:`Stream`, mini-batches read from Dask, memmap or zarr
-  data onto the device, the next one prefetched.
+  data onto the device, the next one prefetched;
+- ``sharding``: device sets on JAX (data parallel over devices and hosts).
 
 Device strings: ``"cpu"``, ``"gpu"`` (= ``"cuda:0"``), ``"cuda:N"``, ``"auto"``
 (the GPU when one is usable, else the CPU); array_api_strict also knows its own
-test devices ``"device1"``, ``"device2"``, ``"no_float64"``.
+test devices ``"device1"``, ``"device2"``, ``"no_float64"``. On JAX,
+``"cpu:N"`` names one of several host devices, and a device set —
+``"all"``, a list such as ``["cuda:0", "cuda:1"]`` or ``"cuda:0,cuda:1"`` —
+trains data parallel (a set picks JAX; other backends refuse it).
 Backends: ``numpy``, ``cupy``, ``torch``, ``jax``, ``dask``, ``array_api_strict``.
 A device string picks the default backend (``cpu`` -> numpy, ``gpu`` ->
 cupy); ``backend=`` overrides it.
@@ -26,6 +30,7 @@ from __future__ import annotations
 
 import os
 
+from . import sharding
 from .arrays import (
     as_array,
     backend_of,
@@ -93,6 +98,7 @@ __all__ = [
     "quiet_float_errors",
     "resolve",
     "set_default_device",
+    "sharding",
     "stacked",
     "sync_count",
     "target_of",

@@ -8,6 +8,7 @@ from typing import Any
 import array_api_compat
 import numpy as np
 
+from . import sharding
 from .libraries import BACKENDS
 from .targets import Array, Target, dtype_name, numpy_namespace, resolve
 
@@ -35,7 +36,7 @@ def namespace(*arrays: Array) -> Any:
             f"arrays from different libraries were mixed: {sorted(kinds)}; convert them to "
             "one library first (the functional API never copies silently)"
         )
-    devices = {str(array_api_compat.device(a)) for a in arrays}
+    devices = {_where(a) for a in arrays}
     if len(devices) > 1:
         raise ValueError(
             f"arrays on different devices were mixed: {sorted(devices)}; move them to one "
@@ -51,6 +52,16 @@ def namespace(*arrays: Array) -> Any:
     return array_api_compat.array_namespace(*arrays)
 
 
+def _where(a: Array) -> str:
+    """The device (or devices, for a JAX array split or replicated over several) of ``a``."""
+    if array_api_compat.is_jax_array(a):
+        import jax
+
+        if not isinstance(a, jax.core.Tracer) and len(a.devices()) > 1:
+            return ",".join(sorted(str(d) for d in a.devices()))
+    return str(array_api_compat.device(a))
+
+
 def _library(x: Array) -> str:
     for name, test in (
         ("numpy", array_api_compat.is_numpy_array),
@@ -64,7 +75,7 @@ def _library(x: Array) -> str:
     return type(x).__module__.split(".")[0]
 
 
-def target_of(x: Array) -> Target:
+def target_of(x: Any) -> Target:
     """The :class:`Target` an existing array lives on."""
     backend = _library(x)
     if backend not in BACKENDS:
@@ -79,8 +90,13 @@ def target_of(x: Array) -> Target:
         return resolve(backend, f"cuda:{dev.id}")
     if backend == "torch":
         return resolve(backend, "cpu" if dev.type == "cpu" else f"cuda:{dev.index or 0}")
-    # jax
-    return resolve(backend, "cpu" if dev.platform == "cpu" else f"cuda:{dev.id}")
+    # jax: one device, or a set (a mesh's devices in its order)
+    import jax
+
+    place = x.sharding
+    devices = list(place.mesh.devices.flat) if hasattr(place, "mesh") else sorted(
+        x.devices(), key=lambda d: d.id)
+    return resolve(backend, ",".join(sharding.device_names(jax, devices)))
 
 
 def as_array(name: str, a: Any) -> Array:
@@ -115,7 +131,7 @@ def host_arange(n: int) -> np.ndarray:
     return np.arange(n)
 
 
-def to_numpy(x: Array) -> np.ndarray:
+def to_numpy(x: Any) -> np.ndarray:
     """Copy an array of any supported library to a host NumPy array.
 
     This and :func:`to_float` are the only places where nnarray syncs with a
@@ -135,6 +151,8 @@ def to_numpy(x: Array) -> np.ndarray:
     if backend == "array_api_strict":
         cpu = type(array_api_compat.device(x))("CPU_DEVICE")
         return np.from_dlpack(x.to_device(cpu))
+    if backend == "jax" and not x.is_fully_addressable:  # several processes
+        return sharding.gather(x)
     return np.asarray(x)
 
 

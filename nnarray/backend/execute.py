@@ -7,7 +7,8 @@ import contextlib
 import functools
 import os
 import sys
-from typing import Any
+from collections.abc import Callable
+from typing import Any, ParamSpec, Protocol, TypeVar
 
 
 def jit_enabled() -> bool:
@@ -65,7 +66,8 @@ class Chunks:
     one program serves every chunk, the remainder included.
 
     - :meth:`full_batch`: steps on the same ``(X, Y)``; the first step
-      returns its cost when ``want``.
+      returns its cost when ``want``; ``weights``: per-example 0/1 weights
+      of columns padded over a device set (``losses.real_m``).
     - :meth:`mini_batch`: steps ``offset .. offset + k − 1`` over batches
       stacked as ``Xb[j]``, ``Yb[j]``; returns the sum of the costs times
       ``weight`` (the batch's share of m), added in step order to ``total``
@@ -78,7 +80,8 @@ class Chunks:
     same bits as a chunk (a compiler that fuses differently otherwise)."""
 
     def full_batch(self, params: Any, opt: Any, X: Any, Y: Any, masks: Any, rates: Any,
-                   hypers: Any, k: int, want: bool) -> tuple[Any, Any, Any]:
+                   hypers: Any, k: int, want: bool,
+                   weights: Any = None) -> tuple[Any, Any, Any]:
         raise NotImplementedError
 
     def mini_batch(self, params: Any, opt: Any, Xb: Any, Yb: Any, masks: Any, rates: Any,
@@ -114,10 +117,11 @@ class JaxChunks(Chunks):
         self._jax, self._precision = jax, precision
 
         def full(params: Any, opt: Any, X: Any, Y: Any, masks: Any, rates: Any, hypers: Any,
-                 k: Any) -> Any:
+                 k: Any, weights: Any) -> Any:
             def body(i: Any, carry: Any) -> Any:
                 p, o, first = carry
-                p, J, o = raw(p, o, X, Y, _take(masks, i), rates[i], _take(hypers, i), True)
+                p, J, o = raw(p, o, X, Y, _take(masks, i), rates[i], _take(hypers, i), True,
+                              weights)
                 return p, o, lax.select(i == 0, J, first)
 
             J0 = jax.numpy.zeros((), dtype=rates.dtype)
@@ -140,9 +144,10 @@ class JaxChunks(Chunks):
         self._batches = jax.jit(batches)
 
     def full_batch(self, params: Any, opt: Any, X: Any, Y: Any, masks: Any, rates: Any,
-                   hypers: Any, k: int, want: bool) -> tuple[Any, Any, Any]:
+                   hypers: Any, k: int, want: bool,
+                   weights: Any = None) -> tuple[Any, Any, Any]:
         with matmul_precision(self._precision):
-            return self._full(params, opt, X, Y, masks, rates, hypers, k)
+            return self._full(params, opt, X, Y, masks, rates, hypers, k, weights)
 
     def mini_batch(self, params: Any, opt: Any, Xb: Any, Yb: Any, masks: Any, rates: Any,
                    hypers: Any, offset: int, k: int, weight: float,
@@ -170,12 +175,15 @@ def describe(backend: str, device: str, record_every: int | None = None,
              per_step: bool = False) -> str:
     """Which path a fit runs here, in words: e.g. ``"cuda:0 (jax, compiled
     chunks of 100)"``, ``"cuda:0 (torch, CUDA graph, chunks of 100)"``,
-    ``"cpu (numpy, step by step)"``. ``per_step`` (an ``on_iteration``
-    callback) runs the steps one by one."""
+    ``"cpu (numpy, step by step)"``, ``"cuda:0,cuda:1 (jax, compiled chunks
+    of 100, data parallel over 2 devices)"``. ``per_step`` (an
+    ``on_iteration`` callback) runs the steps one by one."""
+    devices = device.count(",") + 1
+    spread = f", data parallel over {devices} devices" if devices > 1 else ""
     if chunks_enabled(backend, device) and not per_step:
         kind = "compiled chunks" if backend == "jax" else "CUDA graph, chunks"
         size = f" of {record_every}" if record_every else ""
-        return f"{device} ({backend}, {kind}{size})"
+        return f"{device} ({backend}, {kind}{size}{spread})"
     how = "step by step"
     if backend == "jax" and jit_enabled():
         how = "jitted steps"
@@ -211,14 +219,27 @@ def matmul_precision(value: str = "highest") -> Any:
     return jax.default_matmul_precision("tensorfloat32" if value == "tf32" else "highest")
 
 
-def highest_precision(fn: Any) -> Any:
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+class Wrapped(Protocol[_P, _R]):
+    """What :func:`highest_precision` makes of a function: called as the
+    function is, and the function itself as ``__wrapped__``."""
+
+    __wrapped__: Callable[_P, _R]
+
+    def __call__(self, *args: _P.args, **kwargs: _P.kwargs) -> _R: ...
+
+
+def highest_precision(fn: Callable[_P, _R]) -> Wrapped[_P, _R]:
     """Run ``fn`` (a function of the functional API) with JAX's float32
     products at ``precision="highest"``: the math uses ``@``, which takes
     the precision from this context, not from an argument. The training loop
     (which passes ``xp=``) sets the precision itself, once per chunk."""
 
     @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
+    def wrapper(*args: _P.args, **kwargs: _P.kwargs) -> _R:
         if kwargs.get("xp") is not None or "jax" not in sys.modules:
             return fn(*args, **kwargs)
         with matmul_precision("highest"):

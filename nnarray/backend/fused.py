@@ -376,7 +376,7 @@ def training_namespace(xp: Any, kernels: str | None = None) -> Any:
 
 @functools.lru_cache(maxsize=16)
 def _fused_namespace(xp: Any, kernels: str) -> Any:
-    ns = types.ModuleType(f"{getattr(xp, '__name__', 'xp')}+fused",
+    ns: Any = types.ModuleType(f"{getattr(xp, '__name__', 'xp')}+fused",
                           "an array namespace with nnarray's fused kernels")
     ns.__dict__.update(vars(xp))  # the namespace's own functions, unwrapped
     run = cupy_runner() if kernels == "cupy" else python_runner(xp)

@@ -51,7 +51,8 @@ class _Graph:
     """One captured step and its static buffers, for one set of shapes."""
 
     def __init__(self, torch: Any, raw: Any, params: Any, opt: Any, inputs: Any, masks: Any,
-                 rates: Any, hypers: Any, batched: bool, weight: float, capture: bool) -> None:
+                 rates: Any, hypers: Any, batched: bool, weight: float, *,
+                 capture: bool) -> None:
         self.torch = torch
         self.p, self.o = _tree(_clone, params), _tree(_clone, opt)
         self.inputs = _tree(_clone, inputs) if batched else inputs  # X, Y stay the user's
@@ -134,7 +135,10 @@ class TorchGraphChunks(Chunks):
         return held[1]
 
     def full_batch(self, params: Any, opt: Any, X: Any, Y: Any, masks: Any, rates: Any,
-                   hypers: Any, k: int, want: bool) -> tuple[Any, Any, Any]:
+                   hypers: Any, k: int, want: bool,
+                   weights: Any = None) -> tuple[Any, Any, Any]:
+        if weights is not None:
+            raise ValueError("example weights (device sets) run on JAX only")
         key = (_shapes(params, opt, masks, hypers, rates, X, Y), X.data_ptr(), Y.data_ptr())
         graph = self._graph("full", key, params, opt, (X, Y), masks, rates, hypers, False, 0.0)
         return graph.run(params, opt, masks, rates, hypers, k, 0, None)

@@ -21,7 +21,8 @@ class HostRandom:
 
     def state(self) -> dict[str, Any]:
         """The generator's state, to :meth:`restore` it (divergence replay)."""
-        return self._rng.bit_generator.state
+        # a new dict at run time; NumPy's stubs say Mapping
+        return self._rng.bit_generator.state  # type: ignore[return-value]
 
     def restore(self, state: dict[str, Any]) -> None:
         """Go back to a :meth:`state`: the same draws follow."""
@@ -56,6 +57,8 @@ class HostRandom:
         small = np.int32 if max(sizes) < 2**31 else np.int64
         return chunks, [self._rng.permutation(sizes[c]).astype(small) for c in chunks]
 
-    def permutation(self, m: int, like: Array) -> Array:
-        """A shuffled ``0..m−1`` as an integer index array where ``like`` lives."""
-        return target_of(like).put(self._rng.permutation(m))
+    def permutation(self, m: int, like: Array, among: np.ndarray | None = None) -> Array:
+        """A shuffled ``0..m−1`` as an integer index array where ``like`` lives;
+        with ``among`` (m indices), those indices in that shuffled order."""
+        order = self._rng.permutation(m)
+        return target_of(like).put(order if among is None else among[order])

@@ -212,10 +212,11 @@ class Stream:
         in order): a checkpoint's record of the data. Reads all of it once."""
         hx, hy = hashlib.sha256(), hashlib.sha256()
         with self.batches(device=False) as batches:
+            # device=False: NumPy arrays (buffers, which NumPy's stubs say from Python 3.12 on)
             for Xb, Yb in batches:
-                hx.update(Xb.view(np.uint8))
+                hx.update(Xb.view(np.uint8))  # type: ignore[attr-defined]
                 if Yb is not None:
-                    hy.update(np.ascontiguousarray(Yb).view(np.uint8))
+                    hy.update(np.ascontiguousarray(Yb).view(np.uint8))  # type: ignore[arg-type]
         return {"shape": [self.n_x, self.m], "dtype": self.dtype, "streamed": True,
                 "chunks": len(self.chunk_sizes), "sha256": hx.hexdigest(),
                 "Y_sha256": None if self.Y is None else hy.hexdigest()}

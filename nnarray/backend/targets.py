@@ -4,6 +4,8 @@ device strings, dtypes and the default device."""
 from __future__ import annotations
 
 import contextlib
+import functools
+import re
 import types
 from dataclasses import dataclass, field
 from typing import Any
@@ -11,6 +13,7 @@ from typing import Any
 import array_api_compat
 import numpy as np
 
+from . import sharding
 from .libraries import (
     _CUDA,
     _INSTALL,
@@ -22,9 +25,7 @@ from .libraries import (
     _import,
     available_devices,
 )
-
-Array = Any
-"""Any array of a supported library (type alias for annotations)."""
+from .protocol import Array
 
 
 def _fast_numpy() -> Any:
@@ -33,11 +34,12 @@ def _fast_numpy() -> Any:
     and ``matrix_transpose`` by ``x.mT`` (the wrappers cost several µs a call,
     a quarter of a step of the lecture's planar net). Same results, bit for bit.
     """
-    fast = types.ModuleType("nnarray.backend.numpy", "NumPy 2 with direct sum/transpose")
+    fast: Any = types.ModuleType("nnarray.backend.numpy", "NumPy 2 with direct sum/transpose")
     fast.__dict__.update(np.__dict__)
 
     def sum(x: Any, /, *, axis: Any = None, dtype: Any = None, keepdims: bool = False) -> Any:
-        return np.add.reduce(x, axis=axis, dtype=dtype, keepdims=keepdims)
+        # keepdims is any bool; NumPy's stubs overload it as Literal[True] or Literal[False]
+        return np.add.reduce(x, axis=axis, dtype=dtype, keepdims=keepdims)  # type: ignore[call-overload]
 
     def matrix_transpose(x: Any, /) -> Any:
         return x.mT
@@ -60,6 +62,11 @@ class Target:
     device: str
     xp: Any = field(repr=False, compare=False)
     native: Any = field(repr=False, compare=False)
+
+    @property
+    def is_set(self) -> bool:
+        """True for a set of JAX devices (data parallel: see ``backend.sharding``)."""
+        return isinstance(self.native, sharding.DeviceSet)
 
     def context(self) -> contextlib.AbstractContextManager[Any]:
         """Make this device current (CuPy selects devices by context, not ``device=``)."""
@@ -105,6 +112,8 @@ class Target:
         if self.backend == "dask":
             return self.xp.asarray(host)
         if self.backend == "jax":  # a fifth of jnp.asarray's time: per-chunk host values
+            if self.is_set:
+                return sharding.replicate(host, self.native)
             import jax
 
             return jax.device_put(host, self.native)
@@ -145,12 +154,15 @@ def get_default_device() -> str:
 def _resolve_device_name(device: str) -> str:
     """Normalize a device string: ``gpu`` -> ``cuda:0``, ``auto`` -> GPU or CPU."""
     if not isinstance(device, str):
-        raise TypeError(f"device must be a string such as 'cpu' or 'cuda:0', got {device!r}")
+        raise TypeError(f"device must be a string such as 'cpu' or 'cuda:0', or a list of "
+                        f"them, got {device!r}")
     name = device.strip().lower()
     if name == "auto":
         return "cuda:0" if _cuda_device_count() > 0 else "cpu"
     if name == "gpu":
         return "cuda:0"
+    if name == "cpu:0":
+        return "cpu"
     return name
 
 
@@ -172,7 +184,23 @@ def resolve(backend: str | None = None, device: str | None = None) -> Target:
     """
     if backend is not None and backend not in BACKENDS:
         raise ValueError(f"backend must be one of {list(BACKENDS)} or None, got {backend!r}")
+    if sharding.is_device_set(device):
+        if backend not in (None, "jax"):
+            raise ValueError(
+                f"device={device!r} is a set of devices, which runs on JAX only: use "
+                f"backend='jax' or backend=None, not {backend!r}")
+        _import("jax")
+        key = "all" if isinstance(device, str) and device.strip().lower() == "all" else (
+            ",".join(_resolve_device_name(d) if isinstance(d, str) else repr(d)
+                     for d in (device.split(",") if isinstance(device, str) else device)))
+        return _jax_target(key)
     name = _resolve_device_name(_default_device if device is None else device)
+    if _HOST_N.match(name):
+        if backend not in (None, "jax"):
+            raise ValueError(f"device={device!r} names one of several host devices, which "
+                             f"only JAX has: use backend='jax', not {backend!r}")
+        _import("jax")
+        return _jax_target(name)
     cuda = _CUDA.match(name)
     if backend is None:
         if name == "cpu":
@@ -200,6 +228,21 @@ def resolve(backend: str | None = None, device: str | None = None) -> Target:
             "backend='cupy' (the default for GPUs), 'torch' or 'jax'"
         )
     return _cuda_target(backend, index, device)
+
+
+_HOST_N = re.compile(r"^cpu:(\d+)$")
+
+
+@functools.lru_cache(maxsize=64)
+def _jax_target(key: str) -> Target:
+    """A JAX target from a device set's key (``"all"``, ``"cuda:0,cuda:1"``)
+    or a host device ``"cpu:N"``; a set of one device is that device."""
+    import jax
+
+    found = sharding.device_set(key)
+    if isinstance(found, sharding.DeviceSet):
+        return Target("jax", ",".join(found.names), jax.numpy, found)
+    return Target("jax", sharding.device_names(jax, [found])[0], jax.numpy, found)
 
 
 def _cpu_target(backend: str) -> Target:

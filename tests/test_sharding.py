@@ -1,0 +1,278 @@
+"""Data-parallel training on JAX device sets: several host devices in one
+process, and two processes joined by JAX's distributed runtime (gloo).
+
+JAX fixes its device count when it starts, and this process's JAX has one
+host device, so every run over several devices is a subprocess. The
+per-example weights that keep padding columns out of the math are checked
+here on NumPy, against the unpadded formulas and by finite differences.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import nnarray as nn
+from nnarray import losses, propagation, train
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+# --------------------------------------------------------------------- #
+# The weights, on NumPy float64: padding columns change nothing.
+
+
+def _problem(output: str = "sigmoid", n_y: int = 1, m: int = 9, pad: int = 3):
+    rng = np.random.default_rng(4)
+    dims = [3, 5, 4, n_y]
+    params = nn.init.initialize_parameters(dims, method="he", seed=2, dtype="float64")
+    X = rng.standard_normal((3, m))
+    if output == "softmax":
+        Y = np.eye(n_y)[:, rng.integers(0, n_y, m)]
+    elif output == "linear":
+        Y = rng.standard_normal((n_y, m))
+    else:
+        Y = (rng.random((n_y, m)) > 0.5).astype(float)
+    Xp = np.concatenate([X, np.zeros((3, pad))], axis=1)
+    Yp = np.concatenate([Y, np.zeros((n_y, pad))], axis=1)  # σ(z) − 0 ≠ 0 in padding
+    weights = np.concatenate([np.ones((1, m)), np.zeros((1, pad))], axis=1)
+    return params, X, Y, Xp, Yp, weights
+
+
+@pytest.mark.parametrize(("output", "n_y"), [("sigmoid", 1), ("softmax", 3), ("linear", 2)])
+@pytest.mark.parametrize("l2", [0.0, 0.7])
+def test_weights_keep_padding_out_of_the_cost_and_gradients(output, n_y, l2):
+    params, X, Y, Xp, Yp, w = _problem(output, n_y)
+    xp = nn.backend.namespace(X)
+    g, J = train.gradients(params, X, Y, "tanh", output, xp=xp, l2=l2)
+    gw, Jw = train.gradients(params, Xp, Yp, "tanh", output, xp=xp, l2=l2, weights=w)
+    assert abs(float(Jw) - float(J)) <= 1e-14 * abs(float(J))
+    m = X.shape[1]
+    for k in g:
+        if k.startswith("dA"):  # per example: the real columns', and 0 in the padding
+            assert not np.any(gw[k][:, m:]), k
+            gw[k] = gw[k][:, :m]
+        np.testing.assert_allclose(gw[k], g[k], rtol=1e-13, atol=1e-15, err_msg=k)
+    # and without the weights the padding does change them: the check can fail
+    _, J0 = train.gradients(params, Xp, Yp, "tanh", output, xp=xp, l2=l2)
+    assert abs(float(J0) - float(J)) > 1e-6
+
+
+@pytest.mark.parametrize("reuse", [True, False])
+def test_weighted_gradients_are_the_weighted_cost_s_by_finite_differences(reuse):
+    params, _, _, Xp, Yp, w = _problem(m=7, pad=2)
+
+    def J(p):
+        AL, caches = propagation.model_forward(Xp, p, "tanh", "sigmoid")
+        return float(losses.output_cost(caches[-1][1], AL, Yp, "sigmoid", w))
+
+    AL, caches = propagation.model_forward(Xp, params, "tanh", "sigmoid")
+    grads = propagation.model_backward(AL, Yp, caches, "tanh", "sigmoid", reuse=reuse,
+                                       weights=w)
+    h = 1e-6
+    for k, P in params.items():
+        numeric = np.zeros_like(P)
+        for idx in np.ndindex(P.shape):
+            plus, minus = P.copy(), P.copy()
+            plus[idx] += h
+            minus[idx] -= h
+            numeric[idx] = (J({**params, k: plus}) - J({**params, k: minus})) / (2 * h)
+        np.testing.assert_allclose(grads[f"d{k}"], numeric, rtol=1e-6, atol=1e-9, err_msg=k)
+
+
+def test_weights_of_the_wrong_shape_are_refused():
+    params, _, _, Xp, Yp, w = _problem()
+    AL, caches = propagation.model_forward(Xp, params, "tanh", "sigmoid")
+    with pytest.raises(ValueError, match=r"weights has shape \(12,\) but must be \(1, m\)"):
+        propagation.model_backward(AL, Yp, caches, "tanh", "sigmoid", weights=w[0])
+
+
+# --------------------------------------------------------------------- #
+# Device strings.
+
+
+def test_a_device_set_runs_on_jax_only():
+    with pytest.raises(ValueError, match="set of devices, which runs on JAX only.*'numpy'"):
+        nn.Network([2, 3, 1], device="all", backend="numpy")
+    with pytest.raises(ValueError, match="runs on JAX only.*'torch'"):
+        nn.backend.resolve("torch", ["cpu", "cuda:0"])
+
+
+def test_unknown_or_repeated_devices_are_named():
+    pytest.importorskip("jax")
+    with pytest.raises(ValueError,
+                       match=r"device 'cuda:7' in 'cpu,cuda:7' is not one of JAX's devices"):
+        nn.backend.resolve("jax", ["cpu", "cuda:7"])
+    with pytest.raises(ValueError, match="names a device twice"):
+        nn.backend.resolve(None, ["cpu", "cpu:0"])
+    with pytest.raises(ValueError, match="only JAX has.*'numpy'"):
+        nn.backend.resolve("numpy", "cpu:1")
+
+
+def test_a_set_of_one_device_is_that_device():
+    pytest.importorskip("jax")
+    net = nn.Network([2, 3, 1], device="all")  # this process's JAX has one host device
+    assert (net.backend, net.device) == ("jax", "cpu")
+    assert nn.backend.resolve(None, ["cpu"]).device == "cpu"
+
+
+# --------------------------------------------------------------------- #
+# Several host devices in one process (a subprocess with 4 of them).
+
+FOUR_DEVICES = r"""
+import json, sys, tempfile, os
+import jax
+jax.config.update("jax_num_cpu_devices", 4)
+jax.config.update("jax_enable_x64", True)
+import numpy as np
+import nnarray as nn
+from jax.sharding import NamedSharding
+
+(X, Y), _ = nn.datasets.load_cat_vs_noncat()
+X = X[:300]  # m = 209 examples, the first 300 features: fast, and 209 = 4 * 52 + 1
+out = {"devices": len(jax.devices())}
+
+def fit(device, **kw):
+    net = nn.Network([300, 7, 5, 1], seed=1, backend="jax", device=device, dtype="float64")
+    h = net.fit(X, Y, progress=False, **kw)
+    return net, h
+
+def gap(a, b):
+    (na, ha), (nb, hb) = a, b
+    costs = max(abs(x - y) for x, y in zip(ha.costs, hb.costs, strict=True))
+    params = max(float(np.max(np.abs(np.asarray(na.parameters[k]) -
+                                      np.asarray(nb.parameters[k])))) for k in na.parameters)
+    return max(costs, params)
+
+runs = {
+    "gd": dict(iterations=60, learning_rate=0.01, record_every=20),
+    "adam-l2": dict(iterations=30, learning_rate=0.002, record_every=10, optimizer="adam", l2=0.5),
+    "minibatch": dict(batch_size=50, epochs=3, learning_rate=0.01, optimizer="momentum"),
+}
+for name, kw in runs.items():
+    one = fit("cpu", **kw)
+    for device in ["all", ["cpu:0", "cpu:1"], "cpu:1,cpu:2,cpu:3"]:
+        many = fit(device, **kw)
+        out[f"{name} {many[0].device}"] = gap(many, one)
+net, _ = fit("all", **runs["gd"])
+one, _ = fit("cpu", **runs["gd"])
+W1 = net.parameters["W1"]
+out["device"] = net.device
+out["sharding"] = [type(W1.sharding).__name__, W1.sharding.is_fully_replicated,
+                   len(W1.devices())]
+out["predict"] = [list(net.predict(X).shape),
+                  float(np.max(np.abs(np.asarray(net.predict_proba(X)) -
+                                      np.asarray(one.predict_proba(X)))))]
+out["score"] = [net.score(X, Y), one.score(X, Y)]
+out["cost"] = abs(net.cost(X, Y) - one.cost(X, Y))
+path = os.path.join(tempfile.mkdtemp(), "net.npz")
+net.save(path)
+back = nn.load(path, device="all")
+out["loaded"] = [back.device, len(back.parameters["W1"].devices()),
+                 float(np.max(np.abs(np.asarray(back.predict_proba(X)) -
+                                     np.asarray(net.predict_proba(X)))))]
+val = fit("all", iterations=40, learning_rate=0.01, record_every=10,
+          validation=(X[:, :100], Y[:, :100]))[1].val_costs
+val1 = fit("cpu", iterations=40, learning_rate=0.01, record_every=10,
+           validation=(X[:, :100], Y[:, :100]))[1].val_costs
+out["validation"] = max(abs(a - b) for a, b in zip(val, val1, strict=True))
+print(json.dumps(out))
+"""
+
+
+def _python(code: str, env: dict[str, str] | None = None, timeout: float = 240,
+            args: list[str] | None = None) -> subprocess.CompletedProcess[str]:
+    full = {**os.environ, "JAX_PLATFORMS": "cpu", "OPENBLAS_NUM_THREADS": "1",
+            "PYTHONPATH": str(ROOT), **(env or {})}
+    full.pop("XLA_FLAGS", None)
+    return subprocess.run([sys.executable, "-c", code, *(args or [])], capture_output=True,
+                          text=True, env=full, timeout=timeout, cwd=ROOT)
+
+
+def test_four_host_devices_train_as_one():
+    pytest.importorskip("jax")
+    done = _python(textwrap.dedent(FOUR_DEVICES))
+    assert done.returncode == 0, done.stderr[-3000:]
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+    assert out["devices"] == 4
+    gaps = {k: v for k, v in out.items() if k.split()[0] in ("gd", "adam-l2", "minibatch")}
+    assert len(gaps) == 9, gaps
+    assert all(v <= 1e-10 for v in gaps.values()), gaps
+    assert out["device"] == "cpu:0,cpu:1,cpu:2,cpu:3"
+    assert out["sharding"] == ["NamedSharding", True, 4]
+    assert out["predict"][0] == [1, 209] and out["predict"][1] <= 1e-12
+    assert out["score"][0] == out["score"][1]
+    assert out["cost"] <= 1e-12
+    assert out["loaded"][:2] == ["cpu:0,cpu:1,cpu:2,cpu:3", 4] and out["loaded"][2] == 0.0
+    assert out["validation"] <= 1e-10
+
+
+# --------------------------------------------------------------------- #
+# Two processes on loopback, JAX's CPU collectives (gloo).
+
+TWO_PROCESSES = r"""
+import sys
+import jax
+jax.config.update("jax_enable_x64", True)
+import numpy as np
+import nnarray as nn
+
+port, rank, out = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+nn.distributed.initialize(f"127.0.0.1:{port}", num_processes=2, process_id=rank)
+(X, Y), _ = nn.datasets.load_cat_vs_noncat()
+X, Y = nn.distributed.shard(X[:300], Y)  # this process's columns only: 104 or 105
+net = nn.Network([300, 7, 5, 1], seed=1, backend="jax", device="all", dtype="float64")
+h = net.fit(X, Y, iterations=60, learning_rate=0.01, record_every=20, progress=False)
+proba = net.predict_proba(X)  # every process's columns, gathered
+score = net.score(X, Y)
+net.save(out + ".npz")  # written by process 0 alone
+if nn.distributed.is_main_process():
+    np.savez(out + ".run.npz", costs=np.array(h.costs), proba=np.asarray(proba),
+             score=score, local=X.shape[1], processes=nn.distributed.process_count())
+"""
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_two_processes_train_as_one(tmp_path):
+    pytest.importorskip("jax")
+    out = str(tmp_path / "run")
+    port = str(_free_port())
+    env = {**os.environ, "JAX_PLATFORMS": "cpu", "OPENBLAS_NUM_THREADS": "1",
+           "PYTHONPATH": str(ROOT)}
+    env.pop("XLA_FLAGS", None)
+    procs = [subprocess.Popen([sys.executable, "-c", TWO_PROCESSES, port, str(rank), out],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                              env=env, cwd=ROOT) for rank in (0, 1)]
+    try:
+        results = [p.communicate(timeout=240) for p in procs]
+    finally:
+        for p in procs:
+            p.kill()
+    for p, (_, err) in zip(procs, results, strict=True):
+        assert p.returncode == 0, err[-3000:]
+    run = np.load(out + ".run.npz")
+    assert int(run["processes"]) == 2 and int(run["local"]) in (104, 105)
+
+    (X, Y), _ = nn.datasets.load_cat_vs_noncat()
+    one = nn.Network([300, 7, 5, 1], seed=1, dtype="float64")  # NumPy, one process
+    h = one.fit(X[:300], Y, iterations=60, learning_rate=0.01, record_every=20,
+                progress=False)
+    np.testing.assert_allclose(run["costs"], h.costs, rtol=0, atol=1e-10)
+    np.testing.assert_allclose(run["proba"], one.predict_proba(X[:300]), rtol=0, atol=1e-10)
+    assert float(run["score"]) == one.score(X[:300], Y)
+    saved = nn.load(out + ".npz")
+    for k, v in one.parameters.items():
+        np.testing.assert_allclose(saved.parameters[k], v, rtol=0, atol=1e-10, err_msg=k)

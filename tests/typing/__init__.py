@@ -1,0 +1,1 @@
+"""Typed user code, checked by mypy (see tests/typing/usage.py); not a test module."""
