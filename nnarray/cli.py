@@ -34,7 +34,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from . import __version__, backend, datasets, io
+from . import __version__, backend, datasets, distributed, io
 from .network import Network, load
 from .train import DivergenceError
 
@@ -87,7 +87,9 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
 def device_arguments(parser: argparse.ArgumentParser, dtype: str | None = "float32") -> None:
     """``--device``, ``--backend`` and ``--dtype``, shared by the command and the examples.
     ``dtype=None`` leaves ``--dtype`` unset: :func:`run_dtype` decides."""
-    parser.add_argument("--device", default="auto", help="cpu | gpu | cuda:N | auto (default)")
+    parser.add_argument("--device", default="auto",
+                        help="cpu | gpu | cuda:N | auto (default); on JAX also all (every "
+                             "device, data parallel), a list cuda:0,cuda:1, or cpu:N")
     parser.add_argument("--backend", default=None, choices=backend.BACKENDS,
                         help="array library (default: numpy on cpu, cupy on gpu)")
     parser.add_argument("--dtype", default=dtype, choices=backend.DTYPES,
@@ -206,6 +208,15 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--resume", metavar="PATH", help="continue the run of this checkpoint")
     t.add_argument("--plot", metavar="PNG", help="save the cost curve (needs matplotlib)")
     t.add_argument("--quiet", action="store_true", help="no progress bar or cost table")
+    d = t.add_argument_group("several processes (JAX)", "one process per host or GPU, each "
+                             "with the same command and its own --process-id; without "
+                             "--coordinator JAX reads the cluster's environment (SLURM, ...)")
+    d.add_argument("--distributed", action="store_true",
+                   help="join a multi-process run and train data parallel on every "
+                        "process's devices (--device all, backend jax)")
+    d.add_argument("--coordinator", metavar="HOST:PORT", help="process 0's address")
+    d.add_argument("--num-processes", type=int, metavar="N")
+    d.add_argument("--process-id", type=int, metavar="I")
 
     e = sub.add_parser("evaluate", help="cost and accuracy of a saved model")
     e.add_argument("model")
@@ -259,9 +270,32 @@ def build_network(args: argparse.Namespace, n_x: int) -> Network:
                    dtype=dtype)
 
 
+def _join(args: argparse.Namespace) -> Any:
+    """With ``--distributed``: join the run and train on every process's devices
+    with JAX. Returns the ``print`` of this process: process 0's, a no-op elsewhere."""
+    given = [args.coordinator, args.num_processes, args.process_id]
+    if not args.distributed:
+        if any(v is not None for v in given):
+            raise ValueError("--coordinator, --num-processes and --process-id need "
+                             "--distributed")
+        return print
+    if args.data is not None:
+        raise ValueError("--distributed trains on data in memory; --data is streamed to "
+                         "one device")
+    if args.backend not in (None, "jax"):
+        raise ValueError(f"--distributed runs on JAX, not --backend {args.backend}")
+    if args.device not in ("auto", "all"):
+        raise ValueError(f"--distributed trains on every process's devices (--device all), "
+                         f"not --device {args.device}")
+    distributed.initialize(args.coordinator, args.num_processes, args.process_id)
+    args.backend, args.device = "jax", "all"
+    return print if distributed.is_main_process() else (lambda *a, **k: None)
+
+
 def cmd_train(args: argparse.Namespace) -> None:
     """``nnarray train``: build, train, report, and optionally save and plot."""
     _data_options(args)
+    say = _join(args)
     rows = args.examples_as_rows
     if args.data is not None:
         train, test = open_data(args.data, rows), None
@@ -270,7 +304,12 @@ def cmd_train(args: argparse.Namespace) -> None:
     if args.data is None:
         train, test = load_dataset(args.dataset, recipe.extra.get("n_bits", 4))
     net = build_network(args, train[0].shape[1 if rows else 0])
-    print(f"{net} on {args.dataset}: X {train[0].shape}, Y {train[1].shape}")
+    say(f"{net} on {args.dataset}: X {train[0].shape}, Y {train[1].shape}")
+    if args.distributed:  # this process's columns only
+        train = distributed.shard(*train)
+        test = None if test is None else distributed.shard(*test)
+        say(f"process {distributed.process_index()} of {distributed.process_count()}: "
+            f"{train[0].shape[1]} of the training examples")
     iterations = recipe.iterations if args.iterations is None else args.iterations
     start = time.perf_counter()
     hist = net.fit(*train, iterations=iterations,
@@ -281,15 +320,15 @@ def cmd_train(args: argparse.Namespace) -> None:
                    examples_as_rows=rows)
     seconds = time.perf_counter() - start
     if not args.quiet:
-        print(table(["iteration", "cost"], list(zip(hist.iterations, hist.costs, strict=True))))
-    print(table(["set", "cost", "accuracy"], _evaluate(net, train, test, rows)))
+        say(table(["iteration", "cost"], list(zip(hist.iterations, hist.costs, strict=True))))
+    say(table(["set", "cost", "accuracy"], _evaluate(net, train, test, rows)))
     done = (f"{iterations} iterations" if args.batch_size is None else
             f"{args.epochs} epochs of batches of {args.batch_size}")
-    print(f"{done} in {seconds:.2f} s on {net.device} ({net.backend}, {net.dtype})")
+    say(f"{done} in {seconds:.2f} s on {net.execution(args.record_every)}, {net.dtype}")
     if args.save:
-        net.save(args.save)
-        print(f"saved {args.save}")
-    if args.plot:
+        net.save(args.save)  # of several processes, the first writes
+        say(f"saved {args.save}")
+    if args.plot and distributed.is_main_process():
         from . import plot
 
         plot.cost_curve(hist, path=args.plot, title=f"{args.dataset} {net.layer_dims}")

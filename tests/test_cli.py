@@ -96,7 +96,7 @@ def test_command_starts_at_the_courses_cost(tmp_path, dataset, cost_at_0):
               "--device", "cpu", cwd=tmp_path)
     rows = [line.split("|") for line in out.splitlines() if line.strip().startswith("0 |")]
     assert [r[1].strip() for r in rows] == [cost_at_0], out
-    assert out.rstrip().endswith("(numpy, float64)")
+    assert out.rstrip().endswith("(numpy, step by step), float64")
 
 
 # ---------------------------------------------------------------------- #
@@ -114,9 +114,11 @@ def test_command_turns_on_jax_x64_for_float64_only(tmp_path):
     common = ["--dataset", "planar", "--backend", "jax", "--device", "cpu", "--iterations",
               "2", "--quiet"]
     out = run("-c", JAX_RUN, "train", *common, "--save", "m.npz", cwd=tmp_path)
-    assert "(jax, float64)" in out and out.strip().endswith("x64 True rc 0"), out
+    assert "(jax, compiled chunks of 100), float64" in out, out
+    assert out.strip().endswith("x64 True rc 0"), out
     out = run("-c", JAX_RUN, "train", *common, "--dtype", "float32", cwd=tmp_path)
-    assert "(jax, float32)" in out and out.strip().endswith("x64 False rc 0"), out
+    assert "(jax, compiled chunks of 100), float32" in out, out
+    assert out.strip().endswith("x64 False rc 0"), out
     # a float64 model evaluated on JAX in a fresh process
     out = run("-c", JAX_RUN, "evaluate", "m.npz", "--dataset", "planar", "--backend", "jax",
               cwd=tmp_path)

@@ -276,3 +276,63 @@ def test_two_processes_train_as_one(tmp_path):
     saved = nn.load(out + ".npz")
     for k, v in one.parameters.items():
         np.testing.assert_allclose(saved.parameters[k], v, rtol=0, atol=1e-10, err_msg=k)
+
+
+def test_the_command_line_trains_over_two_processes(tmp_path):
+    pytest.importorskip("jax")
+    port = str(_free_port())
+    env = {**os.environ, "JAX_PLATFORMS": "cpu", "OPENBLAS_NUM_THREADS": "1",
+           "PYTHONPATH": str(ROOT)}
+    env.pop("XLA_FLAGS", None)
+    model = tmp_path / "planar.npz"
+    command = ["train", "--dataset", "planar", "--iterations", "300", "--quiet",
+               "--distributed", "--coordinator", f"127.0.0.1:{port}", "--num-processes", "2",
+               "--save", str(model)]
+    procs = [subprocess.Popen([sys.executable, "-m", "nnarray", *command, "--process-id",
+                               str(rank)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True, env=env, cwd=tmp_path) for rank in (0, 1)]
+    try:
+        (out0, err0), (out1, err1) = (p.communicate(timeout=240) for p in procs)
+    finally:
+        for p in procs:
+            p.kill()
+    assert procs[0].returncode == 0 and procs[1].returncode == 0, err0[-2000:] + err1[-2000:]
+    # process 0 speaks for the run (gloo itself may print a line in each)
+    assert "train |" not in out1 and "iterations in" not in out1 and "saved" not in out1
+    assert "process 0 of 2: 200 of the training examples" in out0
+    assert "(jax, compiled chunks of 100, data parallel over 2 devices), float64" in out0
+
+    def row(text: str) -> str:
+        return next(line for line in text.splitlines() if line.startswith("train |"))
+
+    one = subprocess.run([sys.executable, "-m", "nnarray", *command[:5]], capture_output=True,
+                         text=True, env=env, cwd=tmp_path, timeout=120)
+    assert one.returncode == 0, one.stderr[-2000:]
+    assert row(out0) == row(one.stdout)  # cost (6 digits) and accuracy of one process
+    single = nn.Network([2, 4, 1], hidden="tanh", init="random", seed=2, generator="legacy",
+                        dtype="float64")
+    assert model.exists()
+    saved = nn.load(model)
+    X, Y = nn.datasets.planar_flower()
+    single.fit(X, Y, iterations=300, learning_rate=1.2, progress=False)
+    for k, v in single.parameters.items():
+        np.testing.assert_allclose(saved.parameters[k], v, rtol=0, atol=1e-10, err_msg=k)
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--coordinator", "127.0.0.1:1"], "need --distributed"),
+    (["--distributed", "--backend", "numpy"], "runs on JAX, not --backend numpy"),
+    (["--distributed", "--device", "cpu"], "not --device cpu"),
+])
+def test_the_command_line_refuses_what_a_distributed_run_cannot_do(args, message, capsys):
+    from nnarray import cli
+
+    assert cli.main(["train", "--dataset", "planar", "--iterations", "1", *args]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_initialize_takes_all_three_or_none():
+    with pytest.raises(ValueError, match="together, or none of them"):
+        nn.distributed.initialize("127.0.0.1:1234")
+    with pytest.raises(ValueError, match=r"process_id must be an integer in 0\.\.1, got 2"):
+        nn.distributed.initialize("127.0.0.1:1234", num_processes=2, process_id=2)
