@@ -10,10 +10,14 @@ class Array(Protocol):
 
     A structural type (:class:`typing.Protocol`): NumPy, CuPy, PyTorch, JAX,
     Dask and array_api_strict arrays satisfy it as they are, with nothing to
-    register or wrap. It is not the standard's ``__array_namespace__``
-    protocol on purpose: torch tensors and Dask arrays lack that method
-    (nnarray finds their namespaces through ``array_api_compat``), so a type
-    that required it would reject two of the supported libraries.
+    register or wrap. By their own annotations, NumPy's ``ndarray`` (proved
+    on every check by ``tests/typing/usage.py``), ``torch.Tensor``,
+    ``jax.Array`` and array_api_strict's arrays do; CuPy and Dask arrays have
+    no annotations a type checker reads, so they pass as ``Any``. It is not
+    the standard's ``__array_namespace__`` protocol on purpose: torch tensors
+    and Dask arrays lack that method (nnarray finds their namespaces through
+    ``array_api_compat``), so a type that required it would reject two of
+    the supported libraries.
 
     It holds what nnarray touches on an array itself, and nothing more:
     ``shape`` and ``dtype``; the arithmetic, power, ``@``, comparison and
@@ -72,6 +76,6 @@ class Array(Protocol):
     def __ge__(self, other: Any, /) -> Array: ...
 
     # elementwise, so an array where object.__eq__ promises a bool
-    def __eq__(self, other: object, /) -> Array: ...  # type: ignore[override]
+    def __eq__(self, other: Any, /) -> Array: ...  # type: ignore[override]
 
     def __or__(self, other: Any, /) -> Array: ...
