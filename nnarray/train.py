@@ -172,7 +172,8 @@ def step(
 class Extras:
     """Optional parts of a run: validation data, early stopping, callbacks."""
 
-    validation: tuple[Array, Array] | None = None
+    validation: tuple[Any, Any] | None = None
+    """``(X_val, Y_val)`` where the network computes, or ``(a Stream, None)``."""
     patience: int | None = None
     on_iteration: Callable[[int], Any] | None = None
     on_epoch: Callable[[int, History], Any] | None = None

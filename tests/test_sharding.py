@@ -88,6 +88,18 @@ def test_weighted_gradients_are_the_weighted_cost_s_by_finite_differences(reuse)
         np.testing.assert_allclose(grads[f"d{k}"], numeric, rtol=1e-6, atol=1e-9, err_msg=k)
 
 
+@pytest.mark.parametrize("output", ["sigmoid", "softmax", "linear"])
+def test_weights_all_one_are_the_lecture_s_formulas_bit_for_bit(output):
+    params, X, Y, _, _, _ = _problem(output, 1 if output == "sigmoid" else 3)
+    xp = nn.backend.namespace(X)
+    ones = np.ones((1, X.shape[1]))
+    g, J = train.gradients(params, X, Y, "relu", output, xp=xp, l2=0.3)
+    g1, J1 = train.gradients(params, X, Y, "relu", output, xp=xp, l2=0.3, weights=ones)
+    assert float(J1) == float(J)
+    for k in g:
+        np.testing.assert_array_equal(g1[k], g[k], err_msg=k)
+
+
 def test_weights_of_the_wrong_shape_are_refused():
     params, _, _, Xp, Yp, w = _problem()
     AL, caches = propagation.model_forward(Xp, params, "tanh", "sigmoid")

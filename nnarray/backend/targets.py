@@ -190,10 +190,9 @@ def resolve(backend: str | None = None, device: str | None = None) -> Target:
                 f"device={device!r} is a set of devices, which runs on JAX only: use "
                 f"backend='jax' or backend=None, not {backend!r}")
         _import("jax")
-        key = "all" if isinstance(device, str) and device.strip().lower() == "all" else (
-            ",".join(_resolve_device_name(d) if isinstance(d, str) else repr(d)
-                     for d in (device.split(",") if isinstance(device, str) else device)))
-        return _jax_target(key)
+        names = device.split(",") if isinstance(device, str) else list(device or [])
+        return _jax_target(",".join(_resolve_device_name(d) if isinstance(d, str) else repr(d)
+                                    for d in names))
     name = _resolve_device_name(_default_device if device is None else device)
     if _HOST_N.match(name):
         if backend not in (None, "jax"):
