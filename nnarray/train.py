@@ -529,21 +529,33 @@ def run_epochs(
                 state.parameters, state.opt_state = new, opt_state
                 _after_step(ex, bar, step_count)
                 step_count += 1
-            c = to_float(total)  # type: ignore[arg-type]  # m >= 1: a batch or more
-            if not math.isfinite(c):
-                state.parameters, state.opt_state = start_params, start_opt
-                raise DivergenceError(epoch, settings.learning_rate, c, unit="epoch")
-            state.history.record(step_count, c)
-            state.history.epochs.append(epoch)
-            bar.record(epoch, c)
-            if loop.validate():
+            if _end_epoch(loop, bar, total, (start_params, start_opt), epoch, step_count,
+                          first, epochs):
                 return
-            if loop.checkpoint_due(epoch + 1, first, epochs):  # so ex.checkpoint is set
-                ex.checkpoint(loop.snapshot(epoch + 1, step_count))  # type: ignore[misc]
-            if ex.on_epoch is not None:
-                ex.on_epoch(epoch, state.history)
     finally:
         bar.close()
+
+
+def _end_epoch(loop: _Loop, bar: Progress, total: Any, start: tuple[Any, Any], epoch: int,
+               step_count: int, first: int, epochs: int) -> bool:
+    """An epoch's record: its cost ``total`` (divergence puts back ``start``,
+    the parameters and optimizer state before the epoch, and raises),
+    validation, checkpoint and ``on_epoch``. True when early stopping says stop."""
+    state, ex = loop.state, loop.extras
+    c = to_float(total)  # m >= 1: a batch or more, so total is set
+    if not math.isfinite(c):
+        state.parameters, state.opt_state = start
+        raise DivergenceError(epoch, loop.s.learning_rate, c, unit="epoch")
+    state.history.record(step_count, c)
+    state.history.epochs.append(epoch)
+    bar.record(epoch, c)
+    if loop.validate():
+        return True
+    if loop.checkpoint_due(epoch + 1, first, epochs):  # so ex.checkpoint is set
+        ex.checkpoint(loop.snapshot(epoch + 1, step_count))  # type: ignore[misc]
+    if ex.on_epoch is not None:
+        ex.on_epoch(epoch, state.history)
+    return False
 
 
 def _epoch_chunks(loop: _Loop, Xs: Array, Ys: Array, full: int, batch_size: int,
@@ -612,19 +624,9 @@ def run_stream(
                     state.parameters, state.opt_state = new, opt_state
                     _after_step(ex, bar, step_count)
                     step_count += 1
-            c = to_float(total)  # type: ignore[arg-type]  # m >= 1: a batch or more
-            if not math.isfinite(c):
-                state.parameters, state.opt_state = start_params, start_opt
-                raise DivergenceError(epoch, settings.learning_rate, c, unit="epoch")
-            state.history.record(step_count, c)
-            state.history.epochs.append(epoch)
-            bar.record(epoch, c)
-            if loop.validate():
+            if _end_epoch(loop, bar, total, (start_params, start_opt), epoch, step_count,
+                          first, epochs):
                 return
-            if loop.checkpoint_due(epoch + 1, first, epochs):  # so ex.checkpoint is set
-                ex.checkpoint(loop.snapshot(epoch + 1, step_count))  # type: ignore[misc]
-            if ex.on_epoch is not None:
-                ex.on_epoch(epoch, state.history)
     except StreamDataError:
         state.parameters, state.opt_state = before
         h = state.history
