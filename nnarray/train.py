@@ -263,6 +263,7 @@ class _Loop:
                                     precision)
         self.per_step = self.chunks is None or extras.on_iteration is not None
         self.weights = None if extras.examples is None else extras.examples.weights
+        self._held: dict[str, tuple[Any, Array]] = {}
         self.step_capacity = 1
         self.dims = {int(k[1:]): W.shape[0] for k, W in state.parameters.items()
                      if k.startswith("W")}
@@ -308,15 +309,24 @@ class _Loop:
         optimizer's step ``t + 1``, stacked to ``capacity`` on the device:
         rates, the optimizer's hyper values, dropout masks (drawn in the
         per-step path's order, from the same stream)."""
-        like = self.state.parameters["W1"]
         hyper = [self.s.optimizer.hyper(t + 1 + j) for j in range(len(rates))]
-        hypers = {n: stacked([h[n] for h in hyper], capacity, like) for n in hyper[0]}
+        hypers = {n: self.stacked(n, [h[n] for h in hyper], capacity) for n in hyper[0]}
         masks = None
         if self.s.dropout:
             shapes = {l: (self.dims[l], m) for l in self.s.dropout}
             masks = self.random.dropout_masks(shapes, self.s.dropout, len(rates), capacity,
-                                              like)
-        return stacked(rates, capacity, like), hypers, masks
+                                              self.state.parameters["W1"])
+        return self.stacked("rate", rates, capacity), hypers, masks
+
+    def stacked(self, name: str, values: list[float], capacity: int) -> Array:
+        """``backend.stacked`` of a chunk's host values, the last vector of
+        each name kept on the device: a constant rate is copied once a fit."""
+        key = (tuple(values), capacity)
+        held = self._held.get(name)
+        if held is None or held[0] != key:
+            held = self._held[name] = (key, stacked(values, capacity,
+                                                    self.state.parameters["W1"]))
+        return held[1]
 
     def chunk(self, X: Array, Y: Array, rates: list[float],
               capacity: int) -> tuple[Any, Any, Any]:
@@ -653,10 +663,20 @@ def stream_cost(parameters: Mapping[str, Array], data: Stream, hidden: str, outp
 
 
 def all_finite(parameters: Mapping[str, Array]) -> bool:
-    """True when no parameter holds NaN or inf (one host sync per array)."""
+    """True when no parameter holds NaN or inf (one host sync; one compiled
+    program on JAX)."""
     values = list(parameters.values())
-    xp = namespace(*values)
-    return all(bool(to_numpy(xp.all(xp.isfinite(v)))) for v in values)
+    check = _finite_check(target_of(values[0]).backend)
+    return bool(to_numpy(check(*values)))
+
+
+@lru_cache(maxsize=8)
+def _finite_check(backend_name: str) -> Callable[..., Any]:
+    def finite(*values: Array) -> Array:
+        xp = namespace(*values)
+        return xp.all(xp.stack([xp.all(xp.isfinite(v)) for v in values]))
+
+    return compile_step(finite, backend_name)
 
 
 def check_iterations(iterations: Any, record_every: Any) -> tuple[int, int]:
