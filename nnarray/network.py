@@ -234,6 +234,11 @@ class Network:
                 raise TypeError("validation must be a pair (X_val, Y_val)")
             val = self._data(*validation, stream=True, examples_as_rows=examples_as_rows)
         X, Y, examples = self._split(X, Y)
+        processes = 1 if examples is None else len(examples.counts)
+        if batch_size is not None and batch_size % processes:
+            raise ValueError(f"batch_size must be a multiple of the {processes} processes (each "
+                             f"batch takes batch_size / {processes} examples from each), got "
+                             f"{batch_size}")
         val_examples = None
         if val is not None:
             Xv, Yv, val_examples = self._split(*val)

@@ -24,6 +24,7 @@ from .backend import (
     compile_step,
     jit_enabled,
     namespace,
+    sharding,
     stacked,
     target_of,
     to_float,
@@ -522,8 +523,7 @@ def run_epochs(
     try:
         for epoch in range(first, epochs):
             start_params, start_opt = state.parameters, state.opt_state
-            order = loop.random.permutation(  # on a device set: of X's real columns
-                m, like=X, among=None if ex.examples is None else ex.examples.real)
+            order = _epoch_order(loop, X, m, batch_size, epoch)
             Xs, Ys = xp.take(X, order, axis=1), xp.take(Y, order, axis=1)
             total = None
             if chunked:
@@ -544,6 +544,18 @@ def run_epochs(
                 return
     finally:
         bar.close()
+
+
+def _epoch_order(loop: _Loop, X: Array, m: int, batch_size: int, epoch: int) -> Array:
+    """The shuffle of an epoch, as indices of X's columns where X lives: a
+    permutation of the m columns from the host seed stream; on a device set,
+    of its real columns; over several processes, each process's own shuffle
+    (``backend.sharding.process_shuffle``)."""
+    examples = loop.extras.examples
+    if examples is None or len(examples.counts) <= 1:
+        return loop.random.permutation(m, like=X,
+                                       among=None if examples is None else examples.real)
+    return target_of(X).put(sharding.process_shuffle(examples, batch_size, loop.s.seed, epoch))
 
 
 def _end_epoch(loop: _Loop, bar: Progress, total: Any, start: tuple[Any, Any], epoch: int,

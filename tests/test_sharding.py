@@ -252,6 +252,85 @@ if nn.distributed.is_main_process():
 """
 
 
+MINI_BATCHES = r"""
+import sys
+import jax
+jax.config.update("jax_enable_x64", True)
+import numpy as np
+import nnarray as nn
+
+port, rank, out = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+nn.distributed.initialize(f"127.0.0.1:{port}", num_processes=2, process_id=rank)
+(X, Y), _ = nn.datasets.load_cat_vs_noncat()
+X, Y = nn.distributed.shard(X[:300], Y)
+net = nn.Network([300, 7, 5, 1], seed=1, backend="jax", device="all", dtype="float64")
+try:
+    net.fit(X, Y, batch_size=63, epochs=1, progress=False)
+except ValueError as e:
+    refused = str(e)
+h = net.fit(X, Y, batch_size=64, epochs=3, learning_rate=0.01, progress=False)
+if nn.distributed.is_main_process():
+    np.savez(out, costs=np.array(h.costs), refused=refused,
+             **{k: np.asarray(v) for k, v in net.parameters.items()})
+"""
+
+
+def _two_processes(script: str, out: str) -> None:
+    port = str(_free_port())
+    env = {**os.environ, "JAX_PLATFORMS": "cpu", "OPENBLAS_NUM_THREADS": "1",
+           "PYTHONPATH": str(ROOT)}
+    env.pop("XLA_FLAGS", None)
+    procs = [subprocess.Popen([sys.executable, "-c", script, port, str(rank), out],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                              env=env, cwd=ROOT) for rank in (0, 1)]
+    try:
+        results = [p.communicate(timeout=240) for p in procs]
+    finally:
+        for p in procs:
+            p.kill()
+    for p, (_, err) in zip(procs, results, strict=True):
+        assert p.returncode == 0, err[-3000:]
+
+
+def test_two_processes_shuffle_their_own_examples(tmp_path):
+    """With mini-batches each process shuffles its own columns from (seed,
+    process index, epoch), and batch j takes 32 of each: the run equals the
+    same batches trained on one process, in NumPy float64, to 1e-10."""
+    pytest.importorskip("jax")
+    out = str(tmp_path / "mb.npz")
+    _two_processes(MINI_BATCHES, out)
+    run = np.load(out)
+    assert "batch_size must be a multiple of the 2 processes" in str(run["refused"])
+
+    (X, Y), _ = nn.datasets.load_cat_vs_noncat()
+    X = X[:300]
+    counts, offsets, width = (104, 105), (0, 104), 105  # shard()'s split of 209 columns
+    params = nn.Network([300, 7, 5, 1], seed=1, dtype="float64").parameters
+    costs = []
+    for epoch in range(3):
+        drawn = np.full((2, 105), -1)
+        for p in (0, 1):
+            drawn[p, :counts[p]] = p * width + np.random.default_rng(
+                [1, p, epoch]).permutation(counts[p])
+        order = np.concatenate([drawn[p, j:j + 32] for j in range(0, 105, 32) for p in (0, 1)])
+        order = order[order >= 0]
+        columns = np.where(order < width, order, order - width + offsets[1])
+        total = 0.0
+        for a in range(0, 209, 64):
+            batch = columns[a:a + 64]
+            params, J, _ = train.step(params, X[:, batch], Y[:, batch], "relu", "sigmoid",
+                                      0.01, True)
+            total += float(J) * len(batch) / 209
+        costs.append(total)
+    np.testing.assert_allclose(run["costs"], costs, rtol=0, atol=1e-10)
+    for k, v in params.items():
+        np.testing.assert_allclose(run[k], v, rtol=0, atol=1e-10, err_msg=k)
+    # and it is not the one-process shuffle: the check can fail
+    one = nn.Network([300, 7, 5, 1], seed=1, dtype="float64")
+    h = one.fit(X, Y, batch_size=64, epochs=3, learning_rate=0.01, progress=False)
+    assert abs(h.costs[-1] - costs[-1]) > 1e-8
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -52,11 +52,14 @@ class Examples:
     """Where the real examples of a placed ``(n, m_padded)`` array are:
     ``weights`` (1, m_padded), 1 for a real column and 0 for padding (``None``
     when nothing is padded), ``real`` the real columns' global indices on the
-    host, ``m`` their count."""
+    host, ``m`` their count; ``counts`` the real columns of each process,
+    each process's part ``width`` columns wide."""
 
     weights: Any
     real: np.ndarray
     m: int
+    counts: tuple[int, ...] = ()
+    width: int = 0
 
 
 def is_device_set(device: Any) -> bool:
@@ -173,7 +176,7 @@ def place_examples(host: np.ndarray, devices: DeviceSet,
             w = np.zeros((1, width), dtype=host.dtype)
             w[:, :m_local] = 1
             weights = _global(w, devices, processes)
-        layout = Examples(weights, real, int(sum(counts)))
+        layout = Examples(weights, real, int(sum(counts)), tuple(counts), width)
     width = layout.weights.shape[1] // processes if layout.weights is not None else m_local
     padded = host
     if width != m_local:
@@ -218,3 +221,25 @@ def is_main_process() -> bool:
 
     jax = sys.modules.get("jax")
     return jax is None or jax.process_index() == 0
+
+
+def process_shuffle(examples: Examples, batch_size: int, seed: int | None,
+                    epoch: int) -> np.ndarray:
+    """An epoch's order of the real columns over several processes: each
+    process shuffles its own columns from ``(seed, process index, epoch)``,
+    and batch j takes the next ``batch_size / processes`` columns of each
+    process in process order. Every process gathers every process's draw, so
+    all hold the same order (the index the training step reads)."""
+    import jax
+    from jax.experimental import multihost_utils
+
+    processes, me = jax.process_count(), jax.process_index()
+    rng = np.random.default_rng(None if seed is None else [seed, me, epoch])
+    mine = np.full(max(examples.counts), -1, dtype=np.int64)
+    mine[: examples.counts[me]] = me * examples.width + rng.permutation(examples.counts[me])
+    drawn = np.asarray(multihost_utils.process_allgather(mine)).reshape(processes, -1)
+    share = batch_size // processes
+    parts = [drawn[p, j:j + share] for j in range(0, drawn.shape[1], share)
+             for p in range(processes)]
+    order = np.concatenate(parts)
+    return order[order >= 0]
