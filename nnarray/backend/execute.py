@@ -101,10 +101,11 @@ class JaxChunks(Chunks):
     recompile. float32 products run at ``precision="highest"`` (no TF32)
     unless ``precision="tf32"``.
 
-    Every step of the loop is the same program (it computes its cost; the
-    chunk keeps the first), and one step on its own is a chunk of one: so the
-    per-step path (``on_iteration``, divergence replay) and chunks give the
-    same bits. Nothing is donated: the parameters at a chunk's start stay
+    Every step of a full-batch chunk is the same program: the update, and
+    the cost (the record point's) only where the step is the chunk's first
+    (``lax.cond``), so the other steps skip it. One step on its own is a
+    chunk of one, so the per-step path (``on_iteration``, divergence replay)
+    and chunks give the same bits. Nothing is donated: the parameters at a chunk's start stay
     alive as the record point's checkpoint (divergence replay, early
     stopping), and the other inputs are the user's (X, Y) or used once."""
 
@@ -120,9 +121,11 @@ class JaxChunks(Chunks):
                  k: Any, weights: Any) -> Any:
             def body(i: Any, carry: Any) -> Any:
                 p, o, first = carry
-                p, J, o = raw(p, o, X, Y, _take(masks, i), rates[i], _take(hypers, i), True,
-                              weights)
-                return p, o, lax.select(i == 0, J, first)
+                step = (X, Y, _take(masks, i), rates[i], _take(hypers, i))
+                J = lax.cond(i == 0, lambda: raw(p, o, *step, True, weights)[1],
+                             lambda: first)
+                p, _, o = raw(p, o, *step, False, weights)
+                return p, o, J
 
             J0 = jax.numpy.zeros((), dtype=rates.dtype)
             return lax.fori_loop(0, k, body, (params, opt, J0))
