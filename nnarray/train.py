@@ -532,18 +532,25 @@ def run_epochs(
                 step_count += full
             for a in starts[full if chunked else 0:]:
                 b = min(a + batch_size, m)  # the standard leaves out-of-bounds stops undefined
-                Xb, Yb = Xs[:, a:b], Ys[:, a:b]
-                new, J, opt_state = loop.step(Xb, Yb, settings.rate(epoch), True)
-                weighted = J * (Xb.shape[1] / m)
-                total = weighted if total is None else total + weighted
-                state.parameters, state.opt_state = new, opt_state
-                _after_step(ex, bar, step_count)
+                total = _batch(loop, Xs[:, a:b], Ys[:, a:b], settings.rate(epoch), m, total,
+                               bar, step_count)
                 step_count += 1
             if _end_epoch(loop, bar, total, (start_params, start_opt), epoch, step_count,
                           first, epochs):
                 return
     finally:
         bar.close()
+
+
+def _batch(loop: _Loop, Xb: Array, Yb: Array, rate: float, m: int, total: Any,
+           bar: Progress, step_count: int) -> Any:
+    """One mini-batch step (the new parameters left in ``loop.state``);
+    returns the epoch's cost so far, each batch's J weighted by its share of m."""
+    state = loop.state
+    state.parameters, J, state.opt_state = loop.step(Xb, Yb, rate, True)
+    _after_step(loop.extras, bar, step_count)
+    weighted = J * (Xb.shape[1] / m)
+    return weighted if total is None else total + weighted
 
 
 def _epoch_order(loop: _Loop, X: Array, m: int, batch_size: int, epoch: int) -> Array:
@@ -640,11 +647,8 @@ def run_stream(
             total = None
             with data.batches(batch_size, data.order(loop.random)) as batches:
                 for Xb, Yb in batches:  # Yb is not None: training data has Y
-                    new, J, opt_state = loop.step(Xb, Yb, settings.rate(epoch), True)  # type: ignore[arg-type]
-                    weighted = J * (Xb.shape[1] / m)
-                    total = weighted if total is None else total + weighted
-                    state.parameters, state.opt_state = new, opt_state
-                    _after_step(ex, bar, step_count)
+                    total = _batch(loop, Xb, Yb, settings.rate(epoch), m, total,  # type: ignore[arg-type]
+                                   bar, step_count)
                     step_count += 1
             if _end_epoch(loop, bar, total, (start_params, start_opt), epoch, step_count,
                           first, epochs):

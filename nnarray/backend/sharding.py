@@ -50,16 +50,24 @@ class DeviceSet:
 @dataclass(frozen=True)
 class Examples:
     """Where the real examples of a placed ``(n, m_padded)`` array are:
-    ``weights`` (1, m_padded), 1 for a real column and 0 for padding (``None``
-    when nothing is padded), ``real`` the real columns' global indices on the
-    host, ``m`` their count; ``counts`` the real columns of each process,
-    each process's part ``width`` columns wide."""
+    ``counts`` the real columns of each process, first in its part of
+    ``width`` columns; ``weights`` (1, m_padded), 1 for a real column and 0
+    for padding (``None`` when nothing is padded)."""
 
     weights: Any
-    real: np.ndarray
-    m: int
-    counts: tuple[int, ...] = ()
-    width: int = 0
+    counts: tuple[int, ...]
+    width: int
+
+    @property
+    def m(self) -> int:
+        """The count of real examples."""
+        return sum(self.counts)
+
+    @property
+    def real(self) -> np.ndarray:
+        """The real columns' global indices, on the host."""
+        return np.concatenate([p * self.width + np.arange(c)
+                               for p, c in enumerate(self.counts)])
 
 
 def is_device_set(device: Any) -> bool:
@@ -170,17 +178,15 @@ def place_examples(host: np.ndarray, devices: DeviceSet,
                 np.array([m_local]))).reshape(-1)]
         local = devices.local
         width = math.ceil(max(counts) / local) * local
-        real = np.concatenate([p * width + np.arange(c) for p, c in enumerate(counts)])
         weights = None
         if any(c != width for c in counts):
             w = np.zeros((1, width), dtype=host.dtype)
             w[:, :m_local] = 1
             weights = _global(w, devices, processes)
-        layout = Examples(weights, real, int(sum(counts)), tuple(counts), width)
-    width = layout.weights.shape[1] // processes if layout.weights is not None else m_local
+        layout = Examples(weights, tuple(counts), width)
     padded = host
-    if width != m_local:
-        padded = np.zeros((host.shape[0], width), dtype=host.dtype)
+    if layout.width != m_local:
+        padded = np.zeros((host.shape[0], layout.width), dtype=host.dtype)
         padded[:, :m_local] = host
     return _global(padded, devices, processes), layout
 
