@@ -87,3 +87,22 @@ def problem(dims, m=7, seed=0, output="sigmoid"):
         params[f"W{l}"] = rng.standard_normal((dims[l], dims[l - 1])) / np.sqrt(dims[l - 1])
         params[f"b{l}"] = 0.1 * rng.standard_normal((dims[l], 1))
     return X, Y, params
+
+
+def minibatch_gd(X, Y, params, orders, batch_size, lr, hidden="tanh", output="sigmoid"):
+    """Mini-batch gradient descent: for each epoch's order of the columns,
+    batches of ``batch_size`` consecutive examples of it (the last partial).
+    Returns the parameters and each epoch's cost, every batch's J weighted by
+    its share of m."""
+    P = {k: v.copy() for k, v in params.items()}
+    m, costs = X.shape[1], []
+    for order in orders:
+        total = 0.0
+        for a in range(0, m, batch_size):
+            idx = order[a:a + batch_size]
+            AL, caches = forward(X[:, idx], P, hidden, output)
+            total += cost(AL, Y[:, idx], output) * len(idx) / m
+            g = backward(AL, Y[:, idx], caches, P, hidden, output)
+            P = {k: v - lr * g[f"d{k}"] for k, v in P.items()}
+        costs.append(total)
+    return P, costs

@@ -88,20 +88,8 @@ def test_l2_cost_is_the_penalised_cost():
 def minibatch_reference(X, Y, params, epochs, batch_size, lr, seed):
     """Mini-batch gradient descent in NumPy float64 with the same host shuffles."""
     rng = np.random.default_rng(seed)
-    P = {k: v.copy() for k, v in params.items()}
-    costs = []
-    m = X.shape[1]
-    for _ in range(epochs):
-        order = rng.permutation(m)
-        total = 0.0
-        for a in range(0, m, batch_size):
-            idx = order[a:a + batch_size]
-            AL, caches = ref.forward(X[:, idx], P, "tanh", "sigmoid")
-            total += ref.cost(AL, Y[:, idx], "sigmoid") * len(idx) / m
-            g = ref.backward(AL, Y[:, idx], caches, P, "tanh", "sigmoid")
-            P = {k: v - lr * g[f"d{k}"] for k, v in P.items()}
-        costs.append(total)
-    return P, costs
+    orders = (rng.permutation(X.shape[1]) for _ in range(epochs))
+    return ref.minibatch_gd(X, Y, params, orders, batch_size, lr)
 
 
 def test_minibatches_are_the_same_on_every_backend(case):

@@ -15,6 +15,7 @@ import socket
 import subprocess
 import sys
 import textwrap
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -200,13 +201,18 @@ print(json.dumps(out))
 """
 
 
-def _python(code: str, env: dict[str, str] | None = None, timeout: float = 240,
-            args: list[str] | None = None) -> subprocess.CompletedProcess[str]:
-    full = {**os.environ, "JAX_PLATFORMS": "cpu", "OPENBLAS_NUM_THREADS": "1",
-            "PYTHONPATH": str(ROOT), **(env or {})}
-    full.pop("XLA_FLAGS", None)
-    return subprocess.run([sys.executable, "-c", code, *(args or [])], capture_output=True,
-                          text=True, env=full, timeout=timeout, cwd=ROOT)
+def _env() -> dict[str, str]:
+    """A subprocess's environment: JAX on host devices, as many as it asks
+    for itself, one BLAS thread, this tree's nnarray."""
+    env = {**os.environ, "JAX_PLATFORMS": "cpu", "OPENBLAS_NUM_THREADS": "1",
+           "PYTHONPATH": str(ROOT)}
+    env.pop("XLA_FLAGS", None)
+    return env
+
+
+def _python(code: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env=_env(), timeout=240, cwd=ROOT)
 
 
 def test_four_host_devices_train_as_one():
@@ -275,14 +281,11 @@ if nn.distributed.is_main_process():
 """
 
 
-def _two_processes(script: str, out: str) -> None:
-    port = str(_free_port())
-    env = {**os.environ, "JAX_PLATFORMS": "cpu", "OPENBLAS_NUM_THREADS": "1",
-           "PYTHONPATH": str(ROOT)}
-    env.pop("XLA_FLAGS", None)
-    procs = [subprocess.Popen([sys.executable, "-c", script, port, str(rank), out],
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                              env=env, cwd=ROOT) for rank in (0, 1)]
+def _two_processes(argv: Callable[[int], list[str]], cwd: Path = ROOT) -> list[str]:
+    """``argv(0)`` and ``argv(1)`` run side by side; both must succeed.
+    Returns what each printed."""
+    procs = [subprocess.Popen(argv(rank), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True, env=_env(), cwd=cwd) for rank in (0, 1)]
     try:
         results = [p.communicate(timeout=240) for p in procs]
     finally:
@@ -290,6 +293,13 @@ def _two_processes(script: str, out: str) -> None:
             p.kill()
     for p, (_, err) in zip(procs, results, strict=True):
         assert p.returncode == 0, err[-3000:]
+    return [out for out, _ in results]
+
+
+def _script(script: str, out: str) -> Callable[[int], list[str]]:
+    """The command line of process ``rank`` running ``script``, joined on a free port."""
+    port = str(_free_port())
+    return lambda rank: [sys.executable, "-c", script, port, str(rank), out]
 
 
 def test_two_processes_shuffle_their_own_examples(tmp_path):
@@ -298,7 +308,7 @@ def test_two_processes_shuffle_their_own_examples(tmp_path):
     same batches trained on one process, in NumPy float64, to 1e-10."""
     pytest.importorskip("jax")
     out = str(tmp_path / "mb.npz")
-    _two_processes(MINI_BATCHES, out)
+    _two_processes(_script(MINI_BATCHES, out))
     run = np.load(out)
     assert "batch_size must be a multiple of the 2 processes" in str(run["refused"])
 
@@ -340,20 +350,7 @@ def _free_port() -> int:
 def test_two_processes_train_as_one(tmp_path):
     pytest.importorskip("jax")
     out = str(tmp_path / "run")
-    port = str(_free_port())
-    env = {**os.environ, "JAX_PLATFORMS": "cpu", "OPENBLAS_NUM_THREADS": "1",
-           "PYTHONPATH": str(ROOT)}
-    env.pop("XLA_FLAGS", None)
-    procs = [subprocess.Popen([sys.executable, "-c", TWO_PROCESSES, port, str(rank), out],
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                              env=env, cwd=ROOT) for rank in (0, 1)]
-    try:
-        results = [p.communicate(timeout=240) for p in procs]
-    finally:
-        for p in procs:
-            p.kill()
-    for p, (_, err) in zip(procs, results, strict=True):
-        assert p.returncode == 0, err[-3000:]
+    _two_processes(_script(TWO_PROCESSES, out))
     run = np.load(out + ".run.npz")
     assert int(run["processes"]) == 2 and int(run["local"]) in (104, 105)
 
@@ -372,22 +369,12 @@ def test_two_processes_train_as_one(tmp_path):
 def test_the_command_line_trains_over_two_processes(tmp_path):
     pytest.importorskip("jax")
     port = str(_free_port())
-    env = {**os.environ, "JAX_PLATFORMS": "cpu", "OPENBLAS_NUM_THREADS": "1",
-           "PYTHONPATH": str(ROOT)}
-    env.pop("XLA_FLAGS", None)
     model = tmp_path / "planar.npz"
     command = ["train", "--dataset", "planar", "--iterations", "300", "--quiet",
                "--distributed", "--coordinator", f"127.0.0.1:{port}", "--num-processes", "2",
                "--save", str(model)]
-    procs = [subprocess.Popen([sys.executable, "-m", "nnarray", *command, "--process-id",
-                               str(rank)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                              text=True, env=env, cwd=tmp_path) for rank in (0, 1)]
-    try:
-        (out0, err0), (out1, err1) = (p.communicate(timeout=240) for p in procs)
-    finally:
-        for p in procs:
-            p.kill()
-    assert procs[0].returncode == 0 and procs[1].returncode == 0, err0[-2000:] + err1[-2000:]
+    out0, out1 = _two_processes(lambda rank: [sys.executable, "-m", "nnarray", *command,
+                                              "--process-id", str(rank)], cwd=tmp_path)
     # process 0 speaks for the run (gloo itself may print a line in each)
     assert "train |" not in out1 and "iterations in" not in out1 and "saved" not in out1
     assert "process 0 of 2: 200 of the training examples" in out0
@@ -397,7 +384,7 @@ def test_the_command_line_trains_over_two_processes(tmp_path):
         return next(line for line in text.splitlines() if line.startswith("train |"))
 
     one = subprocess.run([sys.executable, "-m", "nnarray", *command[:5]], capture_output=True,
-                         text=True, env=env, cwd=tmp_path, timeout=120)
+                         text=True, env=_env(), cwd=tmp_path, timeout=120)
     assert one.returncode == 0, one.stderr[-2000:]
     assert row(out0) == row(one.stdout)  # cost (6 digits) and accuracy of one process
     single = nn.Network([2, 4, 1], hidden="tanh", init="random", seed=2, generator="legacy",

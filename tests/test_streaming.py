@@ -177,20 +177,12 @@ def _chunked_reference(X, Y, params, sizes, epochs, batch_size, lr, seed):
     a drawn order, batches of consecutive examples of that sequence."""
     rng = np.random.default_rng(seed)
     starts = np.cumsum([0, *sizes[:-1]])
-    P = {k: v.copy() for k, v in params.items()}
-    m, costs = X.shape[1], []
-    for _ in range(epochs):
+
+    def order() -> np.ndarray:
         chunks = rng.permutation(len(sizes))
-        order = np.concatenate([starts[c] + rng.permutation(sizes[c]) for c in chunks])
-        total = 0.0
-        for a in range(0, m, batch_size):
-            idx = order[a:a + batch_size]
-            AL, caches = ref.forward(X[:, idx], P, "tanh", "sigmoid")
-            total += ref.cost(AL, Y[:, idx], "sigmoid") * len(idx) / m
-            g = ref.backward(AL, Y[:, idx], caches, P, "tanh", "sigmoid")
-            P = {k: v - lr * g[f"d{k}"] for k, v in P.items()}
-        costs.append(total)
-    return P, costs
+        return np.concatenate([starts[c] + rng.permutation(sizes[c]) for c in chunks])
+
+    return ref.minibatch_gd(X, Y, params, (order() for _ in range(epochs)), batch_size, lr)
 
 
 @pytest.mark.parametrize("backend_name", ["numpy", "torch", "jax", "array_api_strict"])
