@@ -37,7 +37,6 @@ def initialize(coordinator: str | None = None, num_processes: int | None = None,
     between host devices of several processes (``"gloo"``; ``None`` keeps
     JAX's setting). Call it once, first thing, in every process.
     """
-    jax = _import("jax")
     given = [coordinator is None, num_processes is None, process_id is None]
     if any(given) and not all(given):
         raise ValueError("initialize() takes coordinator, num_processes and process_id "
@@ -50,6 +49,7 @@ def initialize(coordinator: str | None = None, num_processes: int | None = None,
             not isinstance(process_id, int) or not 0 <= process_id < num_processes):
         raise ValueError(f"process_id must be an integer in 0..{num_processes - 1}, "
                          f"got {process_id!r}")
+    jax = _import("jax")
     if cpu_collectives is not None:
         jax.config.update("jax_cpu_collectives_implementation", cpu_collectives)
     jax.distributed.initialize(coordinator_address=coordinator, num_processes=num_processes,
