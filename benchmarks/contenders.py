@@ -65,9 +65,11 @@ class Contender:
 
 def nnarray_path(backend: str, device: str) -> Callable[[], str | None]:
     """Which path ``Network.fit`` takes there, in nnarray's words
-    (``nnarray.backend.execute.describe``; None where nnarray does not say)."""
+    (``nnarray.engines.describe``, ``nnarray.backend.execute.describe`` in
+    older trees; None where nnarray does not say)."""
     def path() -> str | None:
-        describe = getattr(getattr(nn.backend, "execute", None), "describe", None)
+        where = getattr(nn, "engines", None) or getattr(nn.backend, "execute", None)
+        describe = getattr(where, "describe", None)
         if describe is None:
             return None
         try:

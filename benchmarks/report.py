@@ -366,7 +366,7 @@ def _mini_table(res: Results) -> list[str]:
 def _paths(res: Results) -> list[str]:
     if not res.paths:
         return []
-    return ["", "How nnarray ran (`nnarray.backend.execute.describe`): "
+    return ["", "How nnarray ran (`nnarray.engines.describe`): "
             + "; ".join(f"{name}: {path}" for name, path in res.paths.items()) + "."]
 
 

@@ -19,6 +19,7 @@ checkpoint of another run. Callbacks are not saved: pass them again.
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -27,7 +28,9 @@ import numpy as np
 
 from . import io
 from .backend import Array, Stream, Target, sharding, to_numpy
-from .train import History, Snapshot
+from .backend.random import check_state
+from .step import Settings
+from .train import Extras, History, Snapshot, check_count
 
 KINDS = ("iterations", "epochs")
 
@@ -107,18 +110,131 @@ def read(path: str | os.PathLike[str], model_meta: Mapping[str, Any],
             keys = [k for k in arrays if "." not in k]
             return {k: target.asarray(arrays[f"{prefix}{k}"], dtype) for k in keys}
 
-        opt: dict[str, Any] = {"t": int(training["t"])}
+        opt: dict[str, Any] = {"t": _count(training, "t")}
         for p in ("v", "s"):
             if p in meta["state_prefixes"]:
                 opt[p] = put(f"{p}.")
         best = None
         if "best" in meta["state_prefixes"]:
-            best = (float(training["best_cost"]), put("best."))
+            best = (_cost(training["best_cost"], "best_cost"), put("best."))
         h = training["history"]
-        history = History([int(i) for i in h["iterations"]], [float(c) for c in h["costs"]],
-                          [int(e) for e in h["epochs"]], [float(v) for v in h["val_costs"]])
-        return Snapshot(int(training["position"]), put(""), opt,
-                        dict(training["random_state"]), history, best,
-                        int(training["waited"]), int(training["step_count"]))
-    except (KeyError, TypeError, ValueError) as exc:
+        history = History([_count(h["iterations"], i) for i in range(len(h["iterations"]))],
+                          [_cost(c, "history costs") for c in h["costs"]],
+                          [_count(h["epochs"], i) for i in range(len(h["epochs"]))],
+                          [_cost(v, "history val_costs") for v in h["val_costs"]])
+        return Snapshot(_count(training, "position"), put(""), opt,
+                        check_state(training["random_state"]), history, best,
+                        _count(training, "waited"), _count(training, "step_count"))
+    except (KeyError, TypeError, ValueError, IndexError) as exc:
         raise ValueError(f"{name} is not a consistent nnarray checkpoint: {exc}") from exc
+
+
+def _count(where: Any, key: Any) -> int:
+    """``where[key]`` if it is an int >= 0 (JSON's, not a bool or a float)."""
+    value = where[key]
+    if type(value) is not int or value < 0:
+        raise ValueError(f"{key!r} must be an integer >= 0, got {value!r}")
+    return value
+
+
+def _cost(value: Any, what: str) -> float:
+    """``value`` as a finite float (a recorded cost is finite: training stops
+    at the first that is not)."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or \
+            not math.isfinite(value):
+        raise ValueError(f"{what} must hold finite numbers, got {value!r}")
+    return float(value)
+
+
+def check_resume(snap: Snapshot, *, total: int, record_every: int | None, batches: int,
+                 validation: bool, patience: int | None, name: str) -> None:
+    """Refuse a :class:`Snapshot` that this run could not have written: a
+    position past ``total`` (the iterations or epochs asked for), or state
+    fields that disagree with the position: the optimizer's step count, the
+    History's record points and costs, early stopping's record. ``batches``
+    is the number of mini-batches an epoch takes (``record_every`` ``None``)."""
+    unit = "iteration" if record_every is not None else "epoch"
+    if snap.position > total:
+        raise ValueError(
+            f"{name} is a checkpoint at {unit} {snap.position}, past the {total} {unit}s this "
+            f"call asks for: resuming would train {snap.position - total} {unit}s more than "
+            f"asked (pass {unit}s >= {snap.position}, the run's total)")
+    h = snap.history
+    if record_every is not None:
+        points: list[int] = list(range(0, snap.position, record_every))
+        steps, epochs = snap.position, []
+        if snap.position % record_every:
+            raise ValueError(f"{name}: position {snap.position} is no record point (a "
+                             f"multiple of record_every={record_every})")
+    else:
+        points = [batches * (e + 1) for e in range(snap.position)]
+        steps, epochs = batches * snap.position, list(range(snap.position))
+        if snap.step_count != steps:
+            raise ValueError(f"{name}: step_count {snap.step_count} disagrees with "
+                             f"{snap.position} epochs of {batches} batches")
+    problems = []
+    if snap.opt_state["t"] != steps:
+        problems.append(f"the optimizer's step count t is {snap.opt_state['t']}, not {steps}")
+    if h.iterations != points:
+        problems.append(f"the History's record points are {h.iterations[:8]}, not {points[:8]}")
+    if h.epochs != epochs:
+        problems.append(f"the History's epochs are {h.epochs[:8]}, not {epochs[:8]}")
+    if len(h.costs) != len(points):
+        problems.append(f"the History holds {len(h.costs)} costs for {len(points)} records")
+    if len(h.val_costs) != (len(points) if validation else 0):
+        problems.append(f"the History holds {len(h.val_costs)} validation costs for "
+                        f"{len(points) if validation else 0}")
+    elif validation and h.val_costs:
+        best = min(h.val_costs)
+        waited = len(h.val_costs) - 1 - h.val_costs.index(best)
+        if snap.best is None or snap.best[0] != best or snap.waited != waited:
+            problems.append(f"early stopping's record (best cost, waited) is "
+                            f"{None if snap.best is None else snap.best[0]}, {snap.waited}; "
+                            f"the History says {best}, {waited}")
+        elif patience is not None and waited >= patience:
+            problems.append(f"waited {waited} >= patience {patience}: that run stopped")
+    elif snap.best is not None or snap.waited:
+        problems.append("it holds early stopping's record, but this run has no validation")
+    if problems:
+        raise ValueError(f"{name} is not a consistent checkpoint of this run: "
+                         + "; ".join(problems))
+
+def attach(extras: Extras, settings: Settings, X: Any, Y: Any, path: Any, every: Any,
+           resume: Any, record_every: int | None, batch_size: int | None, *,
+           meta: Mapping[str, Any], target: Target, total: int) -> None:
+    """Fill ``extras`` with the checkpoint writer (every ``every`` iterations,
+    a multiple of ``record_every``, or epochs) and the resumed state of a
+    fit of the model ``meta`` on ``(X, Y)`` for ``total`` iterations or
+    epochs (see :func:`check_resume`)."""
+    kind = "iterations" if batch_size is None else "epochs"
+    if every is None:
+        every = record_every or 1
+    every = check_count("checkpoint_every", every, 1)
+    if record_every is not None and every % record_every:
+        raise ValueError(f"checkpoint_every must be a multiple of record_every="
+                         f"{record_every} (checkpoints fall on record points), got {every}")
+    record = {
+        "optimizer": repr(settings.optimizer), "learning_rate": settings.learning_rate,
+        "decay_rate": settings.decay_rate, "l2": settings.l2,
+        "dropout": {str(k): v for k, v in sorted(settings.dropout.items())},
+        "seed": settings.seed, "batch_size": batch_size, "record_every": record_every,
+        "X": fingerprint(X), "Y": fingerprint(Y),
+    }
+    if extras.validation is not None:
+        record |= {"X_val": fingerprint(extras.validation[0]),
+                   "Y_val": fingerprint(extras.validation[1]),
+                   "patience": extras.patience}
+    if resume is not None:
+        snap = read(resume, meta, record, kind, target)
+        batches = 0
+        if batch_size is not None:
+            m = (extras.examples.m if extras.examples is not None
+                 else X.m if isinstance(X, Stream) else X.shape[1])
+            batches = -(-m // batch_size)
+        check_resume(snap, total=total, record_every=record_every, batches=batches,
+                     validation=extras.validation is not None, patience=extras.patience,
+                     name=repr(str(resume)))
+        extras.resume = snap
+    if path is not None:
+        extras.checkpoint = writer(path, meta, record, kind)
+        extras.checkpoint_every = every

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from . import backend, propagation, train
+from . import backend, propagation, step
 from .backend import Array
 
 
@@ -46,15 +46,15 @@ def check(
 
     def J(params: Mapping[str, Array]) -> float:
         if not l2 and masks is None:
-            return backend.to_float(train.cost(params, X, Y, hidden, output))
-        _, cost = train.gradients(params, X, Y, hidden, output, xp=xp, l2=l2, masks=masks)
+            return backend.to_float(step.cost(params, X, Y, hidden, output))
+        _, cost = step.gradients(params, X, Y, hidden, output, xp=xp, l2=l2, masks=masks)
         return backend.to_float(cost)  # type: ignore[arg-type]  # want_cost=True: a cost
 
     if not l2 and masks is None:
         AL, caches = propagation.model_forward(X, parameters, hidden, output)
         grads = propagation.model_backward(AL, Y, caches, hidden, output)
     else:
-        grads, _ = train.gradients(parameters, X, Y, hidden, output, xp=xp, l2=l2,
+        grads, _ = step.gradients(parameters, X, Y, hidden, output, xp=xp, l2=l2,
                                    masks=masks, want_cost=False)
     analytic, numeric = [], []
     for key, value in parameters.items():
@@ -63,9 +63,9 @@ def check(
         approx = np.empty(host.size)
         for i in range(host.size):
             costs = []
-            for step in (epsilon, -epsilon):
+            for shift in (epsilon, -epsilon):
                 shifted = host.copy()
-                shifted.flat[i] += step
+                shifted.flat[i] += shift
                 trial = dict(parameters)
                 trial[key] = backend.from_host(shifted, value)
                 costs.append(J(trial))

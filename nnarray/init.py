@@ -25,6 +25,7 @@ import numpy as np
 from . import backend
 from .backend import Array, Target
 from .backend import resolve as _resolve
+from .backend.random import check_seed
 
 METHODS = ("zeros", "random", "xavier", "he")
 GENERATORS = ("default", "legacy")
@@ -79,6 +80,7 @@ def initialize_host(
         raise ValueError(f"init method must be one of {list(METHODS)} or a dict, got {method!r}")
     if generator not in GENERATORS:
         raise ValueError(f"generator must be one of {list(GENERATORS)}, got {generator!r}")
+    seed = check_seed(seed, legacy=generator == "legacy")
     name = backend.dtype_name(dtype)
     rng: np.random.RandomState | np.random.Generator
     draw: Callable[[int, int], np.ndarray]

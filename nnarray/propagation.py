@@ -19,7 +19,7 @@ from typing import Any
 
 from . import activations
 from .backend import Array, namespace
-from .backend.execute import highest_precision
+from .backend.precision import highest_precision
 from .losses import output_dA, output_dZ, real_m
 
 LinearCache = tuple[Array, Array, Array]

@@ -15,25 +15,20 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
-from . import losses, propagation
 from .backend import (
     Array,
     HostRandom,
     Stream,
     StreamDataError,
-    compile_step,
-    jit_enabled,
     namespace,
     sharding,
-    stacked,
     target_of,
     to_float,
     to_numpy,
-    training_namespace,
 )
-from .backend.execute import MASK_BYTES, Chunks, chunk_runner
-from .optimizers import GradientDescent, Optimizer
+from .engines import Runner, compile_step
 from .progress import Progress
+from .step import Settings, cost
 
 
 class DivergenceError(ArithmeticError):
@@ -73,25 +68,6 @@ class History:
         return len(self.iterations)
 
 
-@dataclass(frozen=True)
-class Settings:
-    """What one training run does, besides the data."""
-
-    hidden: str
-    output: str
-    learning_rate: float
-    optimizer: Optimizer = field(default_factory=GradientDescent)
-    l2: float = 0.0
-    dropout: Mapping[int, float] = field(default_factory=dict)
-    decay_rate: float = 0.0
-    seed: int | None = 1
-    matmul_precision: str = "highest"
-
-    def rate(self, epoch: int) -> float:
-        """α / (1 + decay_rate · epoch), the course's learning-rate decay."""
-        return self.learning_rate / (1.0 + self.decay_rate * epoch)
-
-
 @dataclass
 class TrainState:
     """What a run has reached: read it after an error or Ctrl-C."""
@@ -99,74 +75,6 @@ class TrainState:
     parameters: dict[str, Array]
     history: History = field(default_factory=History)
     opt_state: Any = None
-
-
-def cost(
-    parameters: Mapping[str, Array], X: Array, Y: Array, hidden: str, output: str,
-    weights: Array | None = None,
-) -> Array:
-    """J(parameters) on (X, Y) as a 0-d device array, in the loss's stable form
-    (``weights``: see ``losses.real_m``)."""
-    AL, caches = propagation.model_forward(X, parameters, hidden, output)
-    return losses.output_cost(caches[-1][1], AL, Y, output, weights)
-
-
-def l2_cost(parameters: Mapping[str, Array], l2: float, m: int, xp: Any) -> Array:
-    """(λ / 2m) Σ_l ‖W[l]‖², the L2 penalty added to J."""
-    total = sum(xp.sum(W * W) for k, W in parameters.items() if k.startswith("W"))
-    return (l2 / (2 * m)) * total
-
-
-def gradients(
-    parameters: Mapping[str, Array], X: Array, Y: Array, hidden: str, output: str, *,
-    xp: Any, l2: float = 0.0, masks: Mapping[int, Array] | None = None,
-    want_cost: bool = True, weights: Array | None = None,
-) -> tuple[dict[str, Array], Array | None]:
-    """The gradients of J (with the L2 term dW += (λ/m) W and the dropout
-    masks) and, when wanted, J itself: the training loop's forward and
-    backward pass, without dA0. ``weights``: see ``losses.real_m``."""
-    AL, caches = propagation._model_forward(X, parameters, hidden, output, xp=xp,
-                                            keep_Z=False, masks=masks)
-    J = losses.output_cost(caches[-1][1], AL, Y, output, weights) if want_cost else None
-    grads = propagation._model_backward(AL, Y, caches, hidden, output, dA0=False, reuse=True,
-                                        xp=xp, masks=masks, weights=weights)
-    if l2:
-        m = X.shape[1] if weights is None else losses.real_m(weights, xp)
-        grads = {k: (g + (l2 / m) * parameters[k[1:]] if k.startswith("dW") else g)
-                 for k, g in grads.items()}
-        if J is not None:
-            J = J + l2_cost(parameters, l2, m, xp)
-    return grads, J
-
-
-def step(
-    parameters: Mapping[str, Array], X: Array, Y: Array, hidden: str, output: str,
-    learning_rate: float, want_cost: bool, xp: Any = None, *,
-    settings: Settings | None = None, opt_state: Any = None,
-    masks: Mapping[int, Array] | None = None, hyper: Mapping[str, Any] | None = None,
-    weights: Array | None = None,
-) -> tuple[dict[str, Array], Array | None, Any]:
-    """One iteration; returns (new parameters, cost before the update or
-    ``None``, the optimizer's new state).
-
-    Without ``settings`` it is the lecture's gradient-descent step. With
-    ``xp`` (the loop's namespace) the inputs are trusted: they were checked at
-    the boundary, so no per-step checks run. ``masks`` are dropout masks
-    (already divided by keep_prob) for the hidden layers they name. ``hyper``
-    are the optimizer's host values for this step (``optimizer.hyper(t)``;
-    computed from the state's ``t`` when omitted); with it, ``learning_rate``
-    and ``hyper`` may be 0-d device arrays (a CUDA graph's scalars). On Dask
-    the results are lazy; the training loop persists them after each step
-    (``backend.compile_step``).
-    """
-    if xp is None:
-        xp = namespace(X, Y, *parameters.values())
-    s = settings or Settings(hidden, output, learning_rate)
-    grads, J = gradients(parameters, X, Y, hidden, output, xp=xp, l2=s.l2, masks=masks,
-                         want_cost=want_cost, weights=weights)
-    state = s.optimizer.init(parameters) if opt_state is None else opt_state
-    new, state = s.optimizer.update(parameters, grads, state, learning_rate, hyper, xp=xp)
-    return new, J, state
 
 
 @dataclass
@@ -204,149 +112,30 @@ class Snapshot:
     step_count: int = 0
 
 
-def _arrays(opt_state: Mapping[str, Any]) -> dict[str, Any]:
-    """The optimizer state without its step count ``t`` (kept on the host)."""
-    return {k: v for k, v in opt_state.items() if k != "t"}
-
-
-@lru_cache(maxsize=64)
-def _raw_step(hidden: str, output: str, optimizer: Optimizer, l2: float,
-              xp: Any) -> Callable[..., Any]:
-    """The loop's step as a pure function of arrays:
-    ``raw(parameters, opt_arrays, X, Y, masks, rate, hyper, want, weights=None)
-    -> (parameters, J, opt_arrays)``, with the optimizer's step count left out
-    (its host values come in as ``hyper``): what the backend compiles."""
-    settings = Settings(hidden, output, 1.0, optimizer, l2=l2)
-
-    def raw(parameters: dict[str, Array], opt_arrays: dict[str, Any], X: Array, Y: Array,
-            masks: dict[int, Array] | None, rate: Any, hyper: dict[str, Any],
-            want: bool, weights: Array | None = None) -> Any:
-        new, J, state = step(parameters, X, Y, hidden, output, rate, want, xp,
-                             settings=settings, opt_state={**opt_arrays, "t": 0},
-                             masks=masks, hyper=hyper, weights=weights)
-        return new, J, _arrays(state)
-
-    return raw
-
-
-@lru_cache(maxsize=64)
-def _step_function(raw: Callable[..., Any], backend_name: str, jit: bool,
-                   precision: str = "highest") -> Callable[..., Any]:
-    """The loop's one-step function, compiled once per process where the
-    backend has a fast path (``jax.jit`` on JAX: see ``backend.compile_step``)."""
-    return compile_step(raw, backend_name, static_argnames=("want",), precision=precision)
-
-
-@lru_cache(maxsize=64)
-def _chunk_runner(raw: Callable[..., Any], backend_name: str, device: str,
-                  jit: bool, precision: str = "highest") -> Chunks | None:
-    return chunk_runner(raw, backend_name, device, precision)
-
-
 class _Loop:
-    """The state shared by the full-batch and mini-batch loops."""
+    """What the full-batch and mini-batch loops share: the state, the data,
+    the engine's :class:`~nnarray.engines.Runner`, early stopping's record."""
 
     def __init__(self, state: TrainState, X: Array, Y: Array, settings: Settings,
                  extras: Extras) -> None:
         self.state, self.X, self.Y, self.s, self.extras = state, X, Y, settings, extras
-        self.xp = training_namespace(namespace(X, Y, *state.parameters.values()))
         self.random = HostRandom(settings.seed)
         self.best: tuple[float, dict[str, Array]] | None = None
         self.waited = 0
         if state.opt_state is None:
             state.opt_state = settings.optimizer.init(state.parameters)
-        target = target_of(X)
-        raw = _raw_step(settings.hidden, settings.output, settings.optimizer, settings.l2,
-                        self.xp)
-        precision = settings.matmul_precision
-        self._step = _step_function(raw, target.backend, jit_enabled(), precision)
-        self.chunks = _chunk_runner(raw, target.backend, target.device, jit_enabled(),
-                                    precision)
-        self.per_step = self.chunks is None or extras.on_iteration is not None
+        dims = {int(k[1:]): W.shape[0] for k, W in state.parameters.items()
+                if k.startswith("W")}
+        self.runner = Runner(settings, namespace(X, Y, *state.parameters.values()),
+                             state.parameters["W1"], dims, self.random,
+                             per_step=extras.on_iteration is not None)
+        self.xp = self.runner.xp
         self.weights = None if extras.examples is None else extras.examples.weights
-        self._held: dict[str, tuple[Any, Array]] = {}
-        self.step_capacity = 1
-        self.dims = {int(k[1:]): W.shape[0] for k, W in state.parameters.items()
-                     if k.startswith("W")}
-
-    def masks(self, m: int) -> dict[int, Array] | None:
-        if not self.s.dropout:
-            return None
-        like = self.state.parameters["W1"]
-        return {l: self.random.dropout_mask((self.dims[l], m), keep, like)
-                for l, keep in sorted(self.s.dropout.items())}
 
     def step(self, X: Array, Y: Array, rate: float, want: bool) -> Any:
-        if self.chunks is not None and self.chunks.steps_as_chunks:
-            return self.chunk(X, Y, [rate], self.step_capacity)
-        weights = self.weights if X is self.X else None
-        t = self.state.opt_state["t"]
-        hyper: dict[str, Any] = self.s.optimizer.hyper(t + 1)
-        step_rate: Any = rate
-        if self.chunks is not None:
-            # The chunks' operands, 0-d device arrays: CUDA divides by a Python
-            # scalar as a product with its reciprocal, by a tensor exactly.
-            like = self.state.parameters["W1"]
-            step_rate = stacked([rate], 1, like)[0]
-            hyper = {n: stacked([v], 1, like)[0] for n, v in hyper.items()}
-        new, J, arrays = self._step(self.state.parameters, _arrays(self.state.opt_state), X, Y,
-                                    self.masks(X.shape[1]), step_rate, hyper, want=want,
-                                    weights=weights)
-        return new, J, {**arrays, "t": t + 1}
-
-    def capacity(self, wanted: int, m: int) -> int:
-        """How many steps one chunk takes: ``wanted``, fewer when their
-        dropout masks would exceed ``MASK_BYTES``."""
-        rows = sum(self.dims[l] for l in self.s.dropout)
-        if not rows:
-            return wanted
-        itemsize = 8 if "64" in str(self.state.parameters["W1"].dtype) else 4
-        return max(1, min(wanted, MASK_BYTES // (rows * m * itemsize)))
-
-
-    def host_values(self, rates: list[float], t: int, capacity: int,
-                    m: int) -> tuple[Any, ...]:
-        """The per-step host values of a chunk whose first step is the
-        optimizer's step ``t + 1``, stacked to ``capacity`` on the device:
-        rates, the optimizer's hyper values, dropout masks (drawn in the
-        per-step path's order, from the same stream)."""
-        hyper = [self.s.optimizer.hyper(t + 1 + j) for j in range(len(rates))]
-        hypers = {n: self.stacked(n, [h[n] for h in hyper], capacity) for n in hyper[0]}
-        masks = None
-        if self.s.dropout:
-            shapes = {l: (self.dims[l], m) for l in self.s.dropout}
-            masks = self.random.dropout_masks(shapes, self.s.dropout, len(rates), capacity,
-                                              self.state.parameters["W1"])
-        return self.stacked("rate", rates, capacity), hypers, masks
-
-    def stacked(self, name: str, values: list[float], capacity: int) -> Array:
-        """``backend.stacked`` of a chunk's host values, the last vector of
-        each name kept on the device: a constant rate is copied once a fit."""
-        key = (tuple(values), capacity)
-        held = self._held.get(name)
-        if held is None or held[0] != key:
-            held = self._held[name] = (key, stacked(values, capacity,
-                                                    self.state.parameters["W1"]))
-        return held[1]
-
-    def chunk(self, X: Array, Y: Array, rates: list[float],
-              capacity: int) -> tuple[Any, Any, Any]:
-        """``len(rates)`` full-batch steps as compiled chunks of at most
-        ``capacity`` steps; returns the parameters, the cost before the first
-        step and the optimizer state."""
-        params, opt = self.state.parameters, self.state.opt_state
-        t, arrays = opt["t"], _arrays(opt)
-        weights = self.weights if X is self.X else None
-        J, done = None, 0
-        while done < len(rates):
-            n = min(capacity, len(rates) - done)
-            values = self.host_values(rates[done:done + n], t + done, capacity, X.shape[1])
-            # chunk() runs only where self.chunks is set
-            params, arrays, J_n = self.chunks.full_batch(params, arrays, X, Y, values[2],  # type: ignore[union-attr]
-                                                         values[0], values[1], n, True, weights)
-            J = J_n if J is None else J
-            done += n
-        return params, J, {**arrays, "t": t + len(rates)}
+        """One step from the state's parameters (the state unchanged)."""
+        return self.runner.step(self.state.parameters, self.state.opt_state, X, Y, rate, want,
+                                self.weights if X is self.X else None)
 
     def snapshot(self, position: int, step_count: int = 0) -> Snapshot:
         """What an exact resume from here needs (the history copied)."""
@@ -416,7 +205,7 @@ def run(
     validation cost and keeps the best parameters.
 
     Where the backend compiles chunks (JAX; PyTorch on CUDA: see
-    ``backend.execute``), the steps between two record points run as one
+    :mod:`nnarray.engines`), the steps between two record points run as one
     unit, with the same results: then "after every completed step" reads
     "after every completed chunk". ``extras.on_iteration`` runs the steps one
     by one.
@@ -429,18 +218,20 @@ def run(
     bar = Progress(iterations - start, progress)
     points = sorted({*range(0, iterations, record_every), iterations - 1} - {-1})
     points = [i for i in points if i >= start]
-    capacity = loop.step_capacity = loop.capacity(record_every, X.shape[1])
+    runner = loop.runner
+    capacity = runner.step_capacity = runner.capacity(record_every, X.shape[1])
     try:
         for n, i in enumerate(points):
             end = points[n + 1] if n + 1 < len(points) else iterations
             before = (i, state.parameters, state.opt_state, loop.random.state())
             if loop.checkpoint_due(i, start, iterations):  # so ex.checkpoint is set
                 ex.checkpoint(loop.snapshot(i))  # type: ignore[misc]
-            if loop.per_step:
+            if runner.per_step:
                 new, J, opt_state = loop.step(X, Y, s.rate(i), True)
             else:
-                new, J, opt_state = loop.chunk(X, Y, [s.rate(t) for t in range(i, end)],
-                                               capacity)
+                new, J, opt_state = runner.chunk(state.parameters, state.opt_state, X, Y,
+                                                 [s.rate(t) for t in range(i, end)], capacity,
+                                                 loop.weights)
             c = to_float(J)
             if not math.isfinite(c):
                 _replay(loop, checkpoint, i, c)
@@ -450,7 +241,7 @@ def run(
             if loop.validate():
                 return
             state.parameters, state.opt_state = new, opt_state
-            if loop.per_step:
+            if runner.per_step:
                 _after_step(ex, bar, i)
                 for t in range(i + 1, end):
                     state.parameters, _, state.opt_state = loop.step(X, Y, s.rate(t), False)
@@ -515,9 +306,10 @@ def run_epochs(
     xp, m = loop.xp, X.shape[1] if ex.examples is None else ex.examples.m
     full = m // batch_size
     starts = range(0, m, batch_size)
-    chunked = loop.chunks is not None and full > 0 and (
-        not loop.per_step or loop.chunks.steps_as_chunks)
-    capacity = loop.capacity(full, batch_size) if chunked else 0
+    runner = loop.runner
+    chunked = runner.chunks is not None and full > 0 and (
+        not runner.per_step or runner.chunks.steps_as_chunks)
+    capacity = runner.capacity(full, batch_size) if chunked else 0
     first, step_count = loop.resume()
     bar = Progress((epochs - first) * len(starts), progress)
     try:
@@ -602,17 +394,14 @@ def _epoch_chunks(loop: _Loop, Xs: Array, Ys: Array, full: int, batch_size: int,
 
     Xb, Yb = batches(Xs), batches(Ys)
     total = None
-    size = 1 if loop.per_step else capacity
+    runner = loop.runner
+    size = 1 if runner.per_step else capacity
     for offset in range(0, full, size):
         k = min(size, full - offset)
-        t = state.opt_state["t"]
-        rates, hypers, masks = loop.host_values([rate] * k, t, capacity, batch_size)
-        # chunked: loop.chunks is set
-        params, arrays, total = loop.chunks.mini_batch(  # type: ignore[union-attr]
-            state.parameters, _arrays(state.opt_state), Xb, Yb, masks, rates, hypers, offset, k,
+        state.parameters, state.opt_state, total = runner.mini_batches(
+            state.parameters, state.opt_state, Xb, Yb, rate, offset, k, capacity,
             batch_size / m, total)
-        state.parameters, state.opt_state = params, {**arrays, "t": t + k}
-        if loop.per_step:
+        if runner.per_step:
             _after_step(loop.extras, bar, step_count + offset)
         else:
             bar.update(k)

@@ -9,9 +9,10 @@ rounding (2e-5 of its largest entry, about 170 float32 epsilons). TF32 products
 gradient descent, records every 10 iterations so that compiled chunks run),
 a deeper ReLU net, and a softmax head trained by Adam on mini-batches.
 
-On a GPU machine it checks cupy, torch on CUDA and jax on the GPU; elsewhere
-the CPU paths of torch, jax and array_api_strict. It stops at the first
-disagreement with exit status 1.
+On a GPU machine it checks cupy, torch on CUDA and jax on the GPU, then the
+fused CuPy kernels (``tests/fused_agreement.py``); elsewhere the CPU paths of
+torch, jax and array_api_strict. It stops at the first disagreement with exit
+status 1.
 
     python scripts/gpu_smoke.py              # the GPU paths if a GPU exists, else the CPU ones
     python scripts/gpu_smoke.py --device cpu
@@ -163,6 +164,12 @@ def main(argv: list[str] | None = None) -> int:
                           f"{case['name']} in {dtype}")
                     return 1
     print("all paths agree with NumPy float64")
+    if device == "gpu" and importlib.util.find_spec("cupy"):
+        from tests import fused_agreement  # the fused CuPy kernels' check: test code
+
+        report = fused_agreement.self_check()
+        print(f"fused kernels agree: {report['kernels']} kernel checks, {report['steps']} "
+              f"step checks; float32 within rounding: {report['float32_rounding']}")
     return 0
 
 

@@ -12,6 +12,7 @@ import pytest
 import nnarray as nn
 from nnarray import backend
 from nnarray import propagation as P
+from nnarray import step as S
 
 from ._helpers import assert_close
 
@@ -147,13 +148,11 @@ def test_fast_numpy_namespace_agrees_with_numpy_bit_for_bit():
             assert type(got) is type(want) and np.array_equal(got, want)
         np.testing.assert_array_equal(fast.matrix_transpose(a), np.matrix_transpose(a))
     # a whole training step through the fast namespace and through NumPy itself
-    from nnarray import train
-
     X = rng.standard_normal((2, 50))
     Y = (X[:1] > 0).astype(float)
     params = nn.init.initialize_parameters([2, 4, 1], seed=3, dtype="float64")
-    a, ca, _ = train.step(params, X, Y, "tanh", "sigmoid", 0.5, True, xp=fast)
-    b, cb, _ = train.step(params, X, Y, "tanh", "sigmoid", 0.5, True, xp=np)
+    a, ca, _ = S.step(params, X, Y, "tanh", "sigmoid", 0.5, True, xp=fast)
+    b, cb, _ = S.step(params, X, Y, "tanh", "sigmoid", 0.5, True, xp=np)
     assert ca == cb
     for k in a:
         np.testing.assert_array_equal(a[k], b[k])

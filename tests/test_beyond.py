@@ -267,7 +267,8 @@ def test_linear_head_scores_r2():
 @pytest.mark.parametrize("optimizer", ["gd", "adam"])
 def test_jax_jit_fast_path_agrees_with_the_standard_path(monkeypatch, optimizer):
     pytest.importorskip("jax")
-    from nnarray import train
+    from nnarray import step as S
+    from nnarray.engines import runner
 
     X, Y = nn.datasets.planar_flower(m=120)
     results = []
@@ -280,9 +281,9 @@ def test_jax_jit_fast_path_agrees_with_the_standard_path(monkeypatch, optimizer)
                 progress=False)
         results.append({k: backend.to_numpy(v) for k, v in net.parameters.items()})
     xp = backend.resolve("jax", "cpu").xp
-    full, mini = (train._chunk_runner(train._raw_step("tanh", "sigmoid",
-                                                      optimizers.get(optimizer), l2, xp),
-                                      "jax", "cpu", True, "highest") for l2 in (0.1, 0.0))
+    full, mini = (runner._chunks(S.raw_step("tanh", "sigmoid", optimizers.get(optimizer), l2,
+                                            xp), "jax", "cpu", True, "highest")
+                  for l2 in (0.1, 0.0))
     # the compiled path was really taken: both chunk programs were compiled
     assert full._full._cache_size() > 0 and mini._batches._cache_size() > 0
     for k in results[0]:

@@ -25,7 +25,8 @@ from torch._subclasses.fake_tensor import FakeTensorMode  # noqa: E402
 from torch.utils._python_dispatch import TorchDispatchMode  # noqa: E402
 from torch.utils._pytree import tree_leaves  # noqa: E402
 
-from nnarray import optimizers, train  # noqa: E402
+from nnarray import optimizers  # noqa: E402
+from nnarray import step as S  # noqa: E402
 from nnarray.backend import namespace  # noqa: E402
 
 HIDDEN = ["sigmoid", "tanh", "relu", "leaky_relu"]
@@ -117,14 +118,14 @@ def test_fake_cuda_shows_a_host_scalar():
 @pytest.mark.parametrize("hidden", HIDDEN)
 @pytest.mark.parametrize("rate", ["float", "0-d cuda"])
 def test_step_makes_no_host_tensor(hidden, output, opt_name, rate):
-    """train.step with L2 and a dropout mask, the cost wanted, as the loop calls it."""
+    """step.step with L2 and a dropout mask, the cost wanted, as the loop calls it."""
 
     def step(inputs: dict[str, Any]) -> None:
         p = inputs["params"]
         xp = namespace(inputs["X"], inputs["Y"], *p.values())
-        settings = train.Settings(hidden, output, 0.05, inputs["opt"], l2=0.1)
+        settings = S.Settings(hidden, output, 0.05, inputs["opt"], l2=0.1)
         lr = 0.05 if rate == "float" else inputs["rate"]
-        new, J, _ = train.step(p, inputs["X"], inputs["Y"], hidden, output, lr, True, xp,
+        new, J, _ = S.step(p, inputs["X"], inputs["Y"], hidden, output, lr, True, xp,
                                settings=settings, opt_state=inputs["state"],
                                masks=inputs["masks"])
         assert J.device.type == "cuda" and all(v.device.type == "cuda" for v in new.values())
@@ -142,7 +143,7 @@ def test_device_scalar_step_makes_no_host_tensor(hidden, output, opt_name):
     def step(inputs: dict[str, Any]) -> None:
         p = inputs["params"]
         xp = namespace(inputs["X"], inputs["Y"], *p.values())
-        grads, J = train.gradients(p, inputs["X"], inputs["Y"], hidden, output, xp=xp,
+        grads, J = S.gradients(p, inputs["X"], inputs["Y"], hidden, output, xp=xp,
                                    l2=0.1, masks=inputs["masks"])
         assert J.device.type == "cuda"
         new, _ = inputs["opt"].update(p, grads, inputs["state"], inputs["rate"],
@@ -157,7 +158,7 @@ def test_float64_step_makes_no_host_tensor(hidden):
     def step(inputs: dict[str, Any]) -> None:
         p = inputs["params"]
         xp = namespace(inputs["X"], *p.values())
-        train.step(p, inputs["X"], inputs["Y"], hidden, "sigmoid", inputs["rate"], True, xp,
+        S.step(p, inputs["X"], inputs["Y"], hidden, "sigmoid", inputs["rate"], True, xp,
                    opt_state=inputs["state"], masks=inputs["masks"])
 
     assert_no_host_tensor(run_on_fake_cuda(step, "sigmoid", "gd", torch.float64))

@@ -13,8 +13,10 @@ import numpy as np
 import pytest
 
 import nnarray as nn
-from nnarray import backend, optimizers, train
-from nnarray.backend import execute
+from nnarray import backend, optimizers
+from nnarray import step as S
+from nnarray.backend import precision
+from nnarray.engines import jax_chunks, runner
 
 RUNS = {
     "gd": dict(iterations=23, learning_rate=0.5, record_every=5),
@@ -63,12 +65,12 @@ def _assert_same(a: tuple[dict, nn.History], b: tuple[dict, nn.History], exact: 
 def torch_graphs_on_cpu(monkeypatch):
     """The CUDA-graph executor on CPU tensors, without the capture."""
     pytest.importorskip("torch")
-    real = execute.chunks_enabled
-    monkeypatch.setattr(execute, "chunks_enabled",
-                        lambda b, d: real(b, d) or (b == "torch" and execute.jit_enabled()))
-    train._chunk_runner.cache_clear()
+    real = runner.chunks_enabled
+    monkeypatch.setattr(runner, "chunks_enabled",
+                        lambda b, d: real(b, d) or (b == "torch" and runner.jit_enabled()))
+    runner._chunks.cache_clear()
     yield
-    train._chunk_runner.cache_clear()
+    runner._chunks.cache_clear()
 
 
 def _chunked_backends() -> list:
@@ -132,14 +134,14 @@ def test_masks_over_the_cap_split_the_chunk(monkeypatch):
     kw = RUNS["dropout-momentum"]
     whole = _fit("jax", "float64", False, kw)
     calls = []
-    monkeypatch.setattr(train, "MASK_BYTES", 3 * (5 + 4) * 110 * 8)  # 3 steps of masks
-    real = execute.JaxChunks.full_batch
+    monkeypatch.setattr(runner, "MASK_BYTES", 3 * (5 + 4) * 110 * 8)  # 3 steps of masks
+    real = jax_chunks.JaxChunks.full_batch
 
     def counted(self, *args, **kwargs):
         calls.append(args[7])  # k
         return real(self, *args, **kwargs)
 
-    monkeypatch.setattr(execute.JaxChunks, "full_batch", counted)
+    monkeypatch.setattr(jax_chunks.JaxChunks, "full_batch", counted)
     split = _fit("jax", "float64", False, kw)
     assert max(calls) == 3 and sum(calls) == kw["iterations"]
     _assert_same(split, whole, exact=True)
@@ -172,7 +174,7 @@ def test_divergence_inside_a_chunk_replays_and_keeps_the_last_finite_step(
 def test_ctrl_c_between_chunks_keeps_the_last_finished_chunk(monkeypatch):
     pytest.importorskip("jax")
     kw = dict(iterations=30, learning_rate=0.5, record_every=5)
-    real = execute.JaxChunks.full_batch
+    real = jax_chunks.JaxChunks.full_batch
     calls = []
 
     def interrupted(self, *args, **kwargs):
@@ -181,13 +183,13 @@ def test_ctrl_c_between_chunks_keeps_the_last_finished_chunk(monkeypatch):
             raise KeyboardInterrupt
         return real(self, *args, **kwargs)
 
-    monkeypatch.setattr(execute.JaxChunks, "full_batch", interrupted)
+    monkeypatch.setattr(jax_chunks.JaxChunks, "full_batch", interrupted)
     X, Y = _data()
     net = nn.Network([2, 5, 4, 1], backend="jax", dtype="float64", seed=2)
     with pytest.raises(KeyboardInterrupt):
         net.fit(X, Y, progress=False, **kw)
     assert net.history.iterations == [0, 5]
-    monkeypatch.setattr(execute.JaxChunks, "full_batch", real)
+    monkeypatch.setattr(jax_chunks.JaxChunks, "full_batch", real)
     expected, _ = _fit("jax", "float64", True, dict(kw, iterations=10))
     for k in expected:
         np.testing.assert_array_equal(backend.to_numpy(net.parameters[k]), expected[k])
@@ -233,9 +235,10 @@ def test_compiled_chunks_use_the_highest_float32_precision(optimizer, precision,
     params = nn.init.initialize_parameters([2, 5, 4, 1], method="he", seed=1, backend="jax",
                                            dtype="float32")
     opt = optimizers.get(optimizer)
-    raw = train._raw_step("relu", "sigmoid", opt, 0.0, jnp)
-    chunks = execute.JaxChunks(raw) if precision is None else execute.JaxChunks(raw, precision)
-    arrays = train._arrays(opt.init(params))
+    raw = S.raw_step("relu", "sigmoid", opt, 0.0, jnp)
+    JaxChunks = jax_chunks.JaxChunks
+    chunks = JaxChunks(raw) if precision is None else JaxChunks(raw, precision)
+    arrays = S.opt_arrays(opt.init(params))
     rates = jnp.full((4,), 0.1, dtype=jnp.float32)
     hypers = {n: jnp.full((4,), v, dtype=jnp.float32) for n, v in opt.hyper(1).items()}
     args = (params, arrays, jnp.asarray(X, dtype=jnp.float32),
@@ -288,14 +291,14 @@ def test_the_check_of_precision_can_fail():
 
 
 def test_where_chunks_run():
-    assert execute.chunks_enabled("jax", "cpu") is True
-    assert execute.chunks_enabled("torch", "cuda:0") is True
+    assert runner.chunks_enabled("jax", "cpu") is True
+    assert runner.chunks_enabled("torch", "cuda:0") is True
     for name, dev in [("numpy", "cpu"), ("torch", "cpu"), ("cupy", "cuda:0"), ("dask", "cpu"),
                       ("array_api_strict", "cpu")]:
-        assert execute.chunks_enabled(name, dev) is False
+        assert runner.chunks_enabled(name, dev) is False
 
 
 def test_matmul_precision_is_checked():
-    assert execute.check_matmul_precision("tf32") == "tf32"
+    assert precision.check_matmul_precision("tf32") == "tf32"
     with pytest.raises(ValueError, match="matmul_precision must be one of"):
-        execute.check_matmul_precision("fast")
+        precision.check_matmul_precision("fast")

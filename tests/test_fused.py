@@ -1,10 +1,10 @@
-"""The fused kernels (``nnarray.backend.fused``) agree with the standard path.
+"""The fused kernels (``nnarray.engines.fused``) agree with the standard path.
 
 On the CPU the kernels' bodies run in Python over NumPy (``kernels="python"``):
 they must give the standard path's bits, operation for operation, and their
 CUDA source is generated from the same text, which is checked to stay in the
 part of Python that C reads alike. The compiled CuPy kernels run only on a
-GPU: :func:`nnarray.backend.fused.self_check`, called by the ``gpu`` test.
+GPU: :func:`fused_agreement.self_check` (``tests/fused_agreement.py``), called by the ``gpu`` test.
 """
 
 from __future__ import annotations
@@ -16,9 +16,12 @@ from typing import Any
 import numpy as np
 import pytest
 
-from nnarray import activations, backend, optimizers, train
-from nnarray.backend import fused
+from nnarray import activations, backend, optimizers
+from nnarray import step as S
 from nnarray.backend import numpy_namespace as xp
+from nnarray.engines import fused
+
+from . import fused_agreement
 
 ELEMENTWISE = [n for n in activations.ACTIVATIONS if n != "softmax"]
 DIMS = [3, 6, 5, 4]
@@ -123,10 +126,10 @@ def setup(dtype: str, output: str, seed: int = 0) -> tuple[dict[str, Any], Any, 
 
 def steps(ns: Any, P: dict[str, Any], X: Any, Y: Any, masks: Any, hidden: str, output: str,
           opt: Any, n: int = 3) -> tuple[dict[str, Any], Any, list[Any]]:
-    """What train.step does, with the loop's namespace given to the update too."""
+    """What step.step does, with the loop's namespace given to the update too."""
     state, costs = opt.init(P), []
     for _ in range(n):
-        grads, J = train.gradients(P, X, Y, hidden, output, xp=ns, l2=0.1, masks=masks)
+        grads, J = S.gradients(P, X, Y, hidden, output, xp=ns, l2=0.1, masks=masks)
         P, state = opt.update(P, grads, state, 0.05, xp=ns)
         costs.append(J)
     return P, state, costs
@@ -162,21 +165,18 @@ def test_fused_steps_give_the_standard_bits(fx, monkeypatch, hidden, output, opt
 
 
 def test_train_step_runs_through_the_fused_namespace(fx):
-    """train.step with the fused namespace gives the standard step's bits."""
+    """step.step with the fused namespace gives the standard step's bits."""
     P, X, Y, masks = setup("float32", "sigmoid")
-    settings = train.Settings("relu", "sigmoid", 0.05, optimizers.Adam(), l2=0.1)
-    out_s = train.step(P, X, Y, "relu", "sigmoid", 0.05, True, xp, settings=settings,
+    settings = S.Settings("relu", "sigmoid", 0.05, optimizers.Adam(), l2=0.1)
+    out_s = S.step(P, X, Y, "relu", "sigmoid", 0.05, True, xp, settings=settings,
                        masks=masks)
-    out_f = train.step(P, X, Y, "relu", "sigmoid", 0.05, True, fx, settings=settings,
+    out_f = S.step(P, X, Y, "relu", "sigmoid", 0.05, True, fx, settings=settings,
                        masks=masks)
     for k in P:
         assert_same_bits(out_f[0][k], out_s[0][k], k)
     assert_same_bits(out_f[1], out_s[1], "cost")
 
 
-@pytest.mark.skipif(not hasattr(train, "training_namespace"),
-                    reason="the training loop does not take its namespace from "
-                           "backend.training_namespace")
 def test_network_trains_the_same_with_the_fused_namespace(fx, monkeypatch):
     """The whole loop handed the fused namespace, as it is on CuPy: the same
     History and parameters, bit for bit, and the kernels did run."""
@@ -187,7 +187,7 @@ def test_network_trains_the_same_with_the_fused_namespace(fx, monkeypatch):
     X, Y = nn.datasets.planar_flower(m=64)
     runs = []
     for ns in (xp, fx):
-        monkeypatch.setattr(train, "training_namespace", lambda x, ns=ns: ns)
+        monkeypatch.setattr(fused, "training_namespace", lambda x, ns=ns: ns)
         net = nn.Network([2, 4, 1], hidden="relu", seed=2, dtype="float64")
         hist = net.fit(X, Y, iterations=20, learning_rate=0.5, record_every=5, progress=False,
                        optimizer="adam")
@@ -316,7 +316,7 @@ def test_python_kernels_ignore_the_switch(monkeypatch):
 # --- the check the GPU runs ------------------------------------------------------------------
 
 
-def on_numpy(run: Any = None) -> tuple[fused.Device, Any, Any]:
+def on_numpy(run: Any = None) -> tuple[fused_agreement.Device, Any, Any]:
     """The GPU check's arguments with NumPy standing in for CuPy: the standard
     path through array_api_compat's NumPy, the kernels' bodies in Python."""
     import array_api_compat
@@ -327,11 +327,11 @@ def on_numpy(run: Any = None) -> tuple[fused.Device, Any, Any]:
         fused_xp = type(fused_xp)("fused", "")
         fused_xp.__dict__.update(vars(compat))
         fused_xp.nnarray_fused = fused.Fused(run, "test")
-    return fused.Device(np.asarray, np.asarray, lambda: None, lambda: 0), compat, fused_xp
+    return fused_agreement.Device(np.asarray, np.asarray, lambda: None, lambda: 0), compat, fused_xp
 
 
 def test_the_gpu_check_passes_the_python_bodies():
-    report = fused.agreement(*on_numpy(), pool_steps=10)
+    report = fused_agreement.agreement(*on_numpy(), pool_steps=10)
     assert report["kernels"] == 78 and report["steps"] == 120
     assert not report["float32_rounding"] and report["pool_bytes"] == (0, 0)
 
@@ -351,7 +351,7 @@ def test_the_gpu_check_catches_a_kernel_one_ulp_off(kernel_name, what):
         return out
 
     with pytest.raises(AssertionError, match=re.escape(what)):
-        fused.agreement(*on_numpy(off))
+        fused_agreement.agreement(*on_numpy(off))
 
 
 # --- the CuPy kernels themselves --------------------------------------------------------------
@@ -362,5 +362,5 @@ def test_cupy_kernels_agree_with_the_standard_path():
     pytest.importorskip("cupy", reason="cupy is not installed")
     if backend._cuda_device_count() == 0:
         pytest.skip("no CUDA device visible to CuPy")
-    report = fused.self_check()
+    report = fused_agreement.self_check()
     assert report["kernels"] > 0 and report["steps"] > 0

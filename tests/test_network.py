@@ -9,6 +9,7 @@ import pytest
 
 import nnarray as nn
 from nnarray import backend, train
+from nnarray import step as S
 
 from . import reference as ref
 from ._helpers import assert_close
@@ -243,7 +244,7 @@ def test_ctrl_c_keeps_last_completed_step_and_history(monkeypatch):
     X, Y = flower()
     net = nn.Network([2, 3, 1])
     calls = {"n": 0}
-    real_step = train.step
+    real_step = S.step
 
     def interrupted(*args, **kwargs):
         calls["n"] += 1
@@ -251,7 +252,7 @@ def test_ctrl_c_keeps_last_completed_step_and_history(monkeypatch):
             raise KeyboardInterrupt
         return real_step(*args, **kwargs)
 
-    monkeypatch.setattr(train, "step", interrupted)
+    monkeypatch.setattr(S, "step", interrupted)
     with pytest.raises(KeyboardInterrupt):
         net.fit(X, Y, iterations=100, learning_rate=0.1, record_every=2)
     monkeypatch.undo()

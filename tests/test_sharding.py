@@ -22,7 +22,8 @@ import numpy as np
 import pytest
 
 import nnarray as nn
-from nnarray import losses, propagation, train
+from nnarray import losses, propagation
+from nnarray import step as S
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -53,8 +54,8 @@ def _problem(output: str = "sigmoid", n_y: int = 1, m: int = 9, pad: int = 3):
 def test_weights_keep_padding_out_of_the_cost_and_gradients(output, n_y, l2):
     params, X, Y, Xp, Yp, w = _problem(output, n_y)
     xp = nn.backend.namespace(X)
-    g, J = train.gradients(params, X, Y, "tanh", output, xp=xp, l2=l2)
-    gw, Jw = train.gradients(params, Xp, Yp, "tanh", output, xp=xp, l2=l2, weights=w)
+    g, J = S.gradients(params, X, Y, "tanh", output, xp=xp, l2=l2)
+    gw, Jw = S.gradients(params, Xp, Yp, "tanh", output, xp=xp, l2=l2, weights=w)
     assert abs(float(Jw) - float(J)) <= 1e-14 * abs(float(J))
     m = X.shape[1]
     for k in g:
@@ -63,7 +64,7 @@ def test_weights_keep_padding_out_of_the_cost_and_gradients(output, n_y, l2):
             gw[k] = gw[k][:, :m]
         np.testing.assert_allclose(gw[k], g[k], rtol=1e-13, atol=1e-15, err_msg=k)
     # and without the weights the padding does change them: the check can fail
-    _, J0 = train.gradients(params, Xp, Yp, "tanh", output, xp=xp, l2=l2)
+    _, J0 = S.gradients(params, Xp, Yp, "tanh", output, xp=xp, l2=l2)
     assert abs(float(J0) - float(J)) > 1e-6
 
 
@@ -94,8 +95,8 @@ def test_weights_all_one_are_the_lecture_s_formulas_bit_for_bit(output):
     params, X, Y, _, _, _ = _problem(output, 1 if output == "sigmoid" else 3)
     xp = nn.backend.namespace(X)
     ones = np.ones((1, X.shape[1]))
-    g, J = train.gradients(params, X, Y, "relu", output, xp=xp, l2=0.3)
-    g1, J1 = train.gradients(params, X, Y, "relu", output, xp=xp, l2=0.3, weights=ones)
+    g, J = S.gradients(params, X, Y, "relu", output, xp=xp, l2=0.3)
+    g1, J1 = S.gradients(params, X, Y, "relu", output, xp=xp, l2=0.3, weights=ones)
     assert float(J1) == float(J)
     for k in g:
         np.testing.assert_array_equal(g1[k], g[k], err_msg=k)
@@ -328,7 +329,7 @@ def test_two_processes_shuffle_their_own_examples(tmp_path):
         total = 0.0
         for a in range(0, 209, 64):
             batch = columns[a:a + 64]
-            params, J, _ = train.step(params, X[:, batch], Y[:, batch], "relu", "sigmoid",
+            params, J, _ = S.step(params, X[:, batch], Y[:, batch], "relu", "sigmoid",
                                       0.01, True)
             total += float(J) * len(batch) / 209
         costs.append(total)

@@ -1,6 +1,7 @@
 """The boundary between nnarray's math and the array libraries.
 
-This package is the only place that knows which library is underneath.
+This package (with :mod:`nnarray.engines`, which runs the steps) is the only
+place that knows which library is underneath; it knows no math and no loop.
 Everything else receives a namespace ``xp`` (from :func:`namespace`) or a
 :class:`Target` (from :func:`resolve`) and uses only functions of the Array
 API standard. One job a module:
@@ -9,7 +10,7 @@ API standard. One job a module:
 - ``targets``: :class:`Target`, device strings, dtypes, the default device;
 - ``arrays``: :func:`namespace`, conversion, :func:`to_numpy` / :func:`to_float`
   (the only host syncs);
-- ``execute``: how a step runs (eager, jitted, compiled chunks);
+- ``precision``: the float32 matmul precision JAX is asked for;
 - ``random``: :class:`HostRandom`, host draws bit-identical everywhere;
 - ``streams``: :class:`Stream`, mini-batches read from Dask, memmap or zarr
   data onto the device, the next one prefetched;
@@ -46,8 +47,6 @@ from .arrays import (
     to_float,
     to_numpy,
 )
-from .execute import compile_step, jit_enabled
-from .fused import training_namespace
 from .libraries import (
     _INSTALL,
     BACKENDS,
@@ -83,7 +82,6 @@ __all__ = [
     "as_array",
     "available_devices",
     "backend_of",
-    "compile_step",
     "convert",
     "device",
     "dtype_name",
@@ -92,7 +90,6 @@ __all__ = [
     "host_arange",
     "is_array",
     "is_streamable",
-    "jit_enabled",
     "namespace",
     "numpy_namespace",
     "quiet_float_errors",
@@ -104,7 +101,6 @@ __all__ = [
     "target_of",
     "to_float",
     "to_numpy",
-    "training_namespace",
 ]
 
 

@@ -11,13 +11,44 @@ from .arrays import from_host, target_of
 from .targets import Array
 
 
+def check_seed(seed: Any, legacy: bool = False) -> int | None:
+    """``seed`` as ``None`` or an int >= 0 (< 2**32 for the ``legacy``
+    generator, NumPy's ``RandomState``), or an error naming ``seed``."""
+    if seed is None:
+        return None
+    if isinstance(seed, bool) or not hasattr(seed, "__index__"):
+        raise TypeError(f"seed must be None or an integer >= 0, got {seed!r}")
+    value = int(seed)
+    if value < 0 or (legacy and value >= 2**32):
+        bound = " and < 2**32 for generator='legacy'" if legacy else ""
+        raise ValueError(f"seed must be an integer >= 0{bound}, got {seed!r}")
+    return value
+
+
+def check_state(state: Any) -> dict[str, Any]:
+    """``state`` if it is a state of :class:`HostRandom`'s generator (what
+    :meth:`HostRandom.state` returned), else ``ValueError``."""
+    trial = np.random.default_rng(0).bit_generator
+    if not isinstance(state, dict) or state.get("bit_generator") != type(trial).__name__:
+        raise ValueError(f"random_state must be a {type(trial).__name__} state, got "
+                         f"{str(state)[:80]!r}")
+    try:
+        trial.state = state
+    except (TypeError, ValueError, KeyError, OverflowError) as exc:
+        raise ValueError(f"random_state is not a valid {type(trial).__name__} state: "
+                         f"{exc}") from None
+    if trial.state != state:
+        raise ValueError("random_state is not a valid state: it does not read back as written")
+    return state
+
+
 class HostRandom:
     """Seeded random draws made on the host with NumPy, then copied to the
     device: dropout masks and mini-batch orders come out the same on every
     backend and device (the Array API has no random module)."""
 
     def __init__(self, seed: int | None) -> None:
-        self._rng = np.random.default_rng(seed)
+        self._rng = np.random.default_rng(check_seed(seed))
 
     def state(self) -> dict[str, Any]:
         """The generator's state, to :meth:`restore` it (divergence replay)."""

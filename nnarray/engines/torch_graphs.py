@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .execute import Chunks
+from .chunks import Chunks
 
 
 def _tree(fn: Any, *trees: Any) -> Any:

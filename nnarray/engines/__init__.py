@@ -1,0 +1,35 @@
+"""How training steps run: the engines above the math.
+
+The math (``propagation``, ``losses``, ``optimizers``) and :mod:`nnarray.step`
+know nothing of this package; an engine is handed the step, a pure function
+of arrays, and runs it:
+
+- ``eager``: one step at a time (NumPy, CuPy, array_api_strict, torch on
+  the CPU), jitted (JAX), persisted (Dask): :func:`compile_step`;
+- ``chunks``: the interface of several steps as one unit;
+  ``jax_chunks``: ``jax.jit`` of ``lax.fori_loop``; ``torch_graphs``: the
+  step captured once in a CUDA graph and replayed;
+- ``fused``: CuPy's elementwise chains as single kernels
+  (:func:`training_namespace`);
+- ``runner``: :class:`Runner`, what the training loop asks for: a step or a
+  chunk of steps with their per-step host values.
+"""
+
+from __future__ import annotations
+
+from .chunks import MASK_BYTES, Chunks
+from .eager import compile_step, jit_enabled
+from .fused import training_namespace
+from .runner import Runner, chunk_runner, chunks_enabled, describe
+
+__all__ = [
+    "MASK_BYTES",
+    "Chunks",
+    "Runner",
+    "chunk_runner",
+    "chunks_enabled",
+    "compile_step",
+    "describe",
+    "jit_enabled",
+    "training_namespace",
+]

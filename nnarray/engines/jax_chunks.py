@@ -1,0 +1,79 @@
+"""Compiled chunks on JAX: k training steps as one ``jax.jit`` of
+``lax.fori_loop`` over the loop's step."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..backend.precision import matmul_precision
+from .chunks import Chunks
+
+
+def _take(stacked: dict[Any, Any] | None, i: Any) -> dict[Any, Any] | None:
+    """Entry ``i`` of every stacked array of a dict (``None`` stays ``None``)."""
+    return None if stacked is None else {key: v[i] for key, v in stacked.items()}
+
+
+class JaxChunks(Chunks):
+    """One ``jax.jit`` of ``lax.fori_loop`` over the step: the step is traced,
+    not rewritten; the trip count is an argument, so remainders don't
+    recompile. float32 products run at ``precision="highest"`` (no TF32)
+    unless ``precision="tf32"``.
+
+    Every step of a full-batch chunk is the same program: the update, and
+    the cost (the record point's) only where the step is the chunk's first
+    (``lax.cond``), so the other steps skip it. One step on its own is a
+    chunk of one, so the per-step path (``on_iteration``, divergence replay)
+    and chunks give the same bits. Nothing is donated: the parameters at a chunk's start stay
+    alive as the record point's checkpoint (divergence replay, early
+    stopping), and the other inputs are the user's (X, Y) or used once."""
+
+    steps_as_chunks = True
+
+    def __init__(self, raw: Any, precision: str = "highest") -> None:
+        import jax
+        from jax import lax
+
+        self._jax, self._precision = jax, precision
+
+        def full(params: Any, opt: Any, X: Any, Y: Any, masks: Any, rates: Any, hypers: Any,
+                 k: Any, weights: Any) -> Any:
+            def body(i: Any, carry: Any) -> Any:
+                p, o, first = carry
+                step = (X, Y, _take(masks, i), rates[i], _take(hypers, i))
+                J = lax.cond(i == 0, lambda: raw(p, o, *step, True, weights)[1],
+                             lambda: first)
+                p, _, o = raw(p, o, *step, False, weights)
+                return p, o, J
+
+            J0 = jax.numpy.zeros((), dtype=rates.dtype)
+            return lax.fori_loop(0, k, body, (params, opt, J0))
+
+        def batches(params: Any, opt: Any, Xb: Any, Yb: Any, masks: Any, rates: Any,
+                    hypers: Any, offset: Any, k: Any, weight: Any, total: Any) -> Any:
+            def body(i: Any, carry: Any) -> Any:
+                p, o, t = carry
+                j = offset + i
+                p, J, o = raw(p, o, Xb[j], Yb[j], _take(masks, i), rates[i], _take(hypers, i),
+                              True)
+                return p, o, t + J * weight
+
+            if total is None:  # an epoch's first chunk
+                total = jax.numpy.zeros((), dtype=rates.dtype)
+            return lax.fori_loop(0, k, body, (params, opt, total))
+
+        self._full = jax.jit(full)
+        self._batches = jax.jit(batches)
+
+    def full_batch(self, params: Any, opt: Any, X: Any, Y: Any, masks: Any, rates: Any,
+                   hypers: Any, k: int, want: bool,
+                   weights: Any = None) -> tuple[Any, Any, Any]:
+        with matmul_precision(self._precision):
+            return self._full(params, opt, X, Y, masks, rates, hypers, k, weights)
+
+    def mini_batch(self, params: Any, opt: Any, Xb: Any, Yb: Any, masks: Any, rates: Any,
+                   hypers: Any, offset: int, k: int, weight: float,
+                   total: Any) -> tuple[Any, Any, Any]:
+        with matmul_precision(self._precision):
+            return self._batches(params, opt, Xb, Yb, masks, rates, hypers, offset, k, weight,
+                                 total)

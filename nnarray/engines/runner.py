@@ -1,0 +1,193 @@
+"""What the training loop asks the engines for: a :class:`Runner` of one
+fit, which runs one step or a chunk of steps and supplies their per-step
+host values (the rate, the optimizer's values, dropout masks)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from functools import lru_cache
+from typing import Any
+
+from ..backend import Array, HostRandom, stacked, target_of
+from ..step import Settings, opt_arrays, raw_step
+from . import fused
+from .chunks import MASK_BYTES, Chunks
+from .eager import compile_step, jit_enabled
+
+
+def chunks_enabled(backend: str, device: str) -> bool:
+    """Whether :func:`chunk_runner` has a compiled path here: JAX anywhere,
+    PyTorch on CUDA; off with ``NNARRAY_NO_JIT``."""
+    if not jit_enabled():
+        return False
+    return backend == "jax" or (backend == "torch" and device.startswith("cuda"))
+
+
+def chunk_runner(raw: Any, backend: str, device: str,
+                 precision: str = "highest") -> Chunks | None:
+    """The compiled-chunk executor for ``raw`` on this backend and device, or
+    ``None`` where steps run one by one (see :func:`chunks_enabled`).
+    ``precision`` is JAX's ``matmul_precision``."""
+    if not chunks_enabled(backend, device):
+        return None
+    if backend == "jax":
+        from .jax_chunks import JaxChunks
+
+        return JaxChunks(raw, precision)
+    from .torch_graphs import TorchGraphChunks
+
+    return TorchGraphChunks(raw, capture=device.startswith("cuda"))
+
+
+def describe(backend: str, device: str, record_every: int | None = None,
+             per_step: bool = False) -> str:
+    """Which path a fit runs here, in words: e.g. ``"cuda:0 (jax, compiled
+    chunks of 100)"``, ``"cuda:0 (torch, CUDA graph, chunks of 100)"``,
+    ``"cpu (numpy, step by step)"``, ``"cuda:0,cuda:1 (jax, compiled chunks
+    of 100, data parallel over 2 devices)"``. ``per_step`` (an
+    ``on_iteration`` callback) runs the steps one by one."""
+    devices = device.count(",") + 1
+    spread = f", data parallel over {devices} devices" if devices > 1 else ""
+    if chunks_enabled(backend, device) and not per_step:
+        kind = "compiled chunks" if backend == "jax" else "CUDA graph, chunks"
+        size = f" of {record_every}" if record_every else ""
+        return f"{device} ({backend}, {kind}{size}{spread})"
+    how = "step by step"
+    if backend == "jax" and jit_enabled():
+        how = "jitted steps"
+    elif backend == "cupy" and fused.enabled():
+        how = "fused kernels, step by step"
+    return f"{device} ({backend}, {how})"
+
+
+@lru_cache(maxsize=64)
+def _step_function(raw: Callable[..., Any], backend_name: str, jit: bool,
+                   precision: str = "highest") -> Callable[..., Any]:
+    """The loop's one-step function, compiled once per process where the
+    backend has a fast path (``jax.jit`` on JAX: see :func:`compile_step`)."""
+    return compile_step(raw, backend_name, static_argnames=("want",), precision=precision)
+
+
+@lru_cache(maxsize=64)
+def _chunks(raw: Callable[..., Any], backend_name: str, device: str,
+            jit: bool, precision: str = "highest") -> Chunks | None:
+    return chunk_runner(raw, backend_name, device, precision)
+
+
+class Runner:
+    """Steps of one fit on the engine its arrays pick.
+
+    ``like`` is an array of the parameters (their namespace, device and
+    dtype); ``random`` the fit's host random stream (dropout masks);
+    ``per_step`` forces one step at a time (an ``on_iteration`` callback).
+    ``chunks`` is the compiled-chunk engine, or ``None`` where steps run one
+    by one.
+    """
+
+    def __init__(self, settings: Settings, xp: Any, like: Array, dims: Mapping[int, int],
+                 random: HostRandom, per_step: bool = False) -> None:
+        self.s, self.like, self.dims, self.random = settings, like, dict(dims), random
+        self.xp = fused.training_namespace(xp)
+        target = target_of(like)
+        raw = raw_step(settings.hidden, settings.output, settings.optimizer, settings.l2,
+                       self.xp)
+        precision = settings.matmul_precision
+        self._step = _step_function(raw, target.backend, jit_enabled(), precision)
+        self.chunks = _chunks(raw, target.backend, target.device, jit_enabled(), precision)
+        self.per_step = self.chunks is None or per_step
+        self.step_capacity = 1
+        self._held: dict[str, tuple[Any, Array]] = {}
+
+    def masks(self, m: int) -> dict[int, Array] | None:
+        """One step's dropout masks for ``m`` columns (``None`` without dropout)."""
+        if not self.s.dropout:
+            return None
+        return {l: self.random.dropout_mask((self.dims[l], m), keep, self.like)
+                for l, keep in sorted(self.s.dropout.items())}
+
+    def step(self, params: dict[str, Array], opt: dict[str, Any], X: Array, Y: Array,
+             rate: float, want: bool, weights: Array | None = None) -> Any:
+        """One step at the optimizer's step ``opt["t"] + 1``; returns
+        ``(parameters, J or None, optimizer state)``."""
+        if self.chunks is not None and self.chunks.steps_as_chunks:
+            return self.chunk(params, opt, X, Y, [rate], self.step_capacity, weights)
+        t = opt["t"]
+        hyper: dict[str, Any] = self.s.optimizer.hyper(t + 1)
+        step_rate: Any = rate
+        if self.chunks is not None:
+            # The chunks' operands, 0-d device arrays: CUDA divides by a Python
+            # scalar as a product with its reciprocal, by a tensor exactly.
+            step_rate = stacked([rate], 1, self.like)[0]
+            hyper = {n: stacked([v], 1, self.like)[0] for n, v in hyper.items()}
+        new, J, arrays = self._step(params, opt_arrays(opt), X, Y, self.masks(X.shape[1]),
+                                    step_rate, hyper, want=want, weights=weights)
+        return new, J, {**arrays, "t": t + 1}
+
+    def capacity(self, wanted: int, m: int) -> int:
+        """How many steps one chunk takes: ``wanted``, fewer when their
+        dropout masks would exceed ``MASK_BYTES``."""
+        rows = sum(self.dims[l] for l in self.s.dropout)
+        if not rows:
+            return wanted
+        itemsize = 8 if "64" in str(self.like.dtype) else 4
+        return max(1, min(wanted, MASK_BYTES // (rows * m * itemsize)))
+
+    def host_values(self, rates: list[float], t: int, capacity: int,
+                    m: int) -> tuple[Any, ...]:
+        """The per-step host values of a chunk whose first step is the
+        optimizer's step ``t + 1``, stacked to ``capacity`` on the device:
+        rates, the optimizer's hyper values, dropout masks (drawn in the
+        per-step path's order, from the same stream)."""
+        hyper = [self.s.optimizer.hyper(t + 1 + j) for j in range(len(rates))]
+        hypers = {n: self.stacked(n, [h[n] for h in hyper], capacity) for n in hyper[0]}
+        masks = None
+        if self.s.dropout:
+            shapes = {l: (self.dims[l], m) for l in self.s.dropout}
+            masks = self.random.dropout_masks(shapes, self.s.dropout, len(rates), capacity,
+                                              self.like)
+        return self.stacked("rate", rates, capacity), hypers, masks
+
+    def stacked(self, name: str, values: list[float], capacity: int) -> Array:
+        """``backend.stacked`` of a chunk's host values, the last vector of
+        each name kept on the device: a constant rate is copied once a fit."""
+        key = (tuple(values), capacity)
+        held = self._held.get(name)
+        if held is None or held[0] != key:
+            held = self._held[name] = (key, stacked(values, capacity, self.like))
+        return held[1]
+
+    def chunk(self, params: dict[str, Array], opt: dict[str, Any], X: Array, Y: Array,
+              rates: list[float], capacity: int,
+              weights: Array | None = None) -> tuple[Any, Any, Any]:
+        """``len(rates)`` full-batch steps as compiled chunks of at most
+        ``capacity`` steps; returns the parameters, the cost before the first
+        step and the optimizer state."""
+        chunks = self._compiled()
+        t, arrays = opt["t"], opt_arrays(opt)
+        J, done = None, 0
+        while done < len(rates):
+            n = min(capacity, len(rates) - done)
+            rate, hypers, masks = self.host_values(rates[done:done + n], t + done, capacity,
+                                                   X.shape[1])
+            params, arrays, J_n = chunks.full_batch(params, arrays, X, Y, masks, rate, hypers,
+                                                    n, True, weights)
+            J = J_n if J is None else J
+            done += n
+        return params, J, {**arrays, "t": t + len(rates)}
+
+    def mini_batches(self, params: dict[str, Array], opt: dict[str, Any], Xb: Array,
+                     Yb: Array, rate: float, offset: int, k: int, capacity: int,
+                     weight: float, total: Any) -> tuple[Any, Any, Any]:
+        """Steps over the stacked batches ``Xb[offset .. offset + k − 1]`` as
+        one compiled chunk; returns the parameters, the optimizer state and
+        ``total`` plus the batches' costs times ``weight``."""
+        t = opt["t"]
+        rates, hypers, masks = self.host_values([rate] * k, t, capacity, Xb.shape[2])
+        params, arrays, total = self._compiled().mini_batch(
+            params, opt_arrays(opt), Xb, Yb, masks, rates, hypers, offset, k, weight, total)
+        return params, {**arrays, "t": t + k}, total
+
+    def _compiled(self) -> Chunks:
+        if self.chunks is None:
+            raise RuntimeError("no compiled-chunk engine here: steps run one by one")
+        return self.chunks

@@ -1,0 +1,265 @@
+"""Careless or hostile input to a fit: resuming past the total asked for,
+edited checkpoint fields, values a cast overflows, bad seeds, dropout and
+thresholds, NaN initial parameters. Each is refused with an error that names
+what is wrong, before any parameter changes."""
+
+from __future__ import annotations
+
+import copy
+import math
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import nnarray as nn
+from nnarray import io as nnio
+
+
+def flower(m: int = 120) -> tuple[np.ndarray, np.ndarray]:
+    return nn.datasets.planar_flower(m=m, seed=3)
+
+
+def net() -> nn.Network:
+    return nn.Network([2, 4, 1], hidden="tanh", seed=2, dtype="float64")
+
+
+FULL = {"iterations": 300, "learning_rate": 0.5, "record_every": 50, "optimizer": "adam"}
+MINI = {"epochs": 6, "batch_size": 32, "learning_rate": 0.05, "optimizer": "adam",
+        "dropout": {1: 0.8}}
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """Uninterrupted runs and the checkpoints they left: full batch at
+    iteration 200, mini-batches at epoch 4 (with validation)."""
+    X, Y = flower()
+    where = tmp_path_factory.mktemp("runs")
+    out = {}
+    full = net()
+    out["full_history"] = full.fit(X, Y, progress=False, checkpoint=where / "full.npz",
+                                   checkpoint_every=200, **FULL)
+    out["full"] = full.parameters
+    mini = net()
+    out["mini_history"] = mini.fit(X, Y, progress=False, checkpoint=where / "mini.npz",
+                                   checkpoint_every=4, validation=(X, Y), **MINI)
+    out["mini"] = mini.parameters
+    out["dir"] = where
+    return out
+
+
+def edited(src, dst, edit):
+    """A copy of the checkpoint ``src`` at ``dst`` with ``edit(training)``
+    applied to its training state: a valid file (its CRCs are right)."""
+    arrays, meta = nnio.load_arrays(src)
+    meta = copy.deepcopy(meta)
+    edit(meta["training"])
+    nnio.save_arrays(dst, arrays, meta)
+    return dst
+
+
+# --- resuming past the total ---------------------------------------------------------------
+
+
+def test_resume_past_the_iterations_asked_for_is_refused(runs):
+    X, Y = flower()
+    fresh = net()
+    before = fresh.parameters
+    kw = dict(FULL, iterations=150)
+    with pytest.raises(ValueError, match=r"iteration 200, past the 150 iterations") as err:
+        fresh.fit(X, Y, progress=False, resume=runs["dir"] / "full.npz", **kw)
+    assert "full.npz" in str(err.value)
+    for k, v in before.items():
+        np.testing.assert_array_equal(fresh.parameters[k], v)
+
+
+def test_resume_past_the_epochs_asked_for_is_refused(runs):
+    X, Y = flower()
+    with pytest.raises(ValueError, match=r"epoch 4, past the 3 epochs"):
+        net().fit(X, Y, progress=False, resume=runs["dir"] / "mini.npz", validation=(X, Y),
+                  **dict(MINI, epochs=3))
+
+
+def test_resume_at_its_own_position_is_exact_but_for_the_last_record(runs, tmp_path):
+    """A checkpoint at iteration 200 resumed with iterations=200: the
+    parameters are those of an uninterrupted 200-iteration run, bit for bit
+    (the same steps in the same order); the History lacks that run's last
+    record (iteration 199), whose parameters the checkpoint does not hold."""
+    X, Y = flower()
+    whole = net()
+    hist = whole.fit(X, Y, progress=False, **dict(FULL, iterations=200))
+    resumed = net()
+    rhist = resumed.fit(X, Y, progress=False, resume=runs["dir"] / "full.npz",
+                        **dict(FULL, iterations=200))
+    for k, v in whole.parameters.items():
+        np.testing.assert_array_equal(resumed.parameters[k], v)
+    assert hist.iterations[-1] == 199 and rhist.iterations == hist.iterations[:-1]
+    assert rhist.costs == hist.costs[:-1]
+
+
+def test_a_resumed_run_equals_the_uninterrupted_one(runs):
+    """The baseline the refusals below protect: an unedited checkpoint resumes exactly."""
+    X, Y = flower()
+    again = net()
+    hist = again.fit(X, Y, progress=False, resume=runs["dir"] / "full.npz", **FULL)
+    assert hist.costs == runs["full_history"].costs
+    for k, v in runs["full"].items():
+        np.testing.assert_array_equal(again.parameters[k], v)
+
+
+# --- checkpoint fields, edited with valid CRCs -----------------------------------------------
+
+
+def _set(path, value):
+    def edit(training):
+        where = training
+        for key in path[:-1]:
+            where = where[key]
+        where[path[-1]] = value(where[path[-1]]) if callable(value) else value
+    return edit
+
+
+FULL_EDITS = [
+    (("position",), 100, "History's record points|step count"),
+    (("position",), 175, "no record point"),
+    (("position",), 1.5e2, "integer"),
+    (("position",), True, "integer"),
+    (("t",), 199, "step count t is 199"),
+    (("t",), -1, "integer >= 0"),
+    (("random_state", "state", "state"), -5, "random_state"),
+    (("random_state", "bit_generator"), "MT19937", "random_state"),
+    (("random_state",), "abc", "random_state"),
+    (("history", "costs"), lambda c: [*c[:-1], float("nan")], "finite"),
+    (("history", "costs"), lambda c: c[:-1], "costs for"),
+    (("history", "iterations"), lambda i: [*i[:-1], i[-1] + 1], "record points"),
+    (("history", "epochs"), [0], "epochs"),
+    (("history", "val_costs"), lambda c: [0.5] * 4, "validation costs"),
+    (("waited",), 1, "early stopping"),
+    (("step_count",), "7", "integer"),
+]
+
+
+@pytest.mark.parametrize("path, value, message", FULL_EDITS,
+                         ids=[f"{'.'.join(p)}-{i}" for i, (p, _, _) in enumerate(FULL_EDITS)])
+def test_an_edited_full_batch_checkpoint_is_refused(runs, tmp_path, path, value, message):
+    X, Y = flower()
+    bad = edited(runs["dir"] / "full.npz", tmp_path / "bad.npz", _set(path, value))
+    fresh = net()
+    before = fresh.parameters
+    with pytest.raises(ValueError, match=message) as err:
+        fresh.fit(X, Y, progress=False, resume=bad, **FULL)
+    assert "bad.npz" in str(err.value)
+    for k, v in before.items():
+        np.testing.assert_array_equal(fresh.parameters[k], v)
+
+
+MINI_EDITS = [
+    (("position",), 3, "step_count"),
+    (("step_count",), 15, "step_count 15"),
+    (("t",), 3, "step count t"),
+    (("history", "epochs"), [0, 1, 2, 2], "epochs"),
+    (("history", "val_costs"), lambda c: c[:-1], "validation costs"),
+    (("best_cost",), lambda b: b * 0.5, "early stopping"),
+    (("waited",), lambda w: w + 1, "early stopping"),
+]
+
+
+@pytest.mark.parametrize("path, value, message", MINI_EDITS,
+                         ids=[".".join(p) for p, _, _ in MINI_EDITS])
+def test_an_edited_mini_batch_checkpoint_is_refused(runs, tmp_path, path, value, message):
+    X, Y = flower()
+    bad = edited(runs["dir"] / "mini.npz", tmp_path / "bad.npz", _set(path, value))
+    with pytest.raises(ValueError, match=message):
+        net().fit(X, Y, progress=False, resume=bad, validation=(X, Y), **MINI)
+
+
+FIELDS = ["position", "t", "step_count", "waited", "best_cost",
+          ("history", "iterations"), ("history", "costs"), ("history", "epochs"),
+          ("history", "val_costs"), ("random_state", "state", "state"),
+          ("random_state", "state", "inc")]
+VALUES = st.one_of(st.integers(-3, 2**70), st.floats(allow_nan=True, allow_infinity=True),
+                   st.booleans(), st.none(), st.text(max_size=5),
+                   st.lists(st.one_of(st.integers(-2, 400), st.floats()), max_size=6))
+
+
+@settings(derandomize=True, max_examples=40, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(field=st.sampled_from(FIELDS), value=VALUES)
+def test_fuzzed_checkpoint_fields_are_refused_or_resume_exactly(runs, tmp_path, field, value):
+    """Any value in any state field: the resume is refused with a
+    ``ValueError``, or it gives the uninterrupted run's result bit for bit
+    (a value equal to the one written)."""
+    X, Y = flower()
+    mini = field in ("waited", "best_cost") or field[-1] in ("epochs", "val_costs")
+    src = runs["dir"] / ("mini.npz" if mini else "full.npz")
+    path = (field,) if isinstance(field, str) else field
+    bad = edited(src, tmp_path / "fuzz.npz", _set(path, value))
+    fresh = net()
+    kw = dict(validation=(X, Y), **MINI) if mini else FULL
+    try:
+        hist = fresh.fit(X, Y, progress=False, resume=bad, **kw)
+    except ValueError:
+        return
+    want_hist, want = ((runs["mini_history"], runs["mini"]) if mini
+                       else (runs["full_history"], runs["full"]))
+    assert hist.costs == want_hist.costs
+    for k, v in want.items():
+        np.testing.assert_array_equal(fresh.parameters[k], v)
+
+
+# --- values and arguments -------------------------------------------------------------------
+
+
+def test_float64_data_beyond_float32_is_reported_as_overflow():
+    X, Y = flower(20)
+    X = X.copy()
+    X[0, 3] = 1e39
+    network = nn.Network([2, 3, 1])  # float32
+    with pytest.raises(ValueError, match="X has values beyond float32's range.*overflows"):
+        network.fit(X, Y, iterations=1, progress=False)
+    with pytest.raises(ValueError, match="contains NaN or inf"):
+        X[0, 3] = math.inf
+        network.fit(X, Y, iterations=1, progress=False)
+    nn.Network([2, 3, 1], dtype="float64").fit(X[:, :3], Y[:, :3], iterations=1,
+                                               progress=False)
+
+
+@pytest.mark.parametrize("seed, error", [(-1, ValueError), (1.5, TypeError),
+                                         ("abc", TypeError), (True, TypeError)])
+def test_a_bad_seed_is_named(seed, error):
+    with pytest.raises(error, match="seed"):
+        nn.Network([2, 3, 1], seed=seed)
+    with pytest.raises(error, match="seed"):
+        nn.init.initialize_parameters([2, 3, 1], seed=seed)
+
+
+def test_a_legacy_seed_must_fit_numpy_randomstate():
+    with pytest.raises(ValueError, match="seed.*2\\*\\*32"):
+        nn.Network([2, 3, 1], seed=2**32, generator="legacy")
+    nn.Network([2, 3, 1], seed=2**40)  # the default generator takes it
+
+
+def test_a_dropout_keep_prob_that_is_not_a_number_is_named():
+    X, Y = flower(20)
+    with pytest.raises(TypeError, match="dropout keep_prob for layer 1 must be a number"):
+        nn.Network([2, 3, 3, 1]).fit(X, Y, iterations=1, dropout={1: "abc"}, progress=False)
+
+
+@pytest.mark.parametrize("threshold, error", [(math.nan, ValueError), (math.inf, ValueError),
+                                              ("0.5", TypeError), (None, TypeError)])
+def test_predict_refuses_a_threshold_that_is_not_a_finite_number(threshold, error):
+    X, _ = flower(20)
+    with pytest.raises(error, match="threshold"):
+        nn.Network([2, 3, 1]).predict(X, threshold=threshold)
+
+
+def test_nan_initial_parameters_are_refused(tmp_path):
+    params = nn.init.initialize_parameters([2, 3, 1], seed=1, dtype="float64")
+    params["b2"] = np.array([[math.nan]])
+    with pytest.raises(ValueError, match=r"init\['b2'\] contains NaN"):
+        nn.Network([2, 3, 1], init=params, dtype="float64")
+    params["b2"] = np.array([[0.25]])  # then what save writes, load reads back
+    path = tmp_path / "m.npz"
+    nn.Network([2, 3, 1], init=params, dtype="float64").save(path)
+    np.testing.assert_array_equal(nn.load(path).parameters["b2"], params["b2"])
