@@ -8,11 +8,13 @@ deflated entries, zip64 size fields that lie, headers with no data behind them.
 
 from __future__ import annotations
 
+import errno
 import io
 import json
 import os
 import re
 import signal
+import stat
 import struct
 import subprocess
 import sys
@@ -541,3 +543,141 @@ def test_a_killed_writer_leaves_the_old_file_and_a_harmless_temp(tmp_path):
     new = nn.Network([2, 3, 1], seed=3).parameters
     for k, v in nn.load(path).parameters.items():
         np.testing.assert_array_equal(v, new[k])
+
+
+# ---------------------------------------------------------------------- #
+# Saving: permissions, links, errors naming the path written
+# ---------------------------------------------------------------------- #
+
+posix_modes = pytest.mark.skipif(os.name != "posix", reason="POSIX permission bits")
+
+
+def _mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def _same_parameters(path: Path, net) -> None:
+    for k, v in nn.load(path).parameters.items():
+        np.testing.assert_array_equal(v, net.parameters[k], err_msg=k)
+
+
+@posix_modes
+@pytest.mark.parametrize("umask", [0o022, 0o077, 0o002])
+def test_a_new_file_gets_the_mode_numpy_would_give_it(tmp_path, umask):
+    old = os.umask(umask)
+    try:
+        nn.Network([2, 1]).save(tmp_path / "m.npz")
+        np.savez(tmp_path / "numpy.npz", a=np.ones(1))
+    finally:
+        os.umask(old)
+    assert _mode(tmp_path / "m.npz") == 0o666 & ~umask == _mode(tmp_path / "numpy.npz")
+
+
+@posix_modes
+def test_an_overwritten_file_keeps_its_mode(tmp_path):
+    path = tmp_path / "m.npz"
+    nn.Network([2, 1], seed=1).save(path)
+    for i, mode in enumerate((0o644, 0o640, 0o604, 0o600)):
+        path.chmod(mode)
+        net = nn.Network([2, 1], seed=2 + i)
+        net.save(path)
+        assert _mode(path) == mode
+        _same_parameters(path, net)
+
+
+@pytest.mark.skipif(not hasattr(os, "symlink"), reason="needs symbolic links")
+def test_saving_through_a_link_replaces_its_target_and_keeps_the_link(tmp_path):
+    models = tmp_path / "models"
+    models.mkdir()
+    target = models / "model.npz"
+    nn.Network([2, 3, 1], seed=1).save(target)
+    target.chmod(0o644)
+    (tmp_path / "latest.npz").symlink_to(target)
+    (tmp_path / "relative.npz").symlink_to(Path("models") / "model.npz")
+    for i, link in enumerate([tmp_path / "latest.npz", tmp_path / "relative.npz"]):
+        net = nn.Network([2, 3, 1], seed=2 + i)
+        net.save(link)
+        assert link.is_symlink() and link.resolve() == target.resolve()
+        _same_parameters(target, net)
+        if os.name == "posix":
+            assert _mode(target) == 0o644
+    assert sorted(p.name for p in models.iterdir()) == ["model.npz"]  # no temporary left
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["latest.npz", "models",
+                                                          "relative.npz"]
+    (tmp_path / "next.npz").symlink_to(models / "new.npz")  # a link to no file yet
+    net = nn.Network([2, 1], seed=5)
+    net.save(tmp_path / "next.npz")
+    assert (tmp_path / "next.npz").is_symlink()
+    _same_parameters(models / "new.npz", net)
+
+
+def test_save_errors_name_the_path_never_the_temporary_file(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    net = nn.Network([2, 3, 1], seed=1)
+    with pytest.raises(FileNotFoundError,
+                       match=r"^cannot write 'out/model\.npz': folder 'out' does not exist$"):
+        net.save("out/model.npz")
+    Path("folder.npz").mkdir()
+    with pytest.raises(IsADirectoryError, match=r"^cannot write 'folder\.npz': it is a folder$"):
+        net.save("folder.npz")
+    Path("notes").write_text("a file")
+    with pytest.raises(NotADirectoryError,
+                       match=r"^cannot write 'notes/m\.npz': 'notes' is not a folder$"):
+        net.save("notes/m.npz")
+    net.save("model.npz")
+    before = Path("model.npz").read_bytes()
+
+    def full(f, **arrays):  # the disk fills while the temporary file is written
+        f.write(b"PK\x03\x04 part of a file")
+        raise OSError(errno.ENOSPC, "No space left on device", ".model.npz.1.abc.tmp")
+
+    monkeypatch.setattr(np, "savez", full)
+    with pytest.raises(OSError, match=r"^cannot write 'model\.npz': No space left on device "
+                                      r"\(any file there is unchanged\)$") as info:
+        nn.Network([2, 3, 1], seed=2).save("model.npz")
+    assert info.value.errno == errno.ENOSPC
+    assert Path("model.npz").read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["folder.npz", "model.npz", "notes"]
+
+
+def test_check_writable_names_the_argument_and_the_path(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert nnio.check_writable("m.npz", "--save") is None
+    nn.Network([2, 1]).save("m.npz")
+    assert nnio.check_writable("m.npz", "--save") is None  # an existing file is replaced
+    with pytest.raises(FileNotFoundError, match=r"^--save 'out/m\.npz' cannot be written: "
+                                                r"folder 'out' does not exist$"):
+        nnio.check_writable("out/m.npz", "--save")
+    Path("runs").mkdir()
+    with pytest.raises(IsADirectoryError,
+                       match=r"^--checkpoint 'runs' cannot be written: it is a folder$"):
+        nnio.check_writable("runs", "--checkpoint")
+    if hasattr(os, "symlink"):
+        Path("link.npz").symlink_to(tmp_path / "gone" / "m.npz")
+        with pytest.raises(FileNotFoundError, match=r"^--save 'link\.npz' cannot be written: "
+                                                    r"it links to '.*m\.npz', and folder "
+                                                    r"'.*gone' does not exist$"):
+            nnio.check_writable("link.npz", "--save")
+    net = nn.Network([2, 1])
+    monkeypatch.setattr(os, "access", lambda path, mode, **kwargs: False)  # a read-only folder
+    with pytest.raises(PermissionError, match=r"^--save 'm\.npz' cannot be written: "
+                                              r"folder '\.' is not writable$"):
+        nnio.check_writable("m.npz", "--save")
+    with pytest.raises(PermissionError,
+                       match=r"^cannot write 'm\.npz': folder '\.' is not writable$"):
+        net.save("m.npz")
+
+
+@pytest.mark.skipif(os.name != "posix" or os.geteuid() == 0,
+                    reason="needs POSIX permissions, which root overrides")
+def test_a_read_only_folder_is_refused_before_writing(tmp_path):
+    folder = tmp_path / "locked"
+    folder.mkdir()
+    folder.chmod(0o555)
+    try:
+        with pytest.raises(PermissionError, match="folder '.*locked' is not writable"):
+            nnio.check_writable(folder / "m.npz", "--save")
+        with pytest.raises(PermissionError, match="folder '.*locked' is not writable"):
+            nn.Network([2, 1]).save(folder / "m.npz")
+    finally:
+        folder.chmod(0o755)

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import textwrap
 import threading
+import warnings
 import zipfile
 from pathlib import Path
 
@@ -148,6 +149,147 @@ def test_zarr_group_streams_by_its_chunks(tmp_path):
     assert data.chunk_sizes == (7,) * 17 + (1,)
     assert net.cost(arrays["X7"], arrays["Y"], examples_as_rows=True) == pytest.approx(
         net.cost(X, Y), rel=1e-13)
+
+
+def _lose_chunk_files(array_folder: Path, which: list[int]) -> None:
+    """Delete the chunk files ``which`` (in sorted order) of a zarr array
+    (zarr 2 or 3 layout: every file but the metadata)."""
+    meta = {"zarr.json", ".zarray", ".zattrs"}
+    chunks = sorted(p for p in array_folder.rglob("*") if p.is_file() and p.name not in meta)
+    for i in which:
+        chunks[i].unlink()
+
+
+def test_a_zarr_array_missing_chunks_warns_once_per_fit(tmp_path):
+    zarr = pytest.importorskip("zarr")
+    X, Y = _data(m=120)
+    group = zarr.open_group(str(tmp_path / "d.zarr"), mode="w")
+    group.create_array("X", data=np.ascontiguousarray(X.T), chunks=(20, 3))  # 6 chunks
+    group.create_array("Y", data=Y[0], chunks=(60,))
+    arrays = nn.open_arrays(tmp_path / "d.zarr")
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        _net().fit(arrays["X"], arrays["Y"], examples_as_rows=True, **TRAIN)
+    assert not [w for w in seen if issubclass(w.category, streams.MissingChunksWarning)]
+    _lose_chunk_files(tmp_path / "d.zarr" / "X", [1, 4])
+    arrays = nn.open_arrays(tmp_path / "d.zarr")  # "warn", the default, opens it
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        hist = _net().fit(arrays["X"], arrays["Y"], examples_as_rows=True, **TRAIN)
+    missing = [w for w in seen if issubclass(w.category, streams.MissingChunksWarning)]
+    assert len(missing) == 1 and len(hist.costs) == 3  # once for the fit's three epochs
+    assert issubclass(streams.MissingChunksWarning, UserWarning)
+    assert re.search(r"^X \(zarr array '/X'.*\) has 2 of 6 chunks not written: they read as "
+                     r"its fill value 0\.0\.", str(missing[0].message)), missing[0].message
+    with pytest.raises(ValueError, match=r"d\.zarr': zarr array 'X' has 2 of 6 chunks not "
+                                         r"written \(they would read as the fill value 0\.0\)"):
+        nn.open_arrays(tmp_path / "d.zarr", missing_chunks="error")
+    _lose_chunk_files(tmp_path / "d.zarr" / "Y", [0])
+    with pytest.raises(ValueError, match=r"zarr array 'X' has 2 of 6"):  # the first, by name
+        nn.open_arrays(tmp_path / "d.zarr", missing_chunks="error")
+    with pytest.raises(ValueError, match="missing_chunks must be 'warn' or 'error', got 'skip'"):
+        nn.open_arrays(tmp_path / "d.zarr", missing_chunks="skip")
+
+
+def test_missing_chunks_of_a_complete_npz_are_not_a_question(tmp_path):
+    X, Y = _data(m=10)
+    _savez_stored(tmp_path / "d.npz", X=X, Y=Y)
+    arrays = nn.open_arrays(tmp_path / "d.npz", missing_chunks="error")
+    np.testing.assert_array_equal(arrays["X"], X)
+    with pytest.raises(ValueError, match="missing_chunks must be 'warn' or 'error', got None"):
+        nn.open_arrays(tmp_path / "d.npz", missing_chunks=None)
+
+
+# --------------------------------------------------------------------------- reads
+
+
+def _views(tmp_path):
+    """Memmaps of several layouts (as nnarray's readers and the command make
+    them), each with the in-memory array it holds."""
+    rng = np.random.default_rng(3)
+    A = rng.normal(size=(300, 5))
+    np.save(tmp_path / "c.npy", A)
+    np.save(tmp_path / "f.npy", np.asfortranarray(A))
+    np.save(tmp_path / "be.npy", A.astype(">f4"))
+    _savez_stored(tmp_path / "d.npz", A=A, F=np.asfortranarray(A))
+    c, f = nn.open_memmap(tmp_path / "c.npy"), nn.open_memmap(tmp_path / "f.npy")
+    be, d = nn.open_memmap(tmp_path / "be.npy"), nn.open_arrays(tmp_path / "d.npz")
+    return {
+        "rows": (c, A), "fortran": (f, A), "big-endian": (be, A.astype(">f4")),
+        "npz": (d["A"], A), "npz fortran": (d["F"], A),
+        "features of rows": (c[:, :-1], A[:, :-1]), "label column": (c[:, -1], A[:, -1]),
+        "features of columns": (c.T[:-1], A.T[:-1]), "label row": (c.T[-1:], A.T[-1:]),
+        "reversed": (f[::-1, ::-2], A[::-1, ::-2]),
+    }
+
+
+def test_a_memmap_is_read_from_its_file_not_through_its_mapping(tmp_path):
+    """Every layout's batches, in order and shuffled over many chunks, are
+    the in-memory array's bit for bit; what is read is a copy, not a view
+    of the mapping (which a file shrinking under it turns into SIGBUS)."""
+    target = backend.resolve("numpy", "cpu")
+    for name, (mapped, held) in _views(tmp_path).items():
+        assert isinstance(mapped, np.memmap), name
+        rows = name not in ("features of columns", "label row")
+        kw = dict(target=target, dtype="float64", examples_as_rows=rows, block_bytes=400)
+        if mapped.ndim == 1:
+            streamed = backend.Stream(mapped[:, None] if rows else mapped, mapped, **kw)
+            in_memory = backend.Stream(held[:, None] if rows else held, held, **kw)
+        else:
+            streamed, in_memory = backend.Stream(mapped, **kw), backend.Stream(held, **kw)
+        assert len(streamed.chunk_sizes) > 1, name
+        part = streamed.Y.part(3, 40) if mapped.ndim == 1 else streamed.X.part(3, 40)
+        assert not np.shares_memory(part, mapped), name
+        for order in (None, streamed.order(backend.HostRandom(1))):
+            with streamed.batches(7, order, device=False) as a, \
+                    in_memory.batches(7, order, device=False) as b:
+                for (Xa, Ya), (Xb, Yb) in zip(a, b, strict=True):
+                    np.testing.assert_array_equal(Xa, Xb, err_msg=name)
+                    np.testing.assert_array_equal(Ya, Yb, err_msg=name)
+
+
+TRUNCATED_RUN = textwrap.dedent("""
+    import os, sys
+    import numpy as np
+    import nnarray as nn
+
+    path, kind, when = sys.argv[1], sys.argv[2], sys.argv[3]
+    X = np.random.default_rng(0).normal(size=(4000, 4))
+    Y = (X[:, 0] > 0).astype(np.float64)
+    if kind == "npy":
+        np.save(path, X)
+        Xm = nn.open_memmap(path)
+    else:
+        np.savez(path, X=X)
+        Xm = nn.open_memmap(path, key="X")
+
+    def cut(epoch, history):
+        os.truncate(path, 1000)  # the file shrinks under the fit
+
+    if when == "before":
+        cut(0, None)
+    nn.Network([4, 3, 1], seed=1).fit(Xm, Y, learning_rate=0.1, batch_size=100, epochs=3,
+                                      examples_as_rows=True, on_epoch=cut, progress=False)
+    print("trained on a truncated file")
+""")
+
+
+@pytest.mark.parametrize("kind", ["npy", "npz"])
+@pytest.mark.parametrize("when", ["during", "before"])
+def test_a_file_truncated_under_a_fit_is_an_error_naming_it_not_a_signal(tmp_path, kind, when):
+    path = tmp_path / f"X.{kind}"
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+        p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p))
+    proc = subprocess.run([sys.executable, "-c", TRUNCATED_RUN, str(path), kind, when],
+                          capture_output=True, text=True, env=env, timeout=120)
+    assert proc.returncode == 1, (proc.returncode, proc.stderr[-2000:])  # not killed by SIGBUS
+    last = proc.stderr.strip().splitlines()[-1]
+    if when == "during":
+        assert last.startswith("nnarray.backend.streams.StreamDataError: X is streamed from "
+                               f"{str(path)!r}, which now ends at byte 1,000"), last
+    else:
+        assert last.startswith(f"ValueError: X is a memmap of {str(path)!r} up to byte "), last
+        assert last.endswith("but the file has 1,000 bytes (truncated?)"), last
 
 
 # --------------------------------------------------------------------------- Dask

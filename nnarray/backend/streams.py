@@ -28,12 +28,28 @@ same draw as the in-memory loop's (``HostRandom.permutation``).
 
 The epoch's order costs 4 bytes per example on the host (8 past 2**31
 examples in one chunk).
+
+A memmap with a file behind it is read with positioned reads of the file
+(``os.preadv``), at the memmap's offset and strides, never through its
+mapping: a file that shrinks while it is streamed (truncated, or rewritten
+shorter) is a :class:`StreamDataError` naming the file, where reading the
+mapping beyond the file's end would kill the process (SIGBUS). A memmap of
+memory (``X.view(np.memmap)``) or copy-on-write (``mode="c"``, whose
+changes live only in the mapping) is read as an array.
+
+A zarr array some of whose chunks were never written (they read as its
+fill value) is streamed with a :class:`MissingChunksWarning`, once per
+stream: zarr leaves out chunks that hold only the fill value, so they may
+be meant, or may be files lost.
 """
 
 from __future__ import annotations
 
 import hashlib
+import mmap
+import os
 import sys
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -61,6 +77,24 @@ dtype) before it goes to the device; raises ``ValueError`` on bad values."""
 class StreamDataError(ValueError):
     """A batch of streamed data failed its checks (NaN or inf, labels); the
     message names the examples the batch came from."""
+
+
+class MissingChunksWarning(UserWarning):
+    """A zarr array being streamed has chunks never written, which read as
+    its fill value."""
+
+
+def uninitialized_chunks(a: Any) -> int:
+    """How many chunks of the zarr array ``a`` have no stored data (zarr 2
+    and 3: ``nchunks - nchunks_initialized``, a listing of the store)."""
+    return int(a.nchunks) - int(a.nchunks_initialized)
+
+
+def fill_value(a: Any) -> Any:
+    """The zarr array ``a``'s fill value as a Python value (``0.0``, not
+    ``np.float64(0.0)``), for messages."""
+    fill = a.fill_value
+    return fill.item() if isinstance(fill, np.generic) else fill
 
 
 def is_streamable(x: Any) -> bool:
@@ -106,6 +140,11 @@ class _Source:
         self.n = 1 if len(shape) == 1 else int(shape[1 - self.axis])
         if self.m == 0 or self.n == 0:
             raise ValueError(f"{name} is empty (shape {shape})")
+        self.file = _file_of(a) if kind == "memmap" else None
+        if self.file is not None:
+            self.file.check(name)
+        if kind == "zarr":
+            _warn_missing_chunks(name, a)
 
     def chunk_sizes(self, block_bytes: int) -> list[int]:
         """The sizes of the chunks along the examples axis."""
@@ -118,11 +157,15 @@ class _Source:
         return [min(step, self.m - a) for a in range(0, self.m, step)]
 
     def part(self, lo: int, hi: int) -> Any:
-        """Examples ``lo:hi`` as stored: lazy for Dask, read for zarr, a view
-        of a memmap (read when gathered)."""
+        """Examples ``lo:hi`` as stored: lazy for Dask, read for zarr and for
+        a memmap's file (positioned reads), a view of an array in memory."""
         index = (slice(lo, hi),) if self.axis == 0 else (slice(None), slice(lo, hi))
         if self.kind == "zarr":
             return np.asarray(self.a[index])
+        if self.file is not None:
+            shape = list(self.a.shape)
+            shape[self.axis] = hi - lo
+            return self.file.read(self.name, lo * self.file.strides[self.axis], tuple(shape))
         return self.a[index]
 
     def gather(self, raw: np.ndarray, sel: slice | np.ndarray) -> np.ndarray:
@@ -135,6 +178,134 @@ class _Source:
         if got.ndim == 1:
             return got[None, :]
         return got.T if self.axis == 0 else got
+
+
+_READ_BYTES = 4 * 2**20  # a strided part is read in spans of about this size
+
+
+@dataclass(frozen=True)
+class _File:
+    """Where a memmap's elements lie in its file: element ``[0, ...]`` at
+    byte ``start``, the others ``strides`` bytes apart (any sign)."""
+
+    path: str
+    start: int
+    shape: tuple[int, ...]
+    strides: tuple[int, ...]
+    dtype: np.dtype
+
+    def check(self, name: str) -> None:
+        """Refuse, before anything is read, a file shorter than the array."""
+        _, hi = _extent(0, self.shape, self.strides, self.dtype.itemsize)
+        try:
+            size = os.stat(self.path).st_size
+        except OSError as exc:
+            raise ValueError(f"{name} is a memmap of {self.path!r}, which cannot be read: "
+                             f"{exc.strerror}") from None
+        if self.start + hi > size:
+            raise ValueError(f"{name} is a memmap of {self.path!r} up to byte "
+                             f"{self.start + hi:,}, but the file has {size:,} bytes "
+                             "(truncated?)")
+
+    def read(self, name: str, at: int, shape: tuple[int, ...]) -> np.ndarray:
+        """A copy of the elements of ``shape`` whose first is at ``at``
+        (relative to ``start``), read from the file."""
+        try:
+            with open(self.path, "rb", buffering=0) as f:
+                return self._read(f, name, at, shape)
+        except OSError as exc:
+            raise StreamDataError(f"{name} is streamed from {self.path!r}, which cannot be "
+                                  f"read: {exc.strerror or exc}") from None
+
+    def _read(self, f: Any, name: str, at: int, shape: tuple[int, ...]) -> np.ndarray:
+        for order in ("C", "F"):  # stored contiguously: one read into the result
+            out = np.empty(shape, self.dtype, order=order)
+            if all(s == t for n, s, t in zip(shape, self.strides, out.strides, strict=True)
+                   if n > 1):
+                _read_into(f, name, self.path, self.start + at, out)
+                return out
+        result = np.empty(shape, self.dtype)
+        out, strides = result, self.strides
+        if len(shape) == 1:
+            out, strides = result[:, None], (strides[0], 0)
+        # spans of whole lines (along the axis of the shorter stride), read and copied
+        if out.shape[1] == 1 or (out.shape[0] > 1 and abs(strides[0]) >= abs(strides[1])):
+            outer = 0
+        else:
+            outer = 1
+        lines = max(1, _READ_BYTES // max(abs(strides[outer]), 1))
+        for j in range(0, out.shape[outer], lines):
+            k = min(out.shape[outer], j + lines)
+            part = (k - j, out.shape[1]) if outer == 0 else (out.shape[0], k - j)
+            first = at + j * strides[outer]
+            lo, hi = _extent(first, part, strides, self.dtype.itemsize)
+            span = np.empty(hi - lo, np.uint8)
+            _read_into(f, name, self.path, self.start + lo, span)
+            view = np.ndarray(part, self.dtype, buffer=span, offset=first - lo,
+                              strides=strides)
+            out[(slice(j, k),) if outer == 0 else (slice(None), slice(j, k))] = view
+        return result
+
+
+def _extent(at: int, shape: tuple[int, ...], strides: tuple[int, ...],
+            itemsize: int) -> tuple[int, int]:
+    """The bytes ``[lo, hi)`` spanned by the elements of ``shape`` and
+    ``strides`` whose first starts at byte ``at``."""
+    lo = hi = at
+    for n, s in zip(shape, strides, strict=True):
+        if n > 1:
+            lo, hi = lo + min(0, (n - 1) * s), hi + max(0, (n - 1) * s)
+    return lo, hi + itemsize
+
+
+def _file_of(a: np.memmap) -> _File | None:
+    """Where ``a``'s elements lie in its file; ``None`` for a memmap of
+    memory, or one copy-on-write (its changes are in the mapping only)."""
+    root: np.ndarray = a
+    while isinstance(root.base, np.ndarray):
+        root = root.base
+    if (not isinstance(root, np.memmap) or not isinstance(root.base, mmap.mmap)
+            or root.filename is None or root.offset is None or root.mode == "c"):
+        return None
+    start = root.offset + (a.__array_interface__["data"][0]
+                           - root.__array_interface__["data"][0])
+    return _File(str(root.filename), int(start), tuple(a.shape), tuple(a.strides),
+                 np.dtype(a.dtype))
+
+
+def _read_into(f: Any, name: str, path: str, at: int, out: np.ndarray) -> None:
+    """Fill ``out``'s bytes from byte ``at`` of the open file ``f``."""
+    # out is contiguous: ravel is a view; an ndarray is a buffer (NumPy's stubs say so
+    # from Python 3.12 on)
+    buffer = memoryview(out.ravel(order="K").view(np.uint8))  # type: ignore[arg-type]
+    done = 0
+    while done < len(buffer):
+        if hasattr(os, "preadv"):
+            got = os.preadv(f.fileno(), [buffer[done:]], at + done)
+        else:
+            f.seek(at + done)
+            got = f.readinto(buffer[done:]) or 0
+        if got == 0:
+            size = os.fstat(f.fileno()).st_size
+            raise StreamDataError(
+                f"{name} is streamed from {path!r}, which now ends at byte {size:,}: the "
+                f"batch needs bytes {at:,} to {at + len(buffer):,} (was the file truncated "
+                "or rewritten while it was read?)")
+        done += got
+
+
+def _warn_missing_chunks(name: str, a: Any) -> None:
+    missing = uninitialized_chunks(a)
+    if missing:
+        where = getattr(a, "store_path", None) or getattr(getattr(a, "store", None), "path",
+                                                          None)
+        label = f"zarr array {a.name!r}" + (f" of {str(where)!r}" if where else "")
+        warnings.warn(MissingChunksWarning(
+            f"{name} ({label}) has {missing:,} of {a.nchunks:,} chunks not written: they "
+            f"read as its fill value {fill_value(a)!r}. zarr leaves out chunks that hold "
+            "only the fill value, so this may be meant; if chunk files were lost, training "
+            "sees the fill value there (open_arrays(..., missing_chunks='error') refuses "
+            "such arrays)"), stacklevel=5)
 
 
 @dataclass(frozen=True)
@@ -324,6 +495,8 @@ class _Reader:
 
     def batch(self, pieces: list[tuple[int, int, int]]) -> tuple[Any, Any]:
         s = self.s
+        needed = {int(self.chunks[k]) for k, _, _ in pieces}
+        self._cache = {c: v for c, v in self._cache.items() if c in needed}
         xs, ys, where = [], [], []
         for k, u0, u1 in pieces:
             c = int(self.chunks[k])

@@ -11,10 +11,15 @@ from __future__ import annotations
 
 import itertools
 import os
+import zipfile
+from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
+from typing import IO
 
 import numpy as np
+
+from ..io import numpy_refusal
 
 Split = tuple[np.ndarray, np.ndarray]
 
@@ -28,9 +33,7 @@ def load_cat_vs_noncat() -> tuple[Split, Split]:
     row-major over height, width, channel); Y ``(1, m)`` is 1 for cat. 209
     training and 50 test images; provenance in ``data/PROVENANCE.md``.
     """
-    with resources.files(__package__).joinpath("data/catvnoncat.npz").open("rb") as f:
-        with np.load(f, allow_pickle=False) as data:
-            raw = {k: data[k] for k in ("train_x", "train_y", "test_x", "test_y")}
+    raw = _cat_arrays(("train_x", "train_y", "test_x", "test_y"))
 
     def split(x: np.ndarray, y: np.ndarray) -> Split:
         m = x.shape[0]
@@ -41,9 +44,40 @@ def load_cat_vs_noncat() -> tuple[Split, Split]:
 
 def cat_images() -> tuple[np.ndarray, np.ndarray]:
     """The raw uint8 images ``(m, 64, 64, 3)`` of the training and test sets."""
-    with resources.files(__package__).joinpath("data/catvnoncat.npz").open("rb") as f:
+    raw = _cat_arrays(("train_x", "test_x"))
+    return raw["train_x"], raw["test_x"]
+
+
+def _cat_arrays(names: Sequence[str]) -> dict[str, np.ndarray]:
+    source = resources.files(__package__).joinpath("data/catvnoncat.npz")
+    with source.open("rb") as f:
+        return _read_npz(f, "data/catvnoncat.npz", names)
+
+
+def _read_npz(f: IO[bytes], shown: str, names: Sequence[str]) -> dict[str, np.ndarray]:
+    """The arrays ``names`` of the ``.npz`` archive open as ``f`` (``shown``
+    in errors), read without pickle: a ``ValueError`` in nnarray's words for
+    a file that is no archive, a missing member, or one NumPy cannot read
+    (never NumPy's advice to allow pickle)."""
+    if f.read(4) not in (b"PK\x03\x04", b"PK\x05\x06"):
+        raise ValueError(f"{shown!r} is not a .npz archive (a zip file, as np.savez "
+                         "writes): it does not start as one")
+    f.seek(0)
+    try:
         with np.load(f, allow_pickle=False) as data:
-            return data["train_x"], data["test_x"]
+            missing = [k for k in names if k not in data.files]
+            if missing:
+                raise ValueError(f"{shown!r} has arrays {data.files}, not {missing}")
+            arrays = {}
+            for k in names:
+                try:
+                    arrays[k] = data[k]
+                except ValueError as exc:
+                    raise ValueError(f"{shown!r}: member {k!r} cannot be read: "
+                                     f"{numpy_refusal(exc)}") from None
+    except (zipfile.BadZipFile, EOFError) as exc:
+        raise ValueError(f"{shown!r} is not a readable .npz archive: {exc}") from None
+    return arrays
 
 
 def planar_flower(m: int = 400, seed: int = 1, noise: float = 0.2) -> Split:
@@ -87,15 +121,11 @@ def load_npz(path: str | os.PathLike[str], x: str = "X", y: str = "Y",
     layout. A 1-D Y becomes a row ``(1, m)``; ``examples_as_rows=True`` reads
     X as ``(m, n_x)`` (scikit-learn's layout) and transposes it."""
     path = Path(path)
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            missing = [k for k in (x, y) if k not in data.files]
-            if missing:
-                raise ValueError(f"{str(path)!r} has arrays {data.files}, not {missing}")
-            X, Y = data[x], data[y]
-    except FileNotFoundError:
-        raise FileNotFoundError(f"no data file at {str(path)!r}") from None
-    return _layout(path, X, Y, examples_as_rows)
+    if not path.is_file():
+        raise FileNotFoundError(f"no data file at {str(path)!r}")
+    with path.open("rb") as f:
+        arrays = _read_npz(f, str(path), (x, y))
+    return _layout(path, arrays[x], arrays[y], examples_as_rows)
 
 
 def load_csv(path: str | os.PathLike[str], label_column: int | str = -1,
