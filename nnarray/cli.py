@@ -25,20 +25,34 @@ from __future__ import annotations
 import argparse
 import importlib
 import importlib.util
+import math
+import os
 import platform
 import sys
 import time
-from collections.abc import Sequence
+import zipfile
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn, TypeVar
 
 from . import __version__, backend, datasets, distributed, io
 from .network import Network, load
 from .train import DivergenceError
 
 Split = tuple[Any, Any]
+T = TypeVar("T")
+
+DESCRIPTION = "Train, evaluate and describe the course's networks from the shell."
+EXAMPLES = """\
+examples:
+  nnarray train --dataset cat                      # the course's 4-layer cat classifier
+  nnarray train --dataset planar --device gpu --save flower.npz --plot cost.png
+  nnarray evaluate flower.npz --dataset planar
+  nnarray train --data big.npz --layers 784,64,10 --batch-size 256 --epochs 5
+  nnarray info                                     # versions, backends, devices"""
+"""The top-level help: plain text (the module docstring is reStructuredText)."""
 
 
 @dataclass(frozen=True)
@@ -125,6 +139,8 @@ def load_dataset(name: str, n_bits: int = 4) -> tuple[Split, Split | None]:
         return datasets.xor(n_bits), None
     path = Path(name)
     if path.suffix == ".npz":
+        if path.is_file() and not zipfile.is_zipfile(path):  # NumPy would call it a pickle
+            raise ValueError(f"--dataset {name!r} is not a .npz archive (not a zip file)")
         return datasets.load_npz(path), None
     if path.suffix == ".csv":
         return datasets.load_csv(path), None
@@ -164,6 +180,61 @@ def open_data(path: str | Path, examples_as_rows: bool = False) -> Split:
     return arrays["X"], arrays["Y"]
 
 
+def _read(option: str, name: str | Path, read: Callable[[], T]) -> T:
+    """``read()``, with its errors as one :class:`ValueError` naming ``option``
+    and the user's path (a file that is no archive, unreadable, malformed)."""
+    try:
+        return read()
+    except (zipfile.BadZipFile, ValueError, OSError) as exc:
+        message = str(exc)
+        if str(name) not in message:
+            message = f"cannot read {option} {str(name)!r}: {message}"
+        raise ValueError(message) from exc
+
+
+def _check_writable(option: str, path: str) -> None:
+    """Refuse, before training, a path ``option`` could not write to: empty, a
+    directory, or in a folder that is missing or not writable (the model is
+    written after training, where an error would lose it)."""
+    if not path:
+        raise ValueError(f"{option} needs a file path, got {path!r}")
+    target = Path(path)
+    if target.is_dir():
+        raise IsADirectoryError(f"{option} {path!r} is a directory; give a file path such "
+                                f"as {str(target / 'model.npz')!r}")
+    folder = target.parent
+    if not folder.is_dir():
+        what = "is not a folder" if folder.exists() else "does not exist"
+        raise FileNotFoundError(f"{option} {path!r}: the folder {str(folder)!r} {what}")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise PermissionError(f"{option} {path!r}: the folder {str(folder)!r} is not writable")
+
+
+def _integer(low: int) -> Callable[[str], int]:
+    """An argparse type: an integer >= ``low``."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = None
+        if value is None or value < low:
+            raise argparse.ArgumentTypeError(f"must be an integer >= {low}, got {text!r}")
+        return value
+
+    return parse
+
+
+def _rate(text: str) -> float:
+    """An argparse type: a finite number > 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text!r}")
+    return value
+
+
 def _layers(text: str) -> list[int]:
     try:
         return [int(v) for v in text.split(",")]
@@ -173,8 +244,20 @@ def _layers(text: str) -> list[int]:
         ) from None
 
 
+class _Parser(argparse.ArgumentParser):
+    """Usage errors in one line on stderr, exit status 2 (``--help`` shows the usage)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {_one_line(message)} (see {self.prog} --help)\n")
+
+
+def _one_line(text: str) -> str:
+    return " ".join(line.strip() for line in text.splitlines() if line.strip())
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="nnarray", description=__doc__.splitlines()[0])
+    parser = _Parser(prog="nnarray", description=DESCRIPTION, epilog=EXAMPLES,
+                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"nnarray {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -187,15 +270,18 @@ def _parser() -> argparse.ArgumentParser:
                       "with X and Y, or PATH.npy with the labels as its last row")
     t.add_argument("--examples-as-rows", action="store_true",
                    help="--data holds X as (m, n_x) (one contiguous read per batch)")
-    t.add_argument("--batch-size", type=int, metavar="N",
+    t.add_argument("--batch-size", type=_integer(1), metavar="N",
                    help="mini-batches of N examples (needs --epochs)")
-    t.add_argument("--epochs", type=int, metavar="N", help="passes over the data")
+    t.add_argument("--epochs", type=_integer(0), metavar="N", help="passes over the data")
     t.add_argument("--layers", type=_layers, help="n_x,n1,...,nL (default: the dataset's)")
     t.add_argument("--hidden", help="relu | leaky_relu | tanh | sigmoid")
     t.add_argument("--init", help="zeros | random | xavier | he")
-    t.add_argument("--iterations", type=int)
-    t.add_argument("--learning-rate", type=float)
-    t.add_argument("--record-every", type=int, default=100)
+    t.add_argument("--iterations", type=_integer(0), metavar="N",
+                   help="gradient descent steps (default: the dataset's)")
+    t.add_argument("--learning-rate", type=_rate, metavar="ALPHA",
+                   help="a number > 0 (default: the dataset's)")
+    t.add_argument("--record-every", type=_integer(1), default=100, metavar="N",
+                   help="iterations between recorded costs (default: 100)")
     t.add_argument("--seed", type=int, help="default: the course's (1; planar 2)")
     t.add_argument("--generator", default="legacy", choices=["legacy", "default"],
                    help="legacy: the course's RandomState stream (default)")
@@ -203,7 +289,7 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--save", metavar="PATH", help="save the trained model (.npz)")
     t.add_argument("--checkpoint", metavar="PATH",
                    help="write a checkpoint every --checkpoint-every iterations (.npz)")
-    t.add_argument("--checkpoint-every", type=int, metavar="N",
+    t.add_argument("--checkpoint-every", type=_integer(1), metavar="N",
                    help="iterations between checkpoints (a multiple of --record-every)")
     t.add_argument("--resume", metavar="PATH", help="continue the run of this checkpoint")
     t.add_argument("--plot", metavar="PNG", help="save the cost curve (needs matplotlib)")
@@ -215,8 +301,11 @@ def _parser() -> argparse.ArgumentParser:
                    help="join a multi-process run and train data parallel on every "
                         "process's devices (--device all, backend jax)")
     d.add_argument("--coordinator", metavar="HOST:PORT", help="process 0's address")
-    d.add_argument("--num-processes", type=int, metavar="N")
-    d.add_argument("--process-id", type=int, metavar="I")
+    d.add_argument("--num-processes", type=_integer(1), metavar="N")
+    d.add_argument("--process-id", type=_integer(0), metavar="I", help="0..N-1")
+    d.add_argument("--timeout", type=_integer(1), metavar="SECONDS",
+                   help="how long to wait for every process to join before giving up "
+                        "(default: JAX's, 300)")
 
     e = sub.add_parser("evaluate", help="cost and accuracy of a saved model")
     e.add_argument("model")
@@ -259,12 +348,13 @@ def build_network(args: argparse.Namespace, n_x: int) -> Network:
     for user data, with ``n_x`` inputs) unless the options say otherwise;
     initial parameters drawn with ``--generator`` (the course's stream by default)."""
     recipe = RECIPES.get(args.dataset, RECIPES["cat"])
-    layers = args.layers or (
-        list(recipe.layers) if args.dataset in RECIPES else [n_x, 8, 1]
-    )
+    layers = args.layers
+    if layers is None:
+        layers = list(recipe.layers) if args.dataset in RECIPES else [n_x, 8, 1]
     dtype = run_dtype(args.dataset, args.dtype)
     enable_jax_x64(backend.resolve(args.backend, args.device), dtype)
-    return Network(layers, hidden=args.hidden or recipe.hidden, init=args.init or recipe.init,
+    return Network(layers, hidden=recipe.hidden if args.hidden is None else args.hidden,
+                   init=recipe.init if args.init is None else args.init,
                    seed=recipe.seed if args.seed is None else args.seed,
                    generator=args.generator, device=args.device, backend=args.backend,
                    dtype=dtype)
@@ -273,10 +363,10 @@ def build_network(args: argparse.Namespace, n_x: int) -> Network:
 def _join(args: argparse.Namespace) -> Any:
     """With ``--distributed``: join the run and train on every process's devices
     with JAX. Returns the ``print`` of this process: process 0's, a no-op elsewhere."""
-    given = [args.coordinator, args.num_processes, args.process_id]
+    given = [args.coordinator, args.num_processes, args.process_id, args.timeout]
     if not args.distributed:
         if any(v is not None for v in given):
-            raise ValueError("--coordinator, --num-processes and --process-id need "
+            raise ValueError("--coordinator, --num-processes, --process-id and --timeout need "
                              "--distributed")
         return print
     if args.data is not None:
@@ -287,7 +377,17 @@ def _join(args: argparse.Namespace) -> Any:
     if args.device not in ("auto", "all"):
         raise ValueError(f"--distributed trains on every process's devices (--device all), "
                          f"not --device {args.device}")
-    distributed.initialize(args.coordinator, args.num_processes, args.process_id)
+    if args.coordinator is not None:
+        distributed.check_coordinator(args.coordinator, "--coordinator")
+    if (args.process_id is not None and args.num_processes is not None
+            and args.process_id >= args.num_processes):
+        raise ValueError(f"--process-id must be in 0..{args.num_processes - 1} "
+                         f"(--num-processes {args.num_processes}), got {args.process_id}")
+    try:
+        distributed.initialize(args.coordinator, args.num_processes, args.process_id,
+                               timeout=args.timeout)
+    except RuntimeError as exc:
+        raise ConnectionError(f"--distributed: JAX could not join the run: {exc}") from exc
     args.backend, args.device = "jax", "all"
     return print if distributed.is_main_process() else (lambda *a, **k: None)
 
@@ -296,13 +396,19 @@ def cmd_train(args: argparse.Namespace) -> None:
     """``nnarray train``: build, train, report, and optionally save and plot."""
     _data_options(args)
     say = _join(args)
+    if not args.distributed or distributed.is_main_process():  # the process that writes
+        for option, path in (("--save", args.save), ("--checkpoint", args.checkpoint),
+                             ("--plot", args.plot)):
+            if path is not None:
+                _check_writable(option, path)
     rows = args.examples_as_rows
     if args.data is not None:
-        train, test = open_data(args.data, rows), None
+        train, test = _read("--data", args.data, lambda: open_data(args.data, rows)), None
         args.dataset = str(args.data)  # user data: its layers and dtype
     recipe = RECIPES.get(args.dataset, RECIPES["cat"])
     if args.data is None:
-        train, test = load_dataset(args.dataset, recipe.extra.get("n_bits", 4))
+        train, test = _read("--dataset", args.dataset, lambda: load_dataset(
+            args.dataset, recipe.extra.get("n_bits", 4)))
     net = build_network(args, train[0].shape[1 if rows else 0])
     say(f"{net} on {args.dataset}: X {train[0].shape}, Y {train[1].shape}")
     if args.distributed:  # this process's columns only
@@ -312,8 +418,8 @@ def cmd_train(args: argparse.Namespace) -> None:
             f"{train[0].shape[1]} of the training examples")
     iterations = recipe.iterations if args.iterations is None else args.iterations
     start = time.perf_counter()
-    hist = net.fit(*train, iterations=iterations,
-                   learning_rate=args.learning_rate or recipe.learning_rate,
+    learning_rate = recipe.learning_rate if args.learning_rate is None else args.learning_rate
+    hist = net.fit(*train, iterations=iterations, learning_rate=learning_rate,
                    progress=not args.quiet, record_every=args.record_every,
                    checkpoint=args.checkpoint, checkpoint_every=args.checkpoint_every,
                    resume=args.resume, batch_size=args.batch_size, epochs=args.epochs,
@@ -325,27 +431,29 @@ def cmd_train(args: argparse.Namespace) -> None:
     done = (f"{iterations} iterations" if args.batch_size is None else
             f"{args.epochs} epochs of batches of {args.batch_size}")
     say(f"{done} in {seconds:.2f} s on {net.execution(args.record_every)}, {net.dtype}")
-    if args.save:
+    if args.save is not None:
         net.save(args.save)  # of several processes, the first writes
         say(f"saved {args.save}")
-    if args.plot and distributed.is_main_process():
+    if args.plot is not None and distributed.is_main_process():
         from . import plot
 
-        plot.cost_curve(hist, path=args.plot, title=f"{args.dataset} {net.layer_dims}")
+        ax = plot.cost_curve(hist, path=args.plot, title=f"{args.dataset} {net.layer_dims}")
+        importlib.import_module("matplotlib.pyplot").close(ax.figure)
         print(f"saved {args.plot}")
 
 
 def cmd_evaluate(args: argparse.Namespace) -> None:
     """``nnarray evaluate``: cost and accuracy of a saved model on a dataset."""
     target = backend.resolve(args.backend, args.device)
-    net = load(args.model, device="cpu")
+    net = _read("model", args.model, lambda: load(args.model, device="cpu"))
     enable_jax_x64(target, net.dtype)
     net.to(args.device, args.backend)
     _data_options(args)
     if args.data is not None:
-        train, test = open_data(args.data, args.examples_as_rows), None
+        train, test = _read("--data", args.data,
+                            lambda: open_data(args.data, args.examples_as_rows)), None
     else:
-        train, test = load_dataset(args.dataset)
+        train, test = _read("--dataset", args.dataset, lambda: load_dataset(args.dataset))
     print(net)
     print(table(["set", "cost", "accuracy"], _evaluate(net, train, test,
                                                        args.examples_as_rows)))
@@ -391,9 +499,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("nnarray: interrupted", file=sys.stderr)
         return 130
-    except (ValueError, TypeError, OSError, ImportError, DivergenceError,
+    except (ValueError, TypeError, OSError, ImportError, zipfile.BadZipFile, DivergenceError,
             backend.BackendUnavailableError) as exc:
-        print(f"nnarray: error: {exc}", file=sys.stderr)
+        print(f"nnarray: error: {_one_line(str(exc))}", file=sys.stderr)
         return 2
     return 0
 

@@ -17,6 +17,7 @@ The first process alone prints and writes files (:func:`is_main_process`).
 
 from __future__ import annotations
 
+import operator
 from typing import Any
 
 import numpy as np
@@ -28,14 +29,18 @@ from .backend.libraries import _import
 def initialize(coordinator: str | None = None, num_processes: int | None = None,
                process_id: int | None = None, *,
                local_device_ids: int | list[int] | None = None,
-               cpu_collectives: str | None = "gloo") -> None:
+               cpu_collectives: str | None = "gloo", timeout: int | None = None) -> None:
     """Join a multi-process run: ``jax.distributed.initialize``.
 
     ``coordinator`` is process 0's ``HOST:PORT``; with no arguments JAX
     detects the cluster from the environment (SLURM, Open MPI, Kubernetes,
     Cloud TPU). ``cpu_collectives`` is the implementation of collectives
     between host devices of several processes (``"gloo"``; ``None`` keeps
-    JAX's setting). Call it once, first thing, in every process.
+    JAX's setting). ``timeout``: seconds to wait for every process to join
+    (JAX's ``initialization_timeout``, 300 by default), after which JAX ends
+    the process. Call it once, first thing, in every process.
+
+    The arguments are checked before JAX is imported.
     """
     given = [coordinator is None, num_processes is None, process_id is None]
     if any(given) and not all(given):
@@ -43,17 +48,44 @@ def initialize(coordinator: str | None = None, num_processes: int | None = None,
                          "together, or none of them (JAX then reads the cluster's "
                          f"environment); got coordinator={coordinator!r}, "
                          f"num_processes={num_processes!r}, process_id={process_id!r}")
-    if num_processes is not None and (not isinstance(num_processes, int) or num_processes < 1):
-        raise ValueError(f"num_processes must be an integer >= 1, got {num_processes!r}")
-    if process_id is not None and num_processes is not None and (
-            not isinstance(process_id, int) or not 0 <= process_id < num_processes):
-        raise ValueError(f"process_id must be an integer in 0..{num_processes - 1}, "
-                         f"got {process_id!r}")
+    options: dict[str, Any] = {}
+    if coordinator is not None:
+        coordinator = check_coordinator(coordinator)
+        num_processes = _check_integer("num_processes", num_processes, 1)
+        process_id = _check_integer("process_id", process_id, 0, num_processes - 1)
+    if timeout is not None:
+        options["initialization_timeout"] = _check_integer("timeout", timeout, 1)
     jax = _import("jax")
     if cpu_collectives is not None:
         jax.config.update("jax_cpu_collectives_implementation", cpu_collectives)
     jax.distributed.initialize(coordinator_address=coordinator, num_processes=num_processes,
-                               process_id=process_id, local_device_ids=local_device_ids)
+                               process_id=process_id, local_device_ids=local_device_ids,
+                               **options)
+
+
+def _check_integer(name: str, value: Any, low: int, high: int | None = None) -> int:
+    """``value`` as an int in ``low..high`` (any integer with ``__index__``,
+    such as ``np.int64``; not a bool), or an error naming ``name``."""
+    span = f"an integer >= {low}" if high is None else f"an integer in {low}..{high}"
+    if isinstance(value, bool | np.bool_) or not hasattr(value, "__index__"):
+        raise TypeError(f"{name} must be {span}, got {value!r}")
+    number = operator.index(value)
+    if number < low or (high is not None and number > high):
+        raise ValueError(f"{name} must be {span}, got {value!r}")
+    return number
+
+
+def check_coordinator(address: Any, name: str = "coordinator") -> str:
+    """``address`` if it is ``HOST:PORT`` with a port in 1..65535 (an IPv6
+    host in brackets, ``[::1]:1234``), else an error naming ``name``."""
+    expected = f"{name} must be process 0's address HOST:PORT with a port in 1..65535"
+    if not isinstance(address, str):
+        raise TypeError(f"{expected}, got {address!r}")
+    host, _, port = address.rpartition(":")
+    if (not host or any(c.isspace() for c in address) or not (port.isascii() and port.isdigit())
+            or not 1 <= int(port) <= 65535):
+        raise ValueError(f"{expected}, got {address!r}")
+    return address
 
 
 def process_index() -> int:
@@ -74,15 +106,36 @@ def is_main_process() -> bool:
 
 
 def shard(*arrays: Any, index: int | None = None, count: int | None = None) -> tuple[Any, ...]:
-    """This process's columns of each array ``(n, m)``: the ``index``-th of
-    ``count`` nearly equal consecutive parts (default: this process of all).
+    """This process's columns of each array ``(n, m)`` (X ``(n_x, m)``, Y
+    ``(n_y, m)``, all with the same m): the ``index``-th of ``count`` nearly
+    equal consecutive parts, none empty (default: this process of all).
     Every process loads the same data and keeps its part; for data too large
     for that, load only the part (the same split) yourself."""
-    index = process_index() if index is None else index
+    if count is not None:
+        count = _check_integer("count", count, 1)
+    if index is not None:
+        index = _check_integer("index", index, 0, None if count is None else count - 1)
+    m = None
+    for i, a in enumerate(arrays):
+        name = "X" if i == 0 else "Y" if i == 1 else f"arrays[{i}]"
+        shape = getattr(a, "shape", None)
+        if shape is None:
+            raise TypeError(f"{name} must be an array (n, m), got {type(a).__name__}")
+        if len(shape) != 2:
+            hint = " (one row of labels: Y.reshape(1, -1))" if len(shape) == 1 and i else ""
+            raise ValueError(f"{name} must be 2-D (n, m) with examples as columns, got shape "
+                             f"{tuple(shape)}{hint}")
+        if m is None:
+            m = shape[1]
+        elif shape[1] != m:
+            raise ValueError(f"{name} has {shape[1]} examples (columns), X has {m}: shape "
+                             f"{tuple(shape)}")
     count = process_count() if count is None else count
-    out = []
-    for a in arrays:
-        m = a.shape[1]
-        bounds = np.linspace(0, m, count + 1).round().astype(int)
-        out.append(a[:, bounds[index]:bounds[index + 1]])
-    return tuple(out)
+    index = process_index() if index is None else index
+    if index >= count:
+        raise ValueError(f"index must be an integer in 0..{count - 1}, got {index!r}")
+    if m is not None and m < count:
+        raise ValueError(f"{m} examples cannot be split into {count} parts (count), "
+                         "one per process: each needs at least one")
+    bounds = np.linspace(0, m or 0, count + 1).round().astype(int)
+    return tuple(a[:, bounds[index]:bounds[index + 1]] for a in arrays)

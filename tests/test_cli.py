@@ -139,3 +139,147 @@ def test_the_library_never_turns_on_jax_x64(tmp_path):
     out = run("-c", code, cwd=tmp_path)
     assert "refused: dtype='float64' on JAX needs 64-bit mode" in out
     assert out.strip().endswith("x64 False")
+
+
+# ---------------------------------------------------------------------- #
+# Errors: one line on stderr, exit status 2, before any training.
+
+
+def main_status(argv):
+    """``cli.main(argv)``'s exit status, argparse's SystemExit included."""
+    try:
+        return cli.main(argv)
+    except SystemExit as exc:
+        return exc.code
+
+
+def one_error_line(capsys):
+    err = capsys.readouterr().err
+    lines = err.splitlines()
+    assert len(lines) == 1 and "error: " in lines[0] and "Traceback" not in err, err
+    return lines[0]
+
+
+@pytest.fixture()
+def not_a_zip(tmp_path):
+    path = tmp_path / "notzip.npz"
+    path.write_text("these bytes are no zip archive\n")
+    return path
+
+
+@pytest.mark.parametrize("argv", [
+    ["train", "--data", "{path}", "--batch-size", "4", "--epochs", "1"],
+    ["train", "--dataset", "{path}"],
+    ["evaluate", "{path}", "--dataset", "planar"],
+    ["evaluate", "{model}", "--data", "{path}"],
+])
+def test_a_file_that_is_no_archive_is_a_one_line_error_naming_it(argv, not_a_zip, tmp_path,
+                                                                   capsys):
+    model = tmp_path / "m.npz"
+    nn.Network([2, 4, 1], seed=1).save(model)
+    argv = [a.format(path=not_a_zip, model=model) for a in argv]
+    assert main_status(argv) == 2
+    line = one_error_line(capsys)
+    assert str(not_a_zip) in line and "pickle" not in line, line
+
+
+@pytest.mark.parametrize(("value", "shown"), [
+    ("0", "'0'"), ("-0.5", "'-0.5'"), ("nan", "'nan'"), ("inf", "'inf'"), ("1e400", "'1e400'"),
+    ("fast", "'fast'"),
+])
+def test_a_learning_rate_that_is_no_positive_number_is_refused(value, shown, capsys):
+    assert main_status(["train", "--dataset", "planar", "--iterations", "1", "--quiet",
+                        "--learning-rate", value]) == 2
+    line = one_error_line(capsys)
+    assert "--learning-rate" in line and f"got {shown}" in line, line
+
+
+@pytest.mark.parametrize(("option", "value"), [
+    ("--iterations", "-1"), ("--record-every", "0"), ("--batch-size", "0"),
+    ("--epochs", "-2"), ("--checkpoint-every", "0"), ("--iterations", "2.5"),
+])
+def test_counts_out_of_range_are_refused_naming_the_option(option, value, capsys):
+    assert main_status(["train", "--dataset", "planar", "--quiet", option, value]) == 2
+    line = one_error_line(capsys)
+    assert f"argument {option}: must be an integer >= " in line and repr(value) in line, line
+
+
+def fit_spy(monkeypatch):
+    """Network.fit replaced by one that records its keyword arguments and
+    trains nothing; returns the list of calls."""
+    calls = []
+
+    def fit(net, X, Y, **kwargs):
+        calls.append(kwargs)
+        return nn.History(iterations=[0], costs=[net.cost(X, Y)])
+
+    monkeypatch.setattr(cli.Network, "fit", fit)
+    return calls
+
+
+def test_the_options_given_reach_fit_and_the_recipe_fills_the_others(monkeypatch):
+    calls = fit_spy(monkeypatch)
+    assert cli.main(["train", "--dataset", "planar", "--quiet", "--iterations", "0",
+                     "--learning-rate", "0.25"]) == 0
+    assert cli.main(["train", "--dataset", "planar", "--quiet"]) == 0
+    given, default = calls
+    assert (given["iterations"], given["learning_rate"]) == (0, 0.25)
+    recipe = cli.RECIPES["planar"]
+    assert (default["iterations"], default["learning_rate"]) == (recipe.iterations,
+                                                                recipe.learning_rate)
+
+
+@pytest.mark.parametrize(("option", "named"), [
+    ("--hidden", "hidden"), ("--init", "init method"), ("--save", "--save"),
+    ("--plot", "--plot"), ("--checkpoint", "--checkpoint"),
+])
+def test_an_empty_option_is_refused_not_replaced_by_the_default(option, named, tmp_path,
+                                                                 monkeypatch, capsys):
+    calls = fit_spy(monkeypatch)
+    monkeypatch.chdir(tmp_path)
+    assert main_status(["train", "--dataset", "planar", "--quiet", option, ""]) == 2
+    assert named in one_error_line(capsys)
+    assert calls == []
+
+
+@pytest.mark.parametrize("option", ["--save", "--checkpoint", "--plot"])
+@pytest.mark.parametrize("where", ["missing folder", "a directory", "under a file",
+                                   "read-only folder"])
+def test_an_unwritable_output_is_refused_before_training(option, where, tmp_path, monkeypatch,
+                                                         capsys):
+    (tmp_path / "file.txt").write_text("x")
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    real_access = os.access
+    monkeypatch.setattr(os, "access", lambda path, mode, **kw: (
+        Path(path) != locked and real_access(path, mode, **kw)))
+    path = {"missing folder": tmp_path / "no" / "such" / "out.npz",
+            "a directory": tmp_path,
+            "under a file": tmp_path / "file.txt" / "out.npz",
+            "read-only folder": locked / "out.npz"}[where]
+    assert main_status(["train", "--dataset", "planar", "--iterations", "1", option,
+                        str(path)]) == 2
+    out = capsys.readouterr()
+    lines = out.err.splitlines()
+    assert len(lines) == 1 and "Traceback" not in out.err, out.err
+    assert f"{option} {str(path)!r}" in lines[0] and ".tmp" not in lines[0], lines[0]
+    assert "iterations in" not in out.out and "train |" not in out.out  # not trained
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file.txt", "locked"]
+
+
+def test_usage_errors_are_one_line(capsys):
+    for argv in (["train", "--no-such-option"], ["train", "--dtype", "float16"], [],
+                 ["evaluate"], ["train", "--iterations"]):
+        assert main_status(argv) == 2, argv
+        assert one_error_line(capsys).startswith("nnarray"), argv
+
+
+def test_the_help_is_plain_text(monkeypatch):
+    monkeypatch.setattr(cli, "__doc__", None)  # python -OO strips docstrings
+    parser = cli._parser()
+    helps = [parser.format_help()]
+    sub = next(a for a in parser._actions if isinstance(a, cli.argparse._SubParsersAction))
+    helps += [p.format_help() for p in sub.choices.values()]
+    for text in helps:
+        assert "``" not in text and ":func:" not in text, text
+    assert cli.DESCRIPTION in helps[0] and "nnarray evaluate flower.npz" in helps[0]

@@ -138,7 +138,7 @@ def test_cli_user_csv(tmp_path):
      (["train", "--dataset", "planar", "--layers", "3,4,1", "--iterations", "1"],
       "X has 2 rows but the network's input layer has n_x=3"),
      (["train", "--dataset", "planar", "--learning-rate", "-1", "--iterations", "1"],
-      "learning_rate must be a finite number > 0"),
+      "argument --learning-rate: must be a finite number > 0"),
      (["train", "--dataset", "planar", "--device", "tpu"], "device must be"),
      (["evaluate", "missing.npz"], "no model file"),
      (["train", "--dataset", "planar", "--learning-rate", "1e6", "--iterations", "50",

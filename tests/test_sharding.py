@@ -415,3 +415,135 @@ def test_initialize_takes_all_three_or_none():
         nn.distributed.initialize("127.0.0.1:1234")
     with pytest.raises(ValueError, match=r"process_id must be an integer in 0\.\.1, got 2"):
         nn.distributed.initialize("127.0.0.1:1234", num_processes=2, process_id=2)
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--distributed", "--coordinator", "garbage", "--num-processes", "2", "--process-id", "0"],
+     "--coordinator must be process 0's address HOST:PORT"),
+    (["--distributed", "--coordinator", "127.0.0.1:0", "--num-processes", "2",
+      "--process-id", "0"], "a port in 1..65535, got '127.0.0.1:0'"),
+    (["--distributed", "--coordinator", "127.0.0.1:65536", "--num-processes", "2",
+      "--process-id", "0"], "got '127.0.0.1:65536'"),
+    (["--distributed", "--coordinator", ":1234", "--num-processes", "2", "--process-id", "0"],
+     "got ':1234'"),
+    (["--distributed", "--coordinator", "127.0.0.1:1234", "--num-processes", "2",
+      "--process-id", "2"], "--process-id must be in 0..1 (--num-processes 2), got 2"),
+    (["--distributed", "--num-processes", "0"], "argument --num-processes: must be an integer"),
+    (["--distributed", "--process-id", "-1"], "argument --process-id: must be an integer >= 0"),
+    (["--distributed", "--timeout", "0"], "argument --timeout: must be an integer >= 1"),
+    (["--distributed", "--timeout", "2.5"], "argument --timeout: must be an integer >= 1"),
+    (["--timeout", "30"], "--timeout need --distributed"),
+])
+def test_the_command_line_checks_the_distributed_options_before_jax(args, message, capsys,
+                                                                    monkeypatch):
+    from nnarray import cli
+
+    monkeypatch.setitem(sys.modules, "jax", None)  # the checks come before JAX
+    try:
+        status = cli.main(["train", "--dataset", "planar", "--iterations", "1", *args])
+    except SystemExit as exc:
+        status = exc.code
+    err = capsys.readouterr().err
+    assert status == 2 and len(err.splitlines()) == 1, err
+    assert message in err, err
+
+
+@pytest.fixture()
+def jax_initialize(monkeypatch):
+    """``jax.distributed.initialize`` replaced by a recorder that joins
+    nothing: returns the list of the keyword arguments of each call. The
+    collectives setting ``initialize`` changes is restored afterwards."""
+    jax = pytest.importorskip("jax")
+    calls = []
+
+    def record(**kwargs):
+        calls.append(kwargs)
+        if kwargs.get("coordinator_address") == "127.0.0.1:9":
+            raise RuntimeError("DEADLINE_EXCEEDED: no coordinator\nat 127.0.0.1:9")
+
+    collectives = jax.config.jax_cpu_collectives_implementation
+    monkeypatch.setattr(jax.distributed, "initialize", record)
+    yield calls
+    jax.config.update("jax_cpu_collectives_implementation", collectives)
+
+
+def test_initialize_passes_the_timeout_to_jax(jax_initialize):
+    nn.distributed.initialize("127.0.0.1:1234", num_processes=np.int64(2),
+                              process_id=np.int64(1), timeout=7, cpu_collectives=None)
+    nn.distributed.initialize(cpu_collectives=None)
+    given, detected = jax_initialize
+    assert given == {"coordinator_address": "127.0.0.1:1234", "num_processes": 2,
+                     "process_id": 1, "local_device_ids": None, "initialization_timeout": 7}
+    assert type(given["num_processes"]) is int and type(given["process_id"]) is int
+    assert "initialization_timeout" not in detected  # JAX's default
+
+
+def test_the_installed_jax_takes_initialization_timeout():
+    import inspect
+
+    jax = pytest.importorskip("jax")
+    assert "initialization_timeout" in inspect.signature(jax.distributed.initialize).parameters
+
+
+@pytest.mark.parametrize(("kwargs", "error", "message"), [
+    ({"coordinator": "garbage"}, ValueError, "coordinator must be process 0's address"),
+    ({"coordinator": "host:99999"}, ValueError, "port in 1..65535, got 'host:99999'"),
+    ({"coordinator": "host 1:80"}, ValueError, "got 'host 1:80'"),
+    ({"coordinator": 1234}, TypeError, "coordinator must be"),
+    ({"num_processes": True}, TypeError, "num_processes must be an integer >= 1, got True"),
+    ({"num_processes": 2.0}, TypeError, "num_processes must be an integer >= 1, got 2.0"),
+    ({"num_processes": 0}, ValueError, "num_processes must be an integer >= 1, got 0"),
+    ({"process_id": False}, TypeError, r"process_id must be an integer in 0\.\.1, got False"),
+    ({"process_id": -1}, ValueError, r"process_id must be an integer in 0\.\.1, got -1"),
+    ({"process_id": np.int64(2)}, ValueError, r"process_id must be an integer in 0\.\.1"),
+    ({"timeout": 0}, ValueError, "timeout must be an integer >= 1, got 0"),
+    ({"timeout": 2.5}, TypeError, "timeout must be an integer >= 1, got 2.5"),
+    ({"timeout": True}, TypeError, "timeout must be an integer >= 1, got True"),
+])
+def test_initialize_names_the_bad_argument_before_importing_jax(kwargs, error, message,
+                                                                monkeypatch):
+    monkeypatch.setitem(sys.modules, "jax", None)
+    given = {"coordinator": "127.0.0.1:1234", "num_processes": 2, "process_id": 0} | kwargs
+    with pytest.raises(error, match=message):
+        nn.distributed.initialize(**given)
+
+
+@pytest.mark.parametrize(("kwargs", "error", "message"), [
+    ({"index": -1, "count": 2}, ValueError, r"index must be an integer in 0\.\.1, got -1"),
+    ({"index": 2, "count": 2}, ValueError, r"index must be an integer in 0\.\.1, got 2"),
+    ({"index": True, "count": 2}, TypeError, "index must be an integer"),
+    ({"index": 0, "count": 0}, ValueError, "count must be an integer >= 1, got 0"),
+    ({"index": 0, "count": 1.0}, TypeError, "count must be an integer >= 1, got 1.0"),
+    ({"index": 0, "count": 6}, ValueError, "5 examples cannot be split into 6 parts"),
+    ({"X": np.ones(5)}, ValueError, r"X must be 2-D \(n, m\).*got shape \(5,\)"),
+    ({"Y": np.ones(5)}, ValueError, r"Y must be 2-D.*\(5,\) \(one row of labels"),
+    ({"Y": np.ones((1, 4))}, ValueError, "Y has 4 examples .columns., X has 5"),
+    ({"X": [[1.0, 2.0]]}, TypeError, "X must be an array"),
+])
+def test_shard_names_the_bad_argument(kwargs, error, message, monkeypatch):
+    monkeypatch.setitem(sys.modules, "jax", None)  # index and count given: no JAX needed
+    given = {"X": np.ones((3, 5)), "Y": np.ones((1, 5)), "index": 0, "count": 2} | kwargs
+    X, Y = given.pop("X"), given.pop("Y")
+    with pytest.raises(error, match=message):
+        nn.distributed.shard(X, Y, **given)
+
+
+def test_shard_splits_the_columns_into_nearly_equal_consecutive_parts(monkeypatch):
+    monkeypatch.setitem(sys.modules, "jax", None)
+    X, Y = np.arange(15.0).reshape(3, 5), np.arange(5.0).reshape(1, 5)
+    parts = [nn.distributed.shard(X, Y, index=np.int64(i), count=np.int64(2)) for i in (0, 1)]
+    np.testing.assert_array_equal(np.concatenate([x for x, _ in parts], axis=1), X)
+    np.testing.assert_array_equal(np.concatenate([y for _, y in parts], axis=1), Y)
+    assert [x.shape[1] for x, _ in parts] == [2, 3]
+
+
+def test_the_command_line_passes_the_timeout_to_jax(jax_initialize, capsys):
+    from nnarray import cli
+
+    status = cli.main(["train", "--dataset", "planar", "--iterations", "1", "--distributed",
+                       "--coordinator", "127.0.0.1:9", "--num-processes", "2",
+                       "--process-id", "1", "--timeout", "5"])
+    err = capsys.readouterr().err
+    assert status == 2 and len(err.splitlines()) == 1, err
+    assert "could not join the run: DEADLINE_EXCEEDED" in err
+    assert [c["initialization_timeout"] for c in jax_initialize] == [5]
