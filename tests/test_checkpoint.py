@@ -37,6 +37,8 @@ def _params(net):
 
 
 def _assert_identical(net, hist, ref, href):
+    # exact: the checkpoint holds every state the remaining steps read, so the
+    # resumed run makes the uninterrupted run's operations in the same order
     assert hist.iterations == href.iterations and hist.epochs == href.epochs
     assert hist.costs == href.costs and hist.val_costs == href.val_costs
     for k, v in _params(ref).items():
@@ -125,6 +127,7 @@ def test_sigkill_mid_run_then_resume_is_bit_exact(tmp_path):
     X, Y = _data()
     ref = _net()
     href = ref.fit(X, Y, **MINI)
+    # exact: the same steps on the same backend (JSON keeps a float's every bit)
     assert json.loads(resumed.stdout) == href.costs
     final = nn.load(out)
     for k, v in _params(ref).items():

@@ -51,7 +51,7 @@ def _fit(backend_name: str, dtype: str, per_step: bool, kw: dict, hidden: str = 
 def _assert_same(a: tuple[dict, nn.History], b: tuple[dict, nn.History], exact: bool) -> None:
     (pa, ha), (pb, hb) = a, b
     assert ha.iterations == hb.iterations and ha.epochs == hb.epochs
-    if exact:
+    if exact:  # one backend: a chunk runs the per-step loop's step function, k times
         assert ha.costs == hb.costs
         for k in pa:
             np.testing.assert_array_equal(pa[k], pb[k], err_msg=k)

@@ -66,6 +66,7 @@ def test_cat_recipe_is_the_one_line_network_and_the_courses_draws():
     assert_same_parameters(net, one_line)
     assert (net.hidden, net.output, net.generator) == ("relu", "sigmoid", "legacy")
     # the course: np.random.seed(1); W[l] = randn(n[l], n[l-1]) / sqrt(n[l-1]), layer by layer
+    # (exact: the legacy generator makes these two float64 operations on the host)
     rs = np.random.RandomState(1)
     dims = [12288, 20, 7, 5, 1]
     for l in range(1, 5):

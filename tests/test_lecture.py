@@ -47,6 +47,7 @@ def test_planar_flower_and_xor():
     rng = np.random.RandomState(1)
     t = np.linspace(0, 3.12, 200) + rng.randn(200) * 0.2
     r = 4 * np.sin(4 * t) + rng.randn(200) * 0.2
+    # exact: the course's generator, the same NumPy operations in the same order
     np.testing.assert_array_equal(X[:, :200], np.vstack([r * np.sin(t), r * np.cos(t)]))
     X, Y = nn.datasets.xor(3)
     assert X.shape == (3, 8) and len({tuple(c) for c in X.T}) == 8

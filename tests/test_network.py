@@ -83,6 +83,7 @@ def test_training_learns_and_keeps_dtype_and_device(case):
     P = net.predict_proba(X)
     labels = net.predict(X)
     assert backend.dtype_name(labels.dtype) == case.dtype
+    # exact: predict thresholds the forward pass that predict_proba returns
     np.testing.assert_array_equal(backend.to_numpy(labels), backend.to_numpy(P) > 0.5)
     accuracy = np.mean(backend.to_numpy(labels) == Y)
     assert net.score(X, Y) == pytest.approx(accuracy)
@@ -156,6 +157,7 @@ def test_generator_picks_the_host_stream_and_survives_save_load(case, tmp_path):
     legacy = nn.Network([4, 3, 1], init="xavier", seed=7, generator="legacy", **where)
     default = nn.Network([4, 3, 1], init="xavier", seed=7, **where)
     assert (legacy.generator, default.generator) == ("legacy", "default")
+    # exact: the draws are made on the host and scaled there by these operations
     rs, rng = np.random.RandomState(7), np.random.default_rng(7)
     for l, (n, n_prev) in enumerate([(3, 4), (1, 3)], start=1):
         want_legacy = (rs.randn(n, n_prev) / np.sqrt(n_prev)).astype(case.dtype)
@@ -233,6 +235,7 @@ def test_divergence_stops_and_keeps_last_finite_parameters():
     i = info.value.iteration
     assert 0 < i < 100
     # replaying from the start: the kept parameters are those of iteration i - 1
+    # (the same steps on the same backend: bit for bit)
     fresh = nn.Network([2, 4, 1], hidden="relu", output="linear", dtype="float32", seed=3)
     fresh.fit(X, Y * 1e3, iterations=i - 1, learning_rate=50.0, record_every=1000)
     for k, v in fresh.parameters.items():
@@ -258,7 +261,7 @@ def test_ctrl_c_keeps_last_completed_step_and_history(monkeypatch):
     monkeypatch.undo()
     assert net.history.iterations == [0, 2, 4]
     five = nn.Network([2, 3, 1])
-    five.fit(X, Y, iterations=5, learning_rate=0.1)
+    five.fit(X, Y, iterations=5, learning_rate=0.1)  # the same five steps: bit for bit
     for k, v in five.parameters.items():
         np.testing.assert_array_equal(net.parameters[k], v)
 

@@ -1,7 +1,11 @@
-"""The README's Python snippets run as written (in a scratch folder)."""
+"""The README's Python blocks run as written, each on its own (a fresh namespace,
+an empty folder), as a reader pastes one; its commands are the ones CI runs."""
 
 from __future__ import annotations
 
+import contextlib
+import io
+import os
 import re
 import subprocess
 import sys
@@ -15,18 +19,60 @@ README = Path(__file__).resolve().parents[1] / "README.md"
 CI = README.parent / ".ci" / "run"
 
 
-def test_readme_snippets_run(tmp_path, monkeypatch, capsys):
-    blocks = re.findall(r"```python\n(.*?)```", README.read_text(), re.S)
-    assert len(blocks) >= 2
-    monkeypatch.chdir(tmp_path)
-    namespace: dict = {}
-    for block in blocks:  # later blocks build on earlier ones, as a reader would
-        exec(compile(block, str(README), "exec"), namespace)
-    assert (tmp_path / "flower.npz").exists()
-    assert namespace["net"].score(*namespace["nn"].datasets.planar_flower(m=400)) > 0.85
-    out = capsys.readouterr().out.strip().splitlines()
+BLOCKS = re.findall(r"```python\n(.*?)```", README.read_text(), re.S)
+
+
+def run_alone(block: str, where: Path) -> tuple[dict, list[str]]:
+    """Run one README block as a reader would paste it into a fresh interpreter:
+    in a namespace of its own, in an empty folder; returns the namespace and the
+    lines it printed."""
+    where.mkdir()
+    namespace: dict = {"__name__": "__main__"}
+    out = io.StringIO()
+    cwd = os.getcwd()
+    os.chdir(where)
+    try:
+        with contextlib.redirect_stdout(out):
+            exec(compile(block, str(README), "exec"), namespace)
+    finally:
+        os.chdir(cwd)
+    return namespace, out.getvalue().splitlines()
+
+
+def _use(ns: dict, out: list[str], where: Path) -> None:
+    assert (where / "flower.npz").exists()
+    assert ns["net"].score(*ns["nn"].datasets.planar_flower(m=400)) > 0.85
+
+
+def _course(ns: dict, out: list[str], where: Path) -> None:
     assert "0.771749" in out  # the course's cat network, its first cost
+
+
+def _building_blocks(ns: dict, out: list[str], where: Path) -> None:
     assert float(out[-1]) < 1e-7  # gradcheck
+
+
+CHECKS = [_use, _course, _building_blocks]  # what each block, in order, must do
+
+
+def test_every_readme_block_is_checked():
+    assert len(BLOCKS) == len(CHECKS), f"{len(BLOCKS)} Python blocks, {len(CHECKS)} checks"
+
+
+@pytest.mark.parametrize(("block", "check"), list(zip(BLOCKS, CHECKS, strict=False)),
+                         ids=[c.__name__.strip("_") for c in CHECKS[:len(BLOCKS)]])
+def test_each_readme_block_runs_alone(tmp_path, block, check):
+    ns, out = run_alone(block, tmp_path / "scratch")
+    check(ns, out, tmp_path / "scratch")
+
+
+def test_a_block_that_leans_on_another_fails(tmp_path):
+    """The check above can fail: a block that uses a name an earlier block made."""
+    leaning = "X, Y = nn.datasets.planar_flower(m=10)\n"
+    with pytest.raises(NameError, match="'nn' is not defined"):
+        run_alone(leaning, tmp_path / "scratch")
+    ns, _ = run_alone("import nnarray as nn\n" + leaning, tmp_path / "again")
+    assert ns["X"].shape == (2, 10)
 
 
 def test_readme_opens_with_the_two_commands():

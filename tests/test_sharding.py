@@ -97,7 +97,7 @@ def test_weights_all_one_are_the_lecture_s_formulas_bit_for_bit(output):
     ones = np.ones((1, X.shape[1]))
     g, J = S.gradients(params, X, Y, "relu", output, xp=xp, l2=0.3)
     g1, J1 = S.gradients(params, X, Y, "relu", output, xp=xp, l2=0.3, weights=ones)
-    assert float(J1) == float(J)
+    assert float(J1) == float(J)  # exact: × 1.0 changes no bit and Σ 1 over m columns is m
     for k in g:
         np.testing.assert_array_equal(g1[k], g[k], err_msg=k)
 
@@ -228,8 +228,9 @@ def test_four_host_devices_train_as_one():
     assert out["device"] == "cpu:0,cpu:1,cpu:2,cpu:3"
     assert out["sharding"] == ["NamedSharding", True, 4]
     assert out["predict"][0] == [1, 209] and out["predict"][1] <= 1e-12
-    assert out["score"][0] == out["score"][1]
+    assert out["score"][0] == out["score"][1]  # a count over m: the labels agree (proba above)
     assert out["cost"] <= 1e-12
+    # the loaded parameters' bits, the same program: the same probabilities
     assert out["loaded"][:2] == ["cpu:0,cpu:1,cpu:2,cpu:3", 4] and out["loaded"][2] == 0.0
     assert out["validation"] <= 1e-10
 
@@ -361,7 +362,7 @@ def test_two_processes_train_as_one(tmp_path):
                 progress=False)
     np.testing.assert_allclose(run["costs"], h.costs, rtol=0, atol=1e-10)
     np.testing.assert_allclose(run["proba"], one.predict_proba(X[:300]), rtol=0, atol=1e-10)
-    assert float(run["score"]) == one.score(X[:300], Y)
+    assert float(run["score"]) == one.score(X[:300], Y)  # a count over m: the labels agree
     saved = nn.load(out + ".npz")
     for k, v in one.parameters.items():
         np.testing.assert_allclose(saved.parameters[k], v, rtol=0, atol=1e-10, err_msg=k)
@@ -381,13 +382,18 @@ def test_the_command_line_trains_over_two_processes(tmp_path):
     assert "process 0 of 2: 200 of the training examples" in out0
     assert "(jax, compiled chunks of 100, data parallel over 2 devices), float64" in out0
 
-    def row(text: str) -> str:
-        return next(line for line in text.splitlines() if line.startswith("train |"))
+    def row(text: str) -> tuple[float, float]:
+        line = next(line for line in text.splitlines() if line.startswith("train |"))
+        cost, accuracy = (float(v) for v in line.split("|")[1:])
+        return cost, accuracy
 
     one = subprocess.run([sys.executable, "-m", "nnarray", *command[:5]], capture_output=True,
                          text=True, env=_env(), cwd=tmp_path, timeout=120)
     assert one.returncode == 0, one.stderr[-2000:]
-    assert row(out0) == row(one.stdout)  # cost (6 digits) and accuracy of one process
+    # two JAX processes against one NumPy process: the cost, printed to 6 digits,
+    # agrees to one unit of its last digit, the accuracy (a count over m) exactly
+    (cost, accuracy), (cost1, accuracy1) = row(out0), row(one.stdout)
+    assert cost == pytest.approx(cost1, rel=1e-5) and accuracy == accuracy1
     single = nn.Network([2, 4, 1], hidden="tanh", init="random", seed=2, generator="legacy",
                         dtype="float64")
     assert model.exists()
