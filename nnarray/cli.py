@@ -26,7 +26,6 @@ import argparse
 import importlib
 import importlib.util
 import math
-import os
 import platform
 import sys
 import time
@@ -198,16 +197,7 @@ def _check_writable(option: str, path: str) -> None:
     written after training, where an error would lose it)."""
     if not path:
         raise ValueError(f"{option} needs a file path, got {path!r}")
-    target = Path(path)
-    if target.is_dir():
-        raise IsADirectoryError(f"{option} {path!r} is a directory; give a file path such "
-                                f"as {str(target / 'model.npz')!r}")
-    folder = target.parent
-    if not folder.is_dir():
-        what = "is not a folder" if folder.exists() else "does not exist"
-        raise FileNotFoundError(f"{option} {path!r}: the folder {str(folder)!r} {what}")
-    if not os.access(folder, os.W_OK | os.X_OK):
-        raise PermissionError(f"{option} {path!r}: the folder {str(folder)!r} is not writable")
+    io.check_writable(path, option)
 
 
 def _integer(low: int) -> Callable[[str], int]:
