@@ -119,8 +119,9 @@ class Runner:
             # scalar as a product with its reciprocal, by a tensor exactly.
             step_rate = stacked([rate], 1, self.like)[0]
             hyper = {n: stacked([v], 1, self.like)[0] for n, v in hyper.items()}
-        new, J, arrays = self._step(params, opt_arrays(opt), X, Y, self.masks(X.shape[1]),
-                                    step_rate, hyper, want=want, weights=weights)
+        masks = self.masks(X.shape[1]) if self.s.dropout else None
+        new, J, arrays = self._step(params, opt_arrays(opt), X, Y, masks, step_rate, hyper,
+                                    want=want, weights=weights)
         return new, J, {**arrays, "t": t + 1}
 
     def capacity(self, wanted: int, m: int) -> int:
