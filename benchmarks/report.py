@@ -263,18 +263,29 @@ def _gpu_targets(by: dict[tuple[str, str], dict[str, Any]], order: list[str],
 # Markdown
 # ---------------------------------------------------------------------- #
 
-def commit() -> str:
-    """The commit of the tree the benchmark measures, marked when nnarray/ has
-    uncommitted changes. A copy of the tree without its .git says it through
-    ``NNARRAY_COMMIT`` (``scripts/gpu-check.sh`` passes it on); else ``unknown``."""
-    root = Path(__file__).resolve().parents[1]
+def commit(root: Path | None = None) -> str:
+    """The commit of the tree the benchmark measures (``root``: this project's
+    folder). ``NNARRAY_COMMIT`` wins when set (``scripts/gpu-check.sh`` passes it
+    on; a copy of the tree names its commit so); else git's, only when ``root``
+    is the top of its repository — marked when nnarray/ has uncommitted
+    changes — since a copy inside another repository's work tree is not that
+    repository's commit; else ``unknown``."""
+    given = os.environ.get("NNARRAY_COMMIT", "").strip()
+    if given:
+        return given
+    root = Path(__file__).resolve().parents[1] if root is None else root
+
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=root, text=True, capture_output=True,
+                              check=True).stdout.strip()
+
     try:
-        sha = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, text=True,
-                             capture_output=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--", "nnarray"], cwd=root,
-                               text=True, capture_output=True, check=True).stdout.strip()
+        if Path(git("rev-parse", "--show-toplevel")).resolve() != root.resolve():
+            return "unknown"
+        sha = git("rev-parse", "--short", "HEAD")
+        dirty = git("status", "--porcelain", "--", "nnarray")
     except (OSError, subprocess.CalledProcessError):
-        return os.environ.get("NNARRAY_COMMIT", "").strip() or "unknown"
+        return "unknown"
     return sha + (" with uncommitted changes in nnarray/" if dirty else "")
 
 

@@ -113,7 +113,13 @@ def initialize_parameters(
     generator: str = "default",
 ) -> dict[str, Array]:
     """``{"W1", "b1", ..., "WL", "bL"}`` for ``layer_dims = [n_x, n[1], ..., n[L]]``,
-    on ``device`` (default: the default device) as ``dtype``."""
+    on ``device`` as ``dtype``.
+
+    ``device=None`` is nnarray's default device (``"cpu"`` unless set) on every
+    backend: ``backend="jax"`` alone puts them there, not on JAX's own default
+    device (where ``jnp.asarray`` puts arrays: a GPU where JAX has one). The
+    functional API refuses to mix the two; pass the device your arrays live
+    on: ``device=nn.backend.target_of(X).device``."""
     target = _resolve(backend, device)
     target.dtype(dtype)
     host = initialize_host(layer_dims, method, seed, dtype, generator)

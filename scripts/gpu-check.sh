@@ -37,8 +37,10 @@
 #   (GPU_CHECK_BUDGET), whatever happens: a step past its limit is stopped and
 #   a step with no time left is skipped, each with a line in summary.txt.
 #
-# A copy of the tree without .git names its commit for RESULTS.md with
-# NNARRAY_COMMIT=<sha> in the environment.
+# NNARRAY_COMMIT=<sha> in the environment names the commit measured (env.txt,
+# RESULTS.md) and wins over git; without it, git names it only when this
+# folder is the top of its repository (a copy placed inside another
+# repository's work tree says "unknown", never that repository's commit).
 #
 # BLAS threads are capped at 2 (8 test workers share 16 cores); the benchmark
 # alone gets every core, so its CPU references (hand-written NumPy, nnarray
@@ -140,8 +142,10 @@ for mod in ("cupy", "torch", "jax", "array_api_compat", "array_api_strict", "xdi
     except Exception as exc:  # report, don't fail: a CPU-only dry run has no CUDA
         print(mod, "not usable:", exc)
 PY
-echo "commit $(git rev-parse --short HEAD 2>/dev/null || echo "${NNARRAY_COMMIT:-unknown}")" \
-  >>"$out/env.txt"
+# The commit as RESULTS.md names it (benchmarks/report.py: commit).
+commit=$($py -c "from benchmarks.report import commit; print(commit())" 2>>"$log") \
+  || commit=${NNARRAY_COMMIT:-unknown}
+echo "commit $commit" >>"$out/env.txt"
 cat "$out/env.txt" >>"$log"
 
 gpu=$($py - <<'PY' 2>/dev/null || echo 0

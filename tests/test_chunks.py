@@ -261,8 +261,9 @@ def test_the_functional_api_uses_the_highest_float32_precision(name):
     jnp = jax.numpy
     X, Y = _data()
     X, Y = jnp.asarray(X, dtype=jnp.float32), jnp.asarray(Y, dtype=jnp.float32)
+    # where X is: JAX's default device, a GPU where JAX has one (nnarray's default is the CPU)
     params = nn.init.initialize_parameters([2, 5, 1], method="he", seed=1, backend="jax",
-                                           dtype="float32")
+                                           device=backend.target_of(X).device, dtype="float32")
     W, b = params["W1"], params["b1"]
     AL, caches = P.model_forward(X, params, "relu", "sigmoid")
     Z1, lin = P.linear_forward(X, W, b)

@@ -118,7 +118,8 @@ def test_notebook_runs(path, tmp_path):
     before = path.read_bytes()
     nb = _read(path)
     env = dict(os.environ, NNARRAY_NOTEBOOK_QUICK="1", MPLBACKEND="Agg",
-               PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
+               PYTHONPATH=os.pathsep.join(
+                   p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p))
     client = nbclient.NotebookClient(nb, timeout=CELL_TIMEOUT, kernel_name="python3",
                                      resources={"metadata": {"path": str(tmp_path)}})
     client.execute(env=env)  # raises CellExecutionError, naming the cell, when one fails

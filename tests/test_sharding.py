@@ -132,10 +132,14 @@ def test_unknown_or_repeated_devices_are_named():
 
 
 def test_a_set_of_one_device_is_that_device():
-    pytest.importorskip("jax")
-    net = nn.Network([2, 3, 1], device="all")  # this process's JAX has one host device
-    assert (net.backend, net.device) == ("jax", "cpu")
-    assert nn.backend.resolve(None, ["cpu"]).device == "cpu"
+    jax = pytest.importorskip("jax")
+    assert nn.backend.resolve(None, ["cpu"]).device == "cpu"  # this process has one host device
+    # "all": every device of JAX's default platform, its GPUs where it has CUDA
+    devices = jax.devices()
+    if len(devices) > 1:
+        pytest.skip(f"'all' is {len(devices)} devices here, a set")
+    net = nn.Network([2, 3, 1], device="all")
+    assert (net.backend, net.device) == ("jax", "cpu" if devices[0].platform == "cpu" else "cuda:0")
 
 
 # --------------------------------------------------------------------- #
@@ -204,9 +208,11 @@ print(json.dumps(out))
 
 def _env() -> dict[str, str]:
     """A subprocess's environment: JAX on host devices, as many as it asks
-    for itself, one BLAS thread, this tree's nnarray."""
+    for itself, one BLAS thread, this tree's nnarray (ahead of the parent's
+    PYTHONPATH, which is kept)."""
+    path = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)
     env = {**os.environ, "JAX_PLATFORMS": "cpu", "OPENBLAS_NUM_THREADS": "1",
-           "PYTHONPATH": str(ROOT)}
+           "PYTHONPATH": path}
     env.pop("XLA_FLAGS", None)
     return env
 

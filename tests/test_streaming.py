@@ -579,7 +579,8 @@ def test_training_from_a_memmap_larger_than_what_it_holds(tmp_path):
     anonymous memory (what is not the file's page cache) by a few blocks
     and batches, not by the file (a float64 copy would be twice its size)."""
     m, n_x = 2**18, 256
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    path = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)
+    env = dict(os.environ, PYTHONPATH=path)
     proc = subprocess.run([sys.executable, "-c", MEMORY_RUN, str(tmp_path / "X.npy"), str(m),
                            str(n_x)], capture_output=True, text=True, env=env, timeout=120)
     assert proc.returncode == 0, proc.stderr

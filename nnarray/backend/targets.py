@@ -183,8 +183,9 @@ def resolve(backend: str | None = None, device: str | None = None) -> Target:
     """Turn a backend name and a device string into a :class:`Target`.
 
     ``backend=None`` picks the device's default backend: numpy on ``cpu``,
-    cupy on ``cuda:N``. ``device=None`` means the default device (see
-    :func:`set_default_device`).
+    cupy on ``cuda:N``. ``device=None`` means nnarray's default device (see
+    :func:`set_default_device`) whatever the backend: with ``backend="jax"`` it
+    is not JAX's own default device (a GPU where JAX has CUDA).
     """
     if backend is not None and backend not in BACKENDS:
         raise ValueError(f"backend must be one of {list(BACKENDS)} or None, got {backend!r}")
