@@ -78,17 +78,30 @@ def problems(source: str, filename: str = "<source>") -> list[str]:
     """Each place in ``source`` where a subprocess's ``PYTHONPATH`` replaces
     the parent's instead of extending it, as ``file:line: what``."""
     tree = ast.parse(source, filename)
-    assigned: dict[str, list[ast.AST]] = {}
+    scope_of: dict[ast.AST, ast.AST] = {}  # each node's innermost function (or the module)
+
+    def mark(node: ast.AST, scope: ast.AST) -> None:
+        for child in ast.iter_child_nodes(node):
+            scope_of[child] = scope
+            inner = child if isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef |
+                                        ast.Lambda) else scope
+            mark(child, inner)
+
+    mark(tree, tree)
+    assigned: dict[tuple[ast.AST, str], list[ast.AST]] = {}
     for node in ast.walk(tree):
         if isinstance(node, ast.Assign):
             for target in node.targets:
                 if isinstance(target, ast.Name):
-                    assigned.setdefault(target.id, []).append(node.value)
+                    assigned.setdefault((scope_of[node], target.id), []).append(node.value)
 
     def values(node: ast.AST, depth: int = 0) -> list[ast.AST]:
-        """``node``, or what the name it is was assigned in this file."""
-        if isinstance(node, ast.Name) and node.id in assigned and depth < 5:
-            return [v for a in assigned[node.id] for v in values(a, depth + 1)]
+        """``node``, or what the name it is was assigned in its own function
+        (else at the module's level)."""
+        if isinstance(node, ast.Name) and depth < 5:
+            for scope in (scope_of.get(node, tree), tree):
+                if (scope, node.id) in assigned:
+                    return [v for a in assigned[scope, node.id] for v in values(a, depth + 1)]
         return [node]
 
     found = []
@@ -153,6 +166,14 @@ EXTENDING = {
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(
             p for p in [str(ROOT), os.environ.get("PYTHONPATH", "")] if p)}''',
     "inherited": 'subprocess.run(cmd, env=dict(os.environ, NNARRAY_DEVICE="cpu"))',
+    "another function's name": '''
+        def run(cmd):
+            path = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)
+            subprocess.run(cmd, env={"PATH": "", "PYTHONPATH": path})
+
+        def test_it(tmp_path):
+            path = tmp_path / "model.npz"
+            run([str(path)])''',
 }
 
 
