@@ -130,9 +130,9 @@ def model_forward(
         A_prev = A
         if fused is not None and name in fused.activations:
             # one kernel for Z = WA + b and A = g(Z), the same operations
-            A, Z = fused.linear_activation(name, W @ A_prev, b, keep)
+            A, Z = fused.linear_activation(name, xp.matmul(W, A_prev), b, keep)
         else:
-            Z = W @ A_prev + b
+            Z = xp.matmul(W, A_prev) + b
             A = (g_hidden if l < L else g_output)(Z, xp)
         if dropped:
             A = A * masks[l]  # type: ignore[index]  # dropped: masks is not None
@@ -170,9 +170,9 @@ def linear_backward(
             )
     if m is None:
         m = A_prev.shape[1]
-    dW = (dZ @ xp.matrix_transpose(A_prev)) / m
+    dW = xp.matmul(dZ, xp.matrix_transpose(A_prev)) / m
     db = xp.sum(dZ, axis=1, keepdims=True) / m
-    dA_prev = xp.matrix_transpose(W) @ dZ if need_dA_prev else None
+    dA_prev = xp.matmul(xp.matrix_transpose(W), dZ) if need_dA_prev else None
     return dA_prev, dW, db
 
 

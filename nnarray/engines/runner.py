@@ -10,16 +10,19 @@ from typing import Any
 
 from ..backend import Array, HostRandom, stacked, target_of
 from ..step import Settings, opt_arrays, raw_step
-from . import fused
+from . import fused, gemm
 from .chunks import MASK_BYTES, Chunks
 from .eager import compile_step, jit_enabled
 
 
 def chunks_enabled(backend: str, device: str) -> bool:
     """Whether :func:`chunk_runner` has a compiled path here: JAX anywhere,
-    PyTorch on CUDA; off with ``NNARRAY_NO_JIT``."""
+    PyTorch on CUDA, CuPy on CUDA with nvmath-python (:func:`.gemm.available`);
+    off with ``NNARRAY_NO_JIT``."""
     if not jit_enabled():
         return False
+    if backend == "cupy":
+        return device.startswith("cuda") and gemm.available()[0]
     return backend == "jax" or (backend == "torch" and device.startswith("cuda"))
 
 
@@ -34,6 +37,10 @@ def chunk_runner(raw: Any, backend: str, device: str,
         from .jax_chunks import JaxChunks
 
         return JaxChunks(raw, precision)
+    if backend == "cupy":
+        from .cupy_graphs import CupyDevice, CupyGraphChunks
+
+        return CupyGraphChunks(raw, CupyDevice(int(device.partition(":")[2] or 0)))
     from .torch_graphs import TorchGraphChunks
 
     return TorchGraphChunks(raw, capture=device.startswith("cuda"))
@@ -44,8 +51,9 @@ def describe(backend: str, device: str, record_every: int | None = None,
     """Which path a fit runs here, in words: e.g. ``"cuda:0 (jax, compiled
     chunks of 100)"``, ``"cuda:0 (torch, CUDA graph, chunks of 100)"``,
     ``"cpu (numpy, step by step)"``, ``"cuda:0,cuda:1 (jax, compiled chunks
-    of 100, data parallel over 2 devices)"``. ``per_step`` (an
-    ``on_iteration`` callback) runs the steps one by one."""
+    of 100, data parallel over 2 devices)"``; on CuPy without nvmath-python,
+    why the steps run one by one. ``per_step`` (an ``on_iteration``
+    callback) runs the steps one by one."""
     devices = device.count(",") + 1
     spread = f", data parallel over {devices} devices" if devices > 1 else ""
     if chunks_enabled(backend, device) and not per_step:
@@ -57,6 +65,8 @@ def describe(backend: str, device: str, record_every: int | None = None,
         how = "jitted steps"
     elif backend == "cupy" and fused.enabled():
         how = "fused kernels, step by step"
+    if backend == "cupy" and not gemm.available()[0]:
+        how += f": {gemm.available()[1]}"
     return f"{device} ({backend}, {how})"
 
 
@@ -87,8 +97,9 @@ class Runner:
     def __init__(self, settings: Settings, xp: Any, like: Array, dims: Mapping[int, int],
                  random: HostRandom, per_step: bool = False) -> None:
         self.s, self.like, self.dims, self.random = settings, like, dict(dims), random
-        self.xp = fused.training_namespace(xp)
         target = target_of(like)
+        self.xp = gemm.training_namespace(fused.training_namespace(xp),
+                                          cupy=target.backend == "cupy")
         raw = raw_step(settings.hidden, settings.output, settings.optimizer, settings.l2,
                        self.xp)
         precision = settings.matmul_precision

@@ -1,0 +1,471 @@
+"""CuPy's CUDA-graph chunks and the products through cuBLAS's API.
+
+The graph engine's logic (static buffers, copies back, per-step values read
+at a device step counter, one graph for every chunk) runs here on the CPU
+over NumPy (``cupy_graphs.NumpyDevice``: its capture keeps the step as a
+closure that each replay runs again on the same buffers) and must give the
+bits of the per-step loop; planted stale-buffer bugs must make it fail. The
+gemm's layout logic (strides -> transpose flags and leading dimensions) is
+checked by running its plan with column-major semantics in NumPy. The
+capture itself, cuBLAS and CuPy run in the GPU cases.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+import types
+
+import numpy as np
+import pytest
+from numpy.lib.stride_tricks import as_strided
+
+import nnarray as nn
+from nnarray import backend, optimizers
+from nnarray.engines import cupy_graphs, gemm, runner
+from nnarray.engines.cupy_graphs import CupyGraphChunks, NumpyDevice
+from nnarray.step import opt_arrays, raw_step
+
+# ---------------------------------------------------------------- the graph engine
+
+
+def _problem(output: str, m: int = 60, seed: int = 5):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((3, m))
+    n_y = 2 if output == "softmax" else 1
+    if output == "softmax":
+        Y = np.zeros((2, m))
+        Y[(rng.random(m) > 0.5).astype(int), np.arange(m)] = 1.0
+    elif output == "linear":
+        Y = rng.standard_normal((1, m))
+    else:
+        Y = (rng.random((1, m)) > 0.5).astype(np.float64)
+    net = nn.Network([3, 5, 4, n_y], hidden="tanh", output=output, dtype="float64",
+                     init="xavier", seed=3)
+    return X, Y, {k: backend.to_numpy(v) for k, v in net.parameters.items()}
+
+
+CASES = {
+    "gd": dict(optimizer="gd", l2=0.0, dropout=None),
+    "gd-l2-dropout": dict(optimizer="gd", l2=0.2, dropout={1: 0.8, 2: 0.6}),
+    "adam": dict(optimizer="adam", l2=0.0, dropout=None),
+    "adam-l2-dropout": dict(optimizer="adam", l2=0.1, dropout={1: 0.7}),
+}
+DIMS = {1: 5, 2: 4}
+
+
+def _values(case: dict, k: int, capacity: int, t: int, m: int, seed: int):
+    """Per-step values of a chunk, stacked to ``capacity``: rates that
+    change every step, the optimizer's hyper values, dropout masks."""
+    rng = np.random.default_rng(seed)
+    opt = optimizers.get(case["optimizer"])
+    rates = np.zeros(capacity)
+    rates[:k] = 0.05 * (1.0 + 0.1 * np.arange(k))
+    hyper = [opt.hyper(t + 1 + j) for j in range(k)]
+    hypers = {}
+    for n in hyper[0] if hyper else ():
+        v = np.zeros(capacity)
+        v[:k] = [h[n] for h in hyper]
+        hypers[n] = v
+    masks = None
+    if case["dropout"]:
+        masks = {}
+        for l, keep in case["dropout"].items():
+            M = np.zeros((capacity, DIMS[l], m))
+            M[:k] = (rng.random((k, DIMS[l], m)) < keep) / keep
+            masks[l] = M
+    return rates, hypers, masks
+
+
+def _row(stacked, j):
+    return None if stacked is None else {n: v[j] for n, v in stacked.items()}
+
+
+def _full_batch(case: dict, output: str, device: NumpyDevice):
+    """Two chunks (7 steps, then a remainder of 4) through the graph and
+    through the per-step loop: (params, costs, optimizer state) of each."""
+    X, Y, params = _problem(output)
+    opt = optimizers.get(case["optimizer"])
+    raw = raw_step("tanh", output, opt, case["l2"], np)
+    engine = CupyGraphChunks(raw, device)
+    p_g, o_g = dict(params), opt_arrays(opt.init(params))
+    p_s, o_s = dict(params), opt_arrays(opt.init(params))
+    costs_g, costs_s, t = [], [], 0
+    for n, seed in ((7, 1), (4, 2)):
+        rates, hypers, masks = _values(case, n, 9, t, X.shape[1], seed)
+        p_g, o_g, J = engine.full_batch(p_g, o_g, X, Y, masks, rates, hypers, n, True)
+        costs_g.append(float(J))
+        for j in range(n):
+            p_s, J_s, o_s = raw(p_s, o_s, X, Y, _row(masks, j), rates[j], _row(hypers, j), True)
+            if j == 0:
+                costs_s.append(float(J_s))
+        t += n
+    return (p_g, costs_g, o_g), (p_s, costs_s, o_s)
+
+
+def _mini_batches(case: dict, output: str, device: NumpyDevice):
+    """Two epochs of 5 batches, in chunks of 3 and 2 steps, through the
+    graph and through the per-step loop."""
+    X, Y, params = _problem(output)
+    opt = optimizers.get(case["optimizer"])
+    raw = raw_step("tanh", output, opt, case["l2"], np)
+    engine = CupyGraphChunks(raw, device)
+    p_g, o_g = dict(params), opt_arrays(opt.init(params))
+    p_s, o_s = dict(params), opt_arrays(opt.init(params))
+    costs_g, costs_s, t, weight = [], [], 0, 0.2
+    for epoch in range(2):
+        order = np.random.default_rng(epoch).permutation(X.shape[1])
+        Xb = np.stack(np.split(X[:, order], 5, axis=1))
+        Yb = np.stack(np.split(Y[:, order], 5, axis=1))
+        total_g, total_s = None, 0.0
+        for offset, n in ((0, 3), (3, 2)):
+            rates, hypers, masks = _values(case, n, 3, t, Xb.shape[2], 10 * epoch + offset)
+            p_g, o_g, total_g = engine.mini_batch(p_g, o_g, Xb, Yb, masks, rates, hypers,
+                                                  offset, n, weight, total_g)
+            for j in range(n):
+                p_s, J, o_s = raw(p_s, o_s, Xb[offset + j], Yb[offset + j], _row(masks, j),
+                                  rates[j], _row(hypers, j), True)
+                total_s = total_s + J * weight
+            t += n
+        costs_g.append(float(total_g))
+        costs_s.append(float(total_s))
+    return (p_g, costs_g, o_g), (p_s, costs_s, o_s)
+
+
+def _flat(tree, name=""):
+    if isinstance(tree, dict):
+        return {k: v for key, sub in tree.items() for k, v in _flat(sub, f"{name}{key}.").items()}
+    return {name: tree}
+
+
+def _differences(graph, per_step) -> list[str]:
+    """What differs, bit for bit, between the two runs."""
+    (pg, cg, og), (ps, cs, os_) = graph, per_step
+    wrong = [k for k in ps if not np.array_equal(pg[k], ps[k])]
+    og, os_ = _flat(og), _flat(os_)
+    assert og.keys() == os_.keys()
+    wrong += [f"opt {k}" for k in os_ if not np.array_equal(og[k], os_[k])]
+    if cg != cs:
+        wrong.append("costs")
+    return wrong
+
+
+RUNS = {"full": _full_batch, "batches": _mini_batches}
+
+
+@pytest.mark.parametrize("output", ["sigmoid", "softmax", "linear"])
+@pytest.mark.parametrize("setting", sorted(CASES))
+@pytest.mark.parametrize("kind", sorted(RUNS))
+def test_replay_gives_the_bits_of_the_per_step_loop(kind, setting, output):
+    device = NumpyDevice()
+    graph, per_step = RUNS[kind](CASES[setting], output, device)
+    assert _differences(graph, per_step) == []
+    assert any(not np.array_equal(graph[0][k], _problem(output)[2][k]) for k in graph[0])
+
+
+class _SkipsCopyBack(NumpyDevice):
+    """Planted bug: a replay leaves one parameter (W1) out of its static buffer."""
+
+    def capture(self, body):
+        replay = super().capture(body)
+
+        def counted() -> None:
+            self.copies = 0
+            replay()
+
+        return counted
+
+    def copy_into(self, static, value):
+        if self.replaying:
+            self.copies += 1
+            if self.copies == 1:
+                return
+        super().copy_into(static, value)
+
+
+class _CounterStuck(NumpyDevice):
+    """Planted bug: the step counter is never advanced (every step reads row 0)."""
+
+    def advance(self, counter):
+        pass
+
+
+class _OffByOne(NumpyDevice):
+    """Planted bug: per-step values read one row late."""
+
+    def at(self, stacked, index):
+        return super().at(stacked, np.minimum(index + 1, stacked.shape[0] - 1))
+
+
+@pytest.mark.filterwarnings("ignore:invalid value:RuntimeWarning")  # Adam on padding rows
+@pytest.mark.parametrize("bug", [_SkipsCopyBack, _CounterStuck, _OffByOne])
+@pytest.mark.parametrize("kind", sorted(RUNS))
+@pytest.mark.parametrize("setting", ["gd", "adam-l2-dropout"])
+def test_the_comparison_catches_stale_buffers(bug, kind, setting):
+    graph, per_step = RUNS[kind](CASES[setting], "sigmoid", bug())
+    assert _differences(graph, per_step) != []
+
+
+@pytest.fixture
+def numpy_graphs(monkeypatch):
+    """The fit's chunks run by CupyGraphChunks over the NumPy stand-in."""
+    made: list[NumpyDevice] = []
+
+    class Counting(NumpyDevice):
+        captures = replays = 0
+
+        def capture(self, body):
+            Counting.captures += 1
+            replay = super().capture(body)
+
+            def counted() -> None:
+                Counting.replays += 1
+                replay()
+
+            return counted
+
+    def chunks(raw, backend_name, device, jit, precision="highest"):
+        if backend_name != "numpy":
+            return None
+        made.append(Counting())
+        return CupyGraphChunks(raw, made[-1])
+
+    monkeypatch.setattr(runner, "_chunks", chunks)
+    return Counting
+
+
+FITS = {
+    "gd": dict(iterations=23, learning_rate=0.5, record_every=5),
+    "adam-l2-decay": dict(iterations=23, learning_rate=0.02, record_every=5,
+                          optimizer="adam", l2=0.3, decay_rate=0.1),
+    "dropout-momentum": dict(iterations=23, learning_rate=0.1, record_every=7,
+                             optimizer="momentum", dropout={1: 0.8, 2: 0.6}),
+    "minibatch-adam-dropout": dict(batch_size=32, epochs=3, learning_rate=0.01,
+                                   optimizer="adam", dropout={1: 0.7}, l2=0.1),
+}
+
+
+@pytest.mark.parametrize("name", sorted(FITS))
+def test_a_fit_through_the_graph_engine_gives_the_per_step_bits(numpy_graphs, name):
+    X, Y = nn.datasets.planar_flower(m=110, seed=3)
+    runs = []
+    for per_step in (False, True):
+        net = nn.Network([2, 5, 4, 1], hidden="relu", backend="numpy", dtype="float64", seed=2)
+        hist = net.fit(X, Y, progress=False,
+                       on_iteration=(lambda i: None) if per_step else None, **FITS[name])
+        runs.append(({k: backend.to_numpy(v) for k, v in net.parameters.items()}, hist))
+        if not per_step:
+            replays = numpy_graphs.replays
+            assert replays > 0 and numpy_graphs.captures <= 2  # one graph per kind
+    (pa, ha), (pb, hb) = runs
+    assert numpy_graphs.replays == replays  # the per-step fit replayed nothing
+    assert ha.iterations == hb.iterations and ha.costs == hb.costs
+    for k in pa:
+        np.testing.assert_array_equal(pa[k], pb[k], err_msg=k)
+
+
+def test_a_new_graph_for_new_shapes_and_the_old_one_dropped():
+    X, Y, params = _problem("sigmoid")
+    opt = optimizers.get("gd")
+    engine = CupyGraphChunks(raw_step("tanh", "sigmoid", opt, 0.0, np), NumpyDevice())
+    rates = np.full(4, 0.1)
+    engine.full_batch(params, {}, X, Y, None, rates, {}, 4, True)
+    first = engine._graphs["full"][1]
+    engine.full_batch(params, {}, X, Y, None, rates, {}, 2, True)
+    assert engine._graphs["full"][1] is first  # the remainder replays the same graph
+    engine.full_batch(params, {}, X[:, :30], Y[:, :30], None, rates, {}, 2, True)
+    assert engine._graphs["full"][1] is not first and len(engine._graphs) == 1
+
+
+# ---------------------------------------------------------------- gemm's plan
+
+
+def _operand(base: np.ndarray, offset: int, shape, strides_items) -> np.ndarray:
+    """A view into ``base`` at ``offset`` elements with element strides."""
+    item = base.itemsize
+    return as_strided(base[offset:], shape=shape, strides=tuple(s * item for s in strides_items))
+
+
+def _run_plan(A: np.ndarray, B: np.ndarray, p: gemm.Plan) -> np.ndarray:
+    """``p`` executed with cuBLAS's column-major semantics on the operands'
+    memory: cuBLAS's A is the product's B, its B the product's A."""
+    item = A.itemsize
+
+    def memory(X: np.ndarray, rows: int, cols: int, ld: int) -> np.ndarray:
+        return as_strided(X, shape=(rows, cols), strides=(item, ld * item))
+
+    opA = memory(B, p.m, p.k, p.lda) if p.opA == gemm.OP_N else memory(B, p.k, p.m, p.lda).T
+    opB = memory(A, p.k, p.n, p.ldb) if p.opB == gemm.OP_N else memory(A, p.n, p.k, p.ldb).T
+    flat = np.full(p.ldc * p.n, np.nan)
+    as_strided(flat, shape=(p.m, p.n), strides=(item, p.ldc * item))[...] = opA @ opB
+    return flat.reshape(p.n, p.ldc)[:, : p.m]
+
+
+def _layouts(rows: int, cols: int):
+    """(name, shape, element strides, elements needed) of one operand's layouts."""
+    return [
+        ("C", (rows, cols), (cols, 1)),
+        ("F (a transposed view)", (rows, cols), (1, rows)),
+        ("rows of a wider array", (rows, cols), (cols + 3, 1)),
+        ("columns of a taller array", (rows, cols), (1, rows + 2)),
+    ]
+
+
+@pytest.mark.parametrize("dims", [(3, 4, 5), (1, 4, 5), (3, 1, 5), (3, 4, 1), (1, 1, 1),
+                                  (6, 2, 1), (1, 7, 1)])
+def test_the_plan_computes_the_row_major_product(dims):
+    m, k, n = dims
+    rng = np.random.default_rng(0)
+    for la in _layouts(m, k):
+        for lb in _layouts(k, n):
+            base_a, base_b = rng.standard_normal(200), rng.standard_normal(200)
+            A = _operand(base_a, 2, la[1], la[2])
+            B = _operand(base_b, 1, lb[1], lb[2])
+            p = gemm.plan(A.shape, A.strides, B.shape, B.strides, A.itemsize)
+            assert p is not None, (la[0], lb[0])
+            np.testing.assert_allclose(_run_plan(A, B, p), A @ B, rtol=1e-12, atol=1e-12,
+                                       err_msg=f"{la[0]} @ {lb[0]}")
+
+
+def test_a_transposed_view_is_a_flag_never_a_copy():
+    W = np.arange(12.0).reshape(3, 4)
+    dZ = np.ones((3, 5))
+    p = gemm.plan(W.T.shape, W.T.strides, dZ.shape, dZ.strides, 8)  # Wᵀ dZ
+    assert p is not None and (p.opA, p.opB) == (gemm.OP_N, gemm.OP_T)
+    assert (p.m, p.n, p.k, p.lda, p.ldb, p.ldc) == (5, 4, 3, 5, 4, 5)
+    A = np.ones((2, 5))
+    p = gemm.plan(dZ.shape, dZ.strides, A.T.shape, A.T.strides, 8)  # dZ Aᵀ
+    assert p is not None and (p.opA, p.opB) == (gemm.OP_T, gemm.OP_N)
+
+
+def test_layouts_without_a_unit_stride_have_no_plan_and_shapes_are_checked():
+    a = np.ones((4, 6))[:, ::2]
+    assert gemm.plan(a.shape, a.strides, (3, 2), (16, 8), 8) is None
+    with pytest.raises(ValueError, match=r"\(m, k\) @ \(k, n\).*\(2, 3\) and \(2, 3\)"):
+        gemm.plan((2, 3), (24, 8), (2, 3), (24, 8), 8)
+
+
+def test_the_training_step_computes_its_products_with_the_namespaces_matmul():
+    """A namespace whose matmul runs gemm's plan: every product of a step
+    goes through it (3L − 1 of them: no dA0), none needs a copy."""
+    calls: list[tuple[str, str]] = []
+
+    def planned(fallback):
+        def matmul(A, B):
+            p = gemm.plan(A.shape, A.strides, B.shape, B.strides, A.itemsize)
+            assert p is not None, "an operand would be copied"
+            calls.append((p.opA, p.opB))
+            return np.ascontiguousarray(_run_plan(A, B, p))
+        return matmul
+
+    xp = gemm.with_matmul(np, planned)
+    assert gemm.with_matmul(np, planned) is xp  # one object: it keys the loop's caches
+    X, Y, params = _problem("sigmoid")
+    opt = optimizers.get("adam")
+    raw = raw_step("tanh", "sigmoid", opt, 0.1, xp)
+    o = opt_arrays(opt.init(params))
+    new, J, _ = raw(params, o, X, Y, None, 0.01, opt.hyper(1), True)
+    assert len(calls) == 3 * 3 - 1
+    assert (gemm.OP_T, gemm.OP_N) in calls and (gemm.OP_N, gemm.OP_T) in calls  # dW, dA
+    ref, J_ref, _ = raw_step("tanh", "sigmoid", opt, 0.1, np)(params, o, X, Y, None, 0.01,
+                                                             opt.hyper(1), True)
+    np.testing.assert_allclose(float(J), float(J_ref), rtol=1e-13)
+    for k in ref:
+        np.testing.assert_allclose(new[k], ref[k], rtol=1e-12, atol=1e-14, err_msg=k)
+
+
+# ---------------------------------------------------------------- wiring and words
+
+
+NO_NVMATH = "nvmath-python is not installed, pip install 'nnarray[cuda13]'"
+
+
+def test_describe_says_which_cupy_path_runs(monkeypatch):
+    monkeypatch.delenv("NNARRAY_NO_JIT", raising=False)
+    monkeypatch.delenv("NNARRAY_FUSE", raising=False)
+    monkeypatch.setattr(gemm, "available", lambda: (True, ""))
+    assert runner.chunks_enabled("cupy", "cuda:1") is True
+    assert runner.chunks_enabled("cupy", "cpu") is False
+    assert runner.describe("cupy", "cuda:0", 100) == "cuda:0 (cupy, CUDA graph, chunks of 100)"
+    assert runner.describe("cupy", "cuda:0", 100, per_step=True) == "cuda:0 (cupy, step by step)"
+    monkeypatch.setenv("NNARRAY_NO_JIT", "1")
+    assert runner.chunks_enabled("cupy", "cuda:0") is False
+    assert runner.describe("cupy", "cuda:0", 100) == "cuda:0 (cupy, step by step)"
+    monkeypatch.delenv("NNARRAY_NO_JIT")
+    monkeypatch.setattr(gemm, "available", lambda: (False, NO_NVMATH))
+    assert runner.chunks_enabled("cupy", "cuda:0") is False
+    assert runner.describe("cupy", "cuda:0", 100) == f"cuda:0 (cupy, step by step: {NO_NVMATH})"
+    # the other backends' words are unchanged
+    assert runner.describe("numpy", "cpu", 100) == "cpu (numpy, step by step)"
+    assert runner.describe("torch", "cuda:0", 100) == "cuda:0 (torch, CUDA graph, chunks of 100)"
+    assert runner.describe("jax", "cuda:0,cuda:1", 100) == (
+        "cuda:0,cuda:1 (jax, compiled chunks of 100, data parallel over 2 devices)")
+
+
+def test_available_names_what_is_missing(monkeypatch):
+    monkeypatch.setitem(sys.modules, "cupy", types.ModuleType("cupy"))
+    monkeypatch.setitem(sys.modules, "nvmath", None)
+    assert gemm.available.__wrapped__() == (False, NO_NVMATH)
+    monkeypatch.setitem(sys.modules, "cupy", None)
+    ok, why = gemm.available.__wrapped__()
+    assert not ok and why.startswith("CuPy is not installed")
+
+
+def test_the_namespace_is_xp_itself_off_cupy_or_without_nvmath(monkeypatch):
+    assert gemm.training_namespace(np) is np
+    monkeypatch.setattr(gemm, "available", lambda: (False, NO_NVMATH))
+    assert gemm.training_namespace(np, cupy=True) is np
+    monkeypatch.setattr(gemm, "available", lambda: (True, ""))
+    ns = gemm.training_namespace(np, cupy=True)
+    assert ns is not np and ns is gemm.training_namespace(np, cupy=True)
+    assert ns.sum is np.sum and ns.matmul is not np.matmul
+
+
+# ---------------------------------------------------------------- on a GPU
+
+
+def _cupy_with_nvmath() -> str | None:
+    if importlib.util.find_spec("cupy") is None:
+        return "cupy is not installed"
+    if backend._cuda_device_count() == 0:
+        return "no CUDA device visible to CuPy"
+    ok, why = gemm.available()
+    return None if ok else why
+
+
+GPU = [pytest.mark.gpu, pytest.mark.skipif(_cupy_with_nvmath() is not None,
+                                           reason=str(_cupy_with_nvmath()))]
+
+
+@pytest.mark.parametrize("name", sorted(FITS))
+@pytest.mark.parametrize("_gpu", [pytest.param(None, marks=GPU, id="cupy-cuda-graph")])
+def test_cupy_graph_replay_gives_the_per_step_bits_on_a_gpu(name, _gpu):
+    assert runner.chunks_enabled("cupy", "cuda:0")
+    X, Y = nn.datasets.planar_flower(m=110, seed=3)
+    runs = []
+    for per_step in (False, True):
+        net = nn.Network([2, 5, 4, 1], hidden="relu", backend="cupy", device="cuda:0",
+                         dtype="float64", seed=2)
+        hist = net.fit(X, Y, progress=False,
+                       on_iteration=(lambda i: None) if per_step else None, **FITS[name])
+        runs.append(({k: backend.to_numpy(v) for k, v in net.parameters.items()}, hist))
+    (pa, ha), (pb, hb) = runs
+    assert ha.costs == hb.costs
+    for k in pa:
+        np.testing.assert_array_equal(pa[k], pb[k], err_msg=k)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("_gpu", [pytest.param(None, marks=GPU, id="cupy-gemm")])
+def test_gemm_agrees_with_cupy_on_transposed_views(dtype, _gpu):
+    import cupy
+
+    rng = np.random.default_rng(0)
+    A = cupy.asarray(rng.standard_normal((7, 5)).astype(dtype))
+    B = cupy.asarray(rng.standard_normal((7, 3)).astype(dtype))
+    g = gemm.gemm_for(0)
+    tol = 1e-5 if dtype == "float32" else 1e-13
+    for a, b in [(A.T, B), (A.T, cupy.ascontiguousarray(B)), (B.T, A), (A[:, :3].T, B[:, :2])]:
+        np.testing.assert_allclose(cupy.asnumpy(g.matmul(a, b)), cupy.asnumpy(a @ b),
+                                   rtol=tol, atol=tol)
+    assert cupy_graphs.CupyDevice(0).stream is not None
