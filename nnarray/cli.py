@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 
 from . import __version__, backend, datasets, distributed, io
+from .engines import gemm
 from .network import Network, load
 from .train import DivergenceError
 
@@ -478,6 +479,9 @@ def cmd_info(args: argparse.Namespace) -> None:
         why = ("CuPy is not installed" if importlib.util.find_spec("cupy") is None
                else "CuPy sees no CUDA device (driver missing or no GPU)")
         print(f"no GPU: {why}")
+    graphs, why = gemm.available()
+    print("CuPy CUDA graphs: " + ("yes (cuBLAS through nvmath-python)" if graphs else
+                                  f"no, CuPy runs step by step: {why}"))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -160,67 +160,56 @@ def _mini(gpu_ms=20.0, cpu_ms=30.0):
     return rows
 
 
-GRAPH = "nnarray's fastest GPU path against PyTorch CUDA graph by hand"
+CUPY_MS = "nnarray cupy (CUDA graph), ms per step"
+CUPY_PRODUCTS = "nnarray cupy (CUDA graph) against the step's matrix products alone"
+PEER = "nnarray's fastest GPU path against the best hand-written peer"
 PLANAR = "the planar step, nnarray's fastest GPU path"
-PRODUCTS_T = ("wide and big, nnarray's fastest GPU path against the step's matrix products "
-              "alone")
-TORCH_T = "nnarray torch cuda (graph) against PyTorch CUDA graph by hand, every workload"
-CUPY_MS = "nnarray cupy's step"
-CUPY_PEERS = ("nnarray cupy against CuPy by hand and PyTorch CUDA eager (by hand, autograd), "
-              "every workload")
-CUPY_BIG = "nnarray cupy on big against the step's matrix products alone"
+BIG = "big, each of nnarray's GPU paths against the step's matrix products alone"
 MINI = "mini-batch epoch, nnarray's fastest GPU path against nnarray numpy on the CPU"
+MET = {("planar", C.NNARRAY_CUPY): 0.045, ("cat", C.NNARRAY_CUPY): 0.11,
+       ("wide", C.NNARRAY_CUPY): 0.55, ("mnist-like", C.NNARRAY_CUPY): 0.29}
 
 
 def test_gpu_targets_all_met():
-    got = _verdicts(_gpu_rows(), C.GPU, _mini())
-    assert got[GRAPH] == ("planar 0.27× (jax), cat 0.46× (jax), wide 0.85× (jax), "
-                          "mnist-like 0.90× (jax)", True)
-    assert got[PLANAR] == ("planar 15.0 µs (jax)", True)
-    assert got[PRODUCTS_T] == ("wide 1.04× (jax), big 1.00× (jax)", True)
-    assert got[TORCH_T] == ("planar 0.91×, cat 0.99×, wide 0.89×, mnist-like 0.97×, big 1.00×",
-                            True)
-    assert got[CUPY_MS] == ("planar 0.120 ms, cat 0.300 ms", True)
-    assert got[CUPY_PEERS][1] is True
-    assert got[CUPY_BIG] == ("big 1.02×", True)
-    assert got[MINI] == ("digits-like 0.67× (jax 20.0 ms, CPU 30.0 ms)", True)
+    got = _verdicts(_gpu_rows(MET), C.GPU, _mini(gpu_ms=12.0))
+    assert got[CUPY_MS] == ("planar 0.045 ms, cat 0.110 ms", True)
+    assert got[CUPY_PRODUCTS] == ("wide 1.08×, mnist-like 1.16×", True)
+    # the fastest is jax everywhere; the best peer JAX's loop by hand, else torch's graph
+    assert got[PEER] == (f"planar 0.94× (jax against {C.JAX_FORI}), cat 0.98× (jax against "
+                         f"{C.JAX_FORI}), wide 0.85× (jax against {C.TORCH_GRAPH}), "
+                         f"mnist-like 0.90× (jax against {C.TORCH_GRAPH})", True)
+    assert got[PLANAR] == ("planar 15.0 µs (jax) (the 20 µs stretch met)", True)
+    assert got[BIG] == ("cupy 1.02×, torch 1.03×, jax 1.00×", True)
+    assert got[MINI] == ("digits-like 0.40× (jax 12.0 ms, CPU 30.0 ms)", True)
     assert all(ok for _, ok in got.values())
 
 
 def test_gpu_targets_missed():
-    rows = _gpu_rows()
-    slow = {("planar", C.NNARRAY_JAX): 0.06, ("planar", C.NNARRAY_CUPY): 0.47,
-            ("big", C.NNARRAY_CUPY): 57.8, ("wide", C.NNARRAY_TORCH_CUDA): 0.7,
-            ("cat", C.TORCH_GRAPH): 0.055}
-    rows = [_row(r["workload"], r["contender"],
-                 slow.get((r["workload"].split(" [")[0], r["contender"]), r["seconds"] * 1e3),
-                 1.0, r["gemm_bound"]) for r in rows]
-    got = _verdicts(rows, C.GPU, _mini(gpu_ms=45.0))
-    # planar: the fastest is now torch, 0.05 / 0.055, still ahead; cat: jax 0.06 / 0.055 behind
-    assert got[GRAPH] == ("planar 0.91× (torch), cat 1.09× (jax), wide 0.85× (jax), "
-                          "mnist-like 0.90× (jax)", False)
+    slow = {**MET, ("planar", C.NNARRAY_JAX): 0.06, ("planar", C.NNARRAY_TORCH_CUDA): 0.05,
+            ("planar", C.NNARRAY_CUPY): 0.47, ("big", C.NNARRAY_CUPY): 57.8,
+            ("wide", C.NNARRAY_CUPY): 0.6, ("cat", C.JAX_FORI): 0.05}
+    got = _verdicts(_gpu_rows(slow), C.GPU, _mini(gpu_ms=20.0))
+    assert got[CUPY_MS] == ("planar 0.470 ms, cat 0.110 ms", False)
+    assert got[CUPY_PRODUCTS] == ("wide 1.18×, mnist-like 1.16×", False)
+    # planar: the fastest is now torch (0.05) against JAX's loop by hand (0.016)
+    assert got[PEER][1] is False
+    assert got[PEER][0].startswith(f"planar 3.13× (torch against {C.JAX_FORI}), cat 1.20× "
+                                   f"(jax against {C.JAX_FORI})")
     assert got[PLANAR] == ("planar 50.0 µs (torch)", False)
-    assert got[TORCH_T][1] is False and "wide 1.13×" in got[TORCH_T][0]
-    assert got[CUPY_MS] == ("planar 0.470 ms, cat 0.300 ms", False)
-    # planar 0.47 ms against 0.29 torch by hand; big 57.8 against 55.4 torch by hand
-    assert got[CUPY_PEERS][1] is False
-    assert "planar 1.62×" in got[CUPY_PEERS][0] and "big 1.04×" in got[CUPY_PEERS][0]
-    assert got[CUPY_BIG] == ("big 1.07×", False)
-    assert got[MINI] == ("digits-like 1.50× (jax 45.0 ms, CPU 30.0 ms)", False)
+    assert got[BIG] == ("cupy 1.07×, torch 1.03×, jax 1.00×", False)
+    assert got[MINI] == ("digits-like 0.67× (jax 20.0 ms, CPU 30.0 ms)", False)
 
 
 def test_gpu_targets_say_what_was_not_measured():
-    rows = _gpu_rows({("cat", C.TORCH_GRAPH): None, ("big", C.NNARRAY_CUPY): None})
+    rows = _gpu_rows({**MET, ("cat", C.NNARRAY_CUPY): None, ("big", C.NNARRAY_CUPY): None})
     got = _verdicts(rows, C.GPU, _mini(gpu_ms=None))
-    assert got[GRAPH] == ("planar 0.27× (jax), cat not measured, wide 0.85× (jax), "
-                          "mnist-like 0.90× (jax)", False)
-    assert got[CUPY_BIG] == ("big not measured", False)
+    assert got[CUPY_MS] == ("planar 0.045 ms, cat not measured", False)
+    assert got[BIG] == ("cupy not measured, torch 1.03×, jax 1.00×", False)
     assert got[MINI] == ("digits-like not measured", False)
     # a run without the big net (--only, a smaller card) is judged on what it ran
-    small = [r for r in _gpu_rows() if not r["workload"].startswith("big")]
-    got = _verdicts(small, C.GPU, _mini())
-    assert got[PRODUCTS_T] == ("wide 1.04× (jax)", True)
-    assert CUPY_BIG not in got
+    small = [r for r in _gpu_rows(MET) if not r["workload"].startswith("big")]
+    got = _verdicts(small, C.GPU, _mini(gpu_ms=12.0))
+    assert BIG not in got and all(ok for _, ok in got.values())
 
 
 def test_timing_drops_a_contender_that_fails_and_says_why():

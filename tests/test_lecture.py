@@ -160,6 +160,19 @@ def test_cli_info_lists_backends_and_devices():
         assert name in proc.stdout
 
 
+def test_cli_info_says_whether_cupy_replays_cuda_graphs(capsys, monkeypatch):
+    from nnarray import cli
+    from nnarray.engines import gemm
+
+    monkeypatch.setattr(gemm, "available", lambda: (False, "nvmath-python is not installed"))
+    assert cli.main(["info"]) == 0
+    assert "CuPy CUDA graphs: no, CuPy runs step by step: nvmath-python is not installed" \
+        in capsys.readouterr().out
+    monkeypatch.setattr(gemm, "available", lambda: (True, ""))
+    assert cli.main(["info"]) == 0
+    assert "CuPy CUDA graphs: yes" in capsys.readouterr().out
+
+
 # ---------------------------------------------------------------------- #
 @pytest.mark.skipif(not HAVE_MPL, reason="matplotlib is not installed")
 def test_plots(tmp_path):
