@@ -198,6 +198,7 @@ class _OffByOne(NumpyDevice):
 
 
 @pytest.mark.filterwarnings("ignore:invalid value:RuntimeWarning")  # Adam on padding rows
+@pytest.mark.filterwarnings("ignore:divide by zero:RuntimeWarning")
 @pytest.mark.parametrize("bug", [_SkipsCopyBack, _CounterStuck, _OffByOne])
 @pytest.mark.parametrize("kind", sorted(RUNS))
 @pytest.mark.parametrize("setting", ["gd", "adam-l2-dropout"])
