@@ -141,6 +141,10 @@ for mod in ("cupy", "torch", "jax", "array_api_compat", "array_api_strict", "xdi
         print(mod, getattr(m, "__version__", "?"), extra)
     except Exception as exc:  # report, don't fail: a CPU-only dry run has no CUDA
         print(mod, "not usable:", exc)
+from nnarray.engines import gemm  # noqa: E402  CuPy's CUDA graphs need nvmath-python
+ok, why = gemm.available()
+print("cupy CUDA graphs", "yes" if ok else f"no: {why}")
+print("cupy path", nnarray.engines.describe("cupy", "cuda:0", 100))
 PY
 # The commit as RESULTS.md names it (benchmarks/report.py: commit).
 commit=$($py -c "from benchmarks.report import commit; print(commit())" 2>>"$log") \
