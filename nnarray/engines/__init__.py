@@ -8,7 +8,9 @@ of arrays, and runs it:
   the CPU), jitted (JAX), persisted (Dask): :func:`compile_step`;
 - ``chunks``: the interface of several steps as one unit;
   ``jax_chunks``: ``jax.jit`` of ``lax.fori_loop``; ``torch_graphs``: the
-  step captured once in a CUDA graph and replayed;
+  step captured once in a CUDA graph and replayed; ``cupy_graphs``: the same
+  for CuPy, its products through ``gemm`` (cuBLAS with nvmath-python's
+  bindings, a handle of its own, bound to the capture stream);
 - ``fused``: CuPy's elementwise chains as single kernels
   (:func:`training_namespace`);
 - ``runner``: :class:`Runner`, what the training loop asks for: a step or a
