@@ -81,15 +81,21 @@ def _row(stacked, j):
     return None if stacked is None else {n: v[j] for n, v in stacked.items()}
 
 
-def _full_batch(case: dict, output: str, device: NumpyDevice):
-    """Two chunks (7 steps, then a remainder of 4) through the graph and
-    through the per-step loop: (params, costs, optimizer state) of each."""
+def _start(case: dict, output: str, device: NumpyDevice):
+    """The problem, the loop's step, the graph engine over ``device``, and
+    the same start (parameters, optimizer arrays) for the graph and the
+    per-step runs."""
     X, Y, params = _problem(output)
     opt = optimizers.get(case["optimizer"])
     raw = raw_step("tanh", output, opt, case["l2"], np)
-    engine = CupyGraphChunks(raw, device)
-    p_g, o_g = dict(params), opt_arrays(opt.init(params))
-    p_s, o_s = dict(params), opt_arrays(opt.init(params))
+    graph, steps = ((dict(params), opt_arrays(opt.init(params))) for _ in range(2))
+    return X, Y, raw, CupyGraphChunks(raw, device), graph, steps
+
+
+def _full_batch(case: dict, output: str, device: NumpyDevice):
+    """Two chunks (7 steps, then a remainder of 4) through the graph and
+    through the per-step loop: (params, costs, optimizer state) of each."""
+    X, Y, raw, engine, (p_g, o_g), (p_s, o_s) = _start(case, output, device)
     costs_g, costs_s, t = [], [], 0
     for n, seed in ((7, 1), (4, 2)):
         rates, hypers, masks = _values(case, n, 9, t, X.shape[1], seed)
@@ -106,12 +112,7 @@ def _full_batch(case: dict, output: str, device: NumpyDevice):
 def _mini_batches(case: dict, output: str, device: NumpyDevice):
     """Two epochs of 5 batches, in chunks of 3 and 2 steps, through the
     graph and through the per-step loop."""
-    X, Y, params = _problem(output)
-    opt = optimizers.get(case["optimizer"])
-    raw = raw_step("tanh", output, opt, case["l2"], np)
-    engine = CupyGraphChunks(raw, device)
-    p_g, o_g = dict(params), opt_arrays(opt.init(params))
-    p_s, o_s = dict(params), opt_arrays(opt.init(params))
+    X, Y, raw, engine, (p_g, o_g), (p_s, o_s) = _start(case, output, device)
     costs_g, costs_s, t, weight = [], [], 0, 0.2
     for epoch in range(2):
         order = np.random.default_rng(epoch).permutation(X.shape[1])

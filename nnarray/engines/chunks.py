@@ -43,3 +43,75 @@ class Chunks:
                    hypers: Any, offset: int, k: int, weight: float,
                    total: Any) -> tuple[Any, Any, Any]:
         raise NotImplementedError
+
+
+def tree(fn: Any, *trees: Any) -> Any:
+    """``fn`` over the arrays of nested dicts and tuples (``None`` stays)."""
+    first = trees[0]
+    if first is None:
+        return None
+    if isinstance(first, dict):
+        return {k: tree(fn, *(t[k] for t in trees)) for k in first}
+    if isinstance(first, tuple):
+        return tuple(tree(fn, *parts) for parts in zip(*trees, strict=True))
+    return fn(*trees)
+
+
+def shapes(*trees: Any) -> tuple[Any, ...]:
+    """The shapes and dtypes of every array of ``trees``: a graph's key."""
+    found: list[Any] = []
+    tree(lambda a: found.append((tuple(a.shape), str(a.dtype))), trees)
+    return tuple(found)
+
+
+class GraphChunks(Chunks):
+    """Chunks as replays of one captured step (CUDA graphs). A graph is
+    captured for the first chunk of each kind (full batch; mini-batches) and
+    kept while the shapes stay the same (and, full batch, X and Y). An
+    engine says how a graph is made (:meth:`_new`: an object with
+    ``run(params, opt, masks, rates, hypers, k, offset, total)`` and the
+    static ``inputs``), where an array's data lives (:meth:`_pointer`) and
+    how an epoch's batches are copied into a graph (:meth:`_load`)."""
+
+    label = "CUDA graph"
+
+    def __init__(self, raw: Any) -> None:
+        self._raw = raw
+        self._graphs: dict[str, tuple[Any, Any]] = {}
+
+    def _new(self, params: Any, opt: Any, inputs: Any, masks: Any, rates: Any, hypers: Any,
+             batched: bool, weight: float) -> Any:
+        raise NotImplementedError
+
+    def _pointer(self, a: Any) -> int:
+        raise NotImplementedError
+
+    def _load(self, graph: Any, batches: tuple[Any, Any]) -> None:
+        raise NotImplementedError
+
+    def _graph(self, kind: str, key: Any, *args: Any) -> Any:
+        held = self._graphs.get(kind)
+        if held is None or held[0] != key:
+            self._graphs.pop(kind, None)  # the old graph and its memory go first
+            held = self._graphs[kind] = (key, self._new(*args))
+        return held[1]
+
+    def full_batch(self, params: Any, opt: Any, X: Any, Y: Any, masks: Any, rates: Any,
+                   hypers: Any, k: int, want: bool,
+                   weights: Any = None) -> tuple[Any, Any, Any]:
+        if weights is not None:
+            raise ValueError("example weights (device sets) run on JAX only")
+        key = (shapes(params, opt, masks, hypers, rates, X, Y), self._pointer(X),
+               self._pointer(Y))
+        graph = self._graph("full", key, params, opt, (X, Y), masks, rates, hypers, False, 0.0)
+        return graph.run(params, opt, masks, rates, hypers, k, 0, None)
+
+    def mini_batch(self, params: Any, opt: Any, Xb: Any, Yb: Any, masks: Any, rates: Any,
+                   hypers: Any, offset: int, k: int, weight: float,
+                   total: Any) -> tuple[Any, Any, Any]:
+        key = (shapes(params, opt, masks, hypers, rates, Xb, Yb), weight)
+        graph = self._graph("batches", key, params, opt, (Xb, Yb), masks, rates, hypers, True,
+                            weight)
+        if offset == 0:
+            self._load(graph, (Xb, Yb))  # the epoch's shuffled batches
+        return graph.run(params, opt, masks, rates, hypers, k, offset, total)

@@ -28,13 +28,15 @@ import contextlib
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from .chunks import Chunks
-from .torch_graphs import _shapes, _tree
+from .chunks import GraphChunks, tree
 
 
 class GraphDevice:
     """What a graph needs of a device: static buffers, copies into them, a
-    device step counter, a row of a stacked array at it, and the capture."""
+    device step counter, a row of a stacked array at it, and the capture.
+    The copies, the counter and the rows are the namespace ``xp``'s own
+    (NumPy's and CuPy's alike); buffers, pointers and the capture are each
+    device's."""
 
     xp: Any
 
@@ -44,23 +46,23 @@ class GraphDevice:
 
     def copy_into(self, static: Any, value: Any) -> None:
         """``static[...] = value`` on the device."""
-        raise NotImplementedError
+        self.xp.copyto(static, value)
 
     def counter(self, like: Any) -> Any:
         """A device integer buffer of shape ``(1,)``, zero."""
-        raise NotImplementedError
+        return self.xp.zeros(1, dtype=self.xp.int64)
 
     def fill(self, buffer: Any, value: float) -> None:
         """Every element of ``buffer`` set to ``value`` (outside the graph)."""
-        raise NotImplementedError
+        buffer.fill(value)
 
     def advance(self, counter: Any) -> None:
         """``counter += 1`` on the device (inside the graph)."""
-        raise NotImplementedError
+        counter += 1
 
     def at(self, stacked: Any, index: Any) -> Any:
         """Row ``index[0]`` of ``stacked``, read on the device."""
-        raise NotImplementedError
+        return self.xp.take(stacked, index, axis=0)[0]
 
     def pointer(self, a: Any) -> int:
         """Where ``a``'s data lives (part of a graph's key)."""
@@ -88,21 +90,6 @@ class NumpyDevice(GraphDevice):
 
     def clone(self, a: Any) -> Any:
         return self.xp.array(a, copy=True)
-
-    def copy_into(self, static: Any, value: Any) -> None:
-        self.xp.copyto(static, value)
-
-    def counter(self, like: Any) -> Any:
-        return self.xp.zeros(1, dtype=self.xp.int64)
-
-    def fill(self, buffer: Any, value: float) -> None:
-        buffer.fill(value)
-
-    def advance(self, counter: Any) -> None:
-        counter += 1
-
-    def at(self, stacked: Any, index: Any) -> Any:
-        return self.xp.take(stacked, index, axis=0)[0]
 
     def pointer(self, a: Any) -> int:
         return int(a.__array_interface__["data"][0])
@@ -145,21 +132,6 @@ class CupyDevice(GraphDevice):
     def clone(self, a: Any) -> Any:
         return a.copy()
 
-    def copy_into(self, static: Any, value: Any) -> None:
-        self.xp.copyto(static, value)
-
-    def counter(self, like: Any) -> Any:
-        return self.xp.zeros(1, dtype=self.xp.int64)
-
-    def fill(self, buffer: Any, value: float) -> None:
-        buffer.fill(value)
-
-    def advance(self, counter: Any) -> None:
-        counter += 1
-
-    def at(self, stacked: Any, index: Any) -> Any:
-        return self.xp.take(stacked, index, axis=0)[0]
-
     def pointer(self, a: Any) -> int:
         return int(a.data.ptr)
 
@@ -199,10 +171,10 @@ class _Graph:
         d, xp = device, device.xp
         self.device = d
         with d.ordered():
-            self.p, self.o = _tree(d.clone, params), _tree(d.clone, opt)
-            self.inputs = _tree(d.clone, inputs) if batched else inputs  # X, Y stay the user's
-            self.masks = None if masks is None else _tree(d.clone, masks)
-            self.rates, self.hypers = d.clone(rates), _tree(d.clone, hypers)
+            self.p, self.o = tree(d.clone, params), tree(d.clone, opt)
+            self.inputs = tree(d.clone, inputs) if batched else inputs  # X, Y stay the user's
+            self.masks = None if masks is None else tree(d.clone, masks)
+            self.rates, self.hypers = d.clone(rates), tree(d.clone, hypers)
             self.index, self.offset = d.counter(rates), d.counter(rates)
             self.out = xp.zeros((), dtype=rates.dtype)
 
@@ -217,8 +189,8 @@ class _Graph:
             hyper_i = {n: d.at(v, i) for n, v in self.hypers.items()}
             new, J, new_opt = raw(self.p, self.o, X, Y, masks_i, d.at(self.rates, i), hyper_i,
                                   True)
-            _tree(d.copy_into, self.p, new)
-            _tree(d.copy_into, self.o, new_opt)
+            tree(d.copy_into, self.p, new)
+            tree(d.copy_into, self.o, new_opt)
             if batched:
                 d.copy_into(self.out, self.out + J * weight)
             else:
@@ -232,12 +204,12 @@ class _Graph:
             offset: int, total: Any) -> tuple[Any, Any, Any]:
         d = self.device
         with d.ordered():
-            _tree(d.copy_into, self.p, params)
-            _tree(d.copy_into, self.o, opt)
+            tree(d.copy_into, self.p, params)
+            tree(d.copy_into, self.o, opt)
             if self.masks is not None:
-                _tree(d.copy_into, self.masks, masks)
+                tree(d.copy_into, self.masks, masks)
             d.copy_into(self.rates, rates)
-            _tree(d.copy_into, self.hypers, hypers)
+            tree(d.copy_into, self.hypers, hypers)
             d.fill(self.index, 0)
             d.fill(self.offset, offset)
             if total is None:
@@ -246,49 +218,25 @@ class _Graph:
                 d.copy_into(self.out, total)
             for _ in range(k):
                 self.replay()
-            return _tree(d.clone, self.p), _tree(d.clone, self.o), d.clone(self.out)
+            return tree(d.clone, self.p), tree(d.clone, self.o), d.clone(self.out)
 
 
-class CupyGraphChunks(Chunks):
-    """Chunks as CUDA-graph replays on CuPy (see the module's docstring). A
-    graph is captured for the first chunk of each kind (full batch;
-    mini-batches) and kept while the shapes, X and Y stay the same.
-    ``device``: a :class:`GraphDevice` (:class:`CupyDevice` of ``cuda:0``
-    by default)."""
-
-    label = "CUDA graph"
+class CupyGraphChunks(GraphChunks):
+    """Chunks as CUDA-graph replays on CuPy (see the module's docstring and
+    :class:`.chunks.GraphChunks`). ``device``: a :class:`GraphDevice`
+    (:class:`CupyDevice` of ``cuda:0`` by default)."""
 
     def __init__(self, raw: Any, device: GraphDevice | None = None) -> None:
-        self._raw = raw
+        super().__init__(raw)
         self._device = CupyDevice(0) if device is None else device
-        self._graphs: dict[str, tuple[Any, _Graph]] = {}
 
-    def _graph(self, kind: str, key: Any, *args: Any) -> _Graph:
-        held = self._graphs.get(kind)
-        if held is None or held[0] != key:
-            self._graphs.pop(kind, None)  # the old graph and its pool go first
-            held = (key, _Graph(self._device, self._raw, *args))
-            self._graphs[kind] = held
-        return held[1]
+    def _new(self, *args: Any) -> _Graph:
+        return _Graph(self._device, self._raw, *args)
 
-    def full_batch(self, params: Any, opt: Any, X: Any, Y: Any, masks: Any, rates: Any,
-                   hypers: Any, k: int, want: bool,
-                   weights: Any = None) -> tuple[Any, Any, Any]:
-        if weights is not None:
-            raise ValueError("example weights (device sets) run on JAX only")
+    def _pointer(self, a: Any) -> int:
+        return self._device.pointer(a)
+
+    def _load(self, graph: Any, batches: tuple[Any, Any]) -> None:
         d = self._device
-        key = (_shapes(params, opt, masks, hypers, rates, X, Y), d.pointer(X), d.pointer(Y))
-        graph = self._graph("full", key, params, opt, (X, Y), masks, rates, hypers, False, 0.0)
-        return graph.run(params, opt, masks, rates, hypers, k, 0, None)
-
-    def mini_batch(self, params: Any, opt: Any, Xb: Any, Yb: Any, masks: Any, rates: Any,
-                   hypers: Any, offset: int, k: int, weight: float,
-                   total: Any) -> tuple[Any, Any, Any]:
-        key = (_shapes(params, opt, masks, hypers, rates, Xb, Yb), weight)
-        graph = self._graph("batches", key, params, opt, (Xb, Yb), masks, rates, hypers, True,
-                            weight)
-        if offset == 0:
-            d = self._device
-            with d.ordered():
-                _tree(d.copy_into, graph.inputs, (Xb, Yb))  # the epoch's shuffled batches
-        return graph.run(params, opt, masks, rates, hypers, k, offset, total)
+        with d.ordered():
+            tree(d.copy_into, graph.inputs, batches)

@@ -17,26 +17,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .chunks import Chunks
-
-
-def _tree(fn: Any, *trees: Any) -> Any:
-    """``fn`` over the tensors of nested dicts and tuples (``None`` stays)."""
-    first = trees[0]
-    if first is None:
-        return None
-    if isinstance(first, dict):
-        return {k: _tree(fn, *(t[k] for t in trees)) for k in first}
-    if isinstance(first, tuple):
-        return tuple(_tree(fn, *parts) for parts in zip(*trees, strict=True))
-    return fn(*trees)
-
-
-def _shapes(*trees: Any) -> tuple[Any, ...]:
-    """The shapes and dtypes of every tensor of ``trees``: a graph's key."""
-    found: list[Any] = []
-    _tree(lambda a: found.append((tuple(a.shape), str(a.dtype))), trees)
-    return tuple(found)
+from .chunks import GraphChunks, tree
 
 
 def _clone(t: Any) -> Any:
@@ -44,7 +25,7 @@ def _clone(t: Any) -> Any:
 
 
 def _copy_into(static: Any, values: Any) -> None:
-    _tree(lambda s, v: s.copy_(v), static, values)
+    tree(lambda s, v: s.copy_(v), static, values)
 
 
 class _Graph:
@@ -54,10 +35,10 @@ class _Graph:
                  rates: Any, hypers: Any, batched: bool, weight: float, *,
                  capture: bool) -> None:
         self.torch = torch
-        self.p, self.o = _tree(_clone, params), _tree(_clone, opt)
-        self.inputs = _tree(_clone, inputs) if batched else inputs  # X, Y stay the user's
-        self.masks = None if masks is None else _tree(_clone, masks)
-        self.rates, self.hypers = rates.clone(), _tree(_clone, hypers)
+        self.p, self.o = tree(_clone, params), tree(_clone, opt)
+        self.inputs = tree(_clone, inputs) if batched else inputs  # X, Y stay the user's
+        self.masks = None if masks is None else tree(_clone, masks)
+        self.rates, self.hypers = rates.clone(), tree(_clone, hypers)
         self.index = torch.zeros(1, dtype=torch.int64, device=rates.device)
         self.offset = torch.zeros(1, dtype=torch.int64, device=rates.device)
         self.out = torch.zeros((), dtype=rates.dtype, device=rates.device)
@@ -111,44 +92,25 @@ class _Graph:
             self.out.copy_(total)
         for _ in range(k):
             self.replay()
-        return _tree(_clone, self.p), _tree(_clone, self.o), self.out.clone()
+        return tree(_clone, self.p), tree(_clone, self.o), self.out.clone()
 
 
-class TorchGraphChunks(Chunks):
-    """Chunks as CUDA-graph replays (see the module's docstring). A graph is
-    captured for the first chunk of each kind (full batch; mini-batches)
-    and kept while the shapes, X and Y stay the same."""
-
-    label = "CUDA graph"
+class TorchGraphChunks(GraphChunks):
+    """Chunks as CUDA-graph replays (see the module's docstring and
+    :class:`.chunks.GraphChunks`); ``capture=False`` runs the same buffers
+    and step eagerly (the CPU tests)."""
 
     def __init__(self, raw: Any, capture: bool = True) -> None:
         import torch
 
-        self._torch, self._raw, self._capture = torch, raw, capture
-        self._graphs: dict[str, tuple[Any, _Graph]] = {}
+        super().__init__(raw)
+        self._torch, self._capture = torch, capture
 
-    def _graph(self, kind: str, key: Any, *args: Any) -> _Graph:
-        held = self._graphs.get(kind)
-        if held is None or held[0] != key:
-            held = (key, _Graph(self._torch, self._raw, *args, capture=self._capture))
-            self._graphs[kind] = held
-        return held[1]
+    def _new(self, *args: Any) -> _Graph:
+        return _Graph(self._torch, self._raw, *args, capture=self._capture)
 
-    def full_batch(self, params: Any, opt: Any, X: Any, Y: Any, masks: Any, rates: Any,
-                   hypers: Any, k: int, want: bool,
-                   weights: Any = None) -> tuple[Any, Any, Any]:
-        if weights is not None:
-            raise ValueError("example weights (device sets) run on JAX only")
-        key = (_shapes(params, opt, masks, hypers, rates, X, Y), X.data_ptr(), Y.data_ptr())
-        graph = self._graph("full", key, params, opt, (X, Y), masks, rates, hypers, False, 0.0)
-        return graph.run(params, opt, masks, rates, hypers, k, 0, None)
+    def _pointer(self, a: Any) -> int:
+        return int(a.data_ptr())
 
-    def mini_batch(self, params: Any, opt: Any, Xb: Any, Yb: Any, masks: Any, rates: Any,
-                   hypers: Any, offset: int, k: int, weight: float,
-                   total: Any) -> tuple[Any, Any, Any]:
-        key = (_shapes(params, opt, masks, hypers, rates, Xb, Yb), weight)
-        graph = self._graph("batches", key, params, opt, (Xb, Yb), masks, rates, hypers, True,
-                            weight)
-        if offset == 0:
-            _copy_into(graph.inputs, (Xb, Yb))  # the epoch's shuffled batches
-        return graph.run(params, opt, masks, rates, hypers, k, offset, total)
+    def _load(self, graph: Any, batches: tuple[Any, Any]) -> None:
+        _copy_into(graph.inputs, batches)
