@@ -65,8 +65,9 @@ def describe(backend: str, device: str, record_every: int | None = None,
         how = "jitted steps"
     elif backend == "cupy" and fused.enabled():
         how = "fused kernels, step by step"
-    if backend == "cupy" and not gemm.available()[0]:
-        how += f": {gemm.available()[1]}"
+    if backend == "cupy":
+        graphs, why = gemm.available()
+        how += "" if graphs else f": {why}"
     return f"{device} ({backend}, {how})"
 
 
