@@ -7,12 +7,14 @@ columns split over a device set."""
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from . import backend
 from .backend import Array, Target
+from .engines import compile_step
 
 
 @dataclass(frozen=True)
@@ -36,8 +38,10 @@ class Inputs:
             )
         if X.shape[1] == 0:
             raise ValueError("X has no examples (m=0 columns)")
-        Xc = finite("X", self.convert(X), X)
+        Xc = self.convert(X)
         if Y is None:
+            if not self._valid(Xc, None)[0]:
+                finite("X", Xc, X)
             return Xc, None
         Y = _as_2d("Y", Y, hint=" (labels are a row: pass Y.reshape(1, -1)?)")
         n_y = self.layer_dims[-1]
@@ -48,22 +52,29 @@ class Inputs:
                 f"Y has shape {tuple(Y.shape)} but must be (n[L], m) = ({n_y}, {X.shape[1]}) "
                 "for this network and X"
             )
-        Yc = finite("Y", self.convert(Y), Y)
-        if self.output in ("sigmoid", "softmax"):
-            xp = backend.namespace(Yc)
-            with self.target.context():
-                ok = xp.all((Yc == 0.0) | (Yc == 1.0))
-                if self.output == "softmax":
-                    ok = ok & xp.all(xp.sum(Yc, axis=0) == 1.0)
-            if not bool(backend.to_numpy(ok)):
-                raise ValueError(
-                    "Y must hold only the labels 0 and 1 for a sigmoid output "
-                    "(e.g. 1 = cat, 0 = non-cat); got other values"
-                    if self.output == "sigmoid" else
-                    f"Y must be one-hot ({n_y}, m) columns or integer classes (1, m) in "
-                    f"0..{n_y - 1} for a softmax output; got other values"
-                )
+        Yc = self.convert(Y)
+        x_ok, y_ok, labels_ok = self._valid(Xc, Yc)
+        if not x_ok:
+            finite("X", Xc, X)
+        if not y_ok:
+            finite("Y", Yc, Y)
+        if not labels_ok:
+            raise ValueError(
+                "Y must hold only the labels 0 and 1 for a sigmoid output "
+                "(e.g. 1 = cat, 0 = non-cat); got other values"
+                if self.output == "sigmoid" else
+                f"Y must be one-hot ({n_y}, m) columns or integer classes (1, m) in "
+                f"0..{n_y - 1} for a softmax output; got other values"
+            )
         return Xc, Yc
+
+    def _valid(self, X: Array, Y: Array | None) -> list[bool]:
+        """Whether X's and Y's values are finite, and whether Y holds labels
+        the output takes: one program where the network computes, one host sync."""
+        name = "numpy" if self.target.is_set else self.target.backend  # a set: on the host
+        with self.target.context():
+            flags = _value_checks(name, self.output)(X, Y)
+        return [bool(f) for f in backend.to_numpy(flags)]
 
     def data(self, X: Any, Y: Any = None, *, stream: bool,
               examples_as_rows: bool = False) -> tuple[Any, Array | None]:
@@ -203,6 +214,26 @@ def finite(name: str, a: Array, source: Any = None) -> Array:
         raise ValueError(f"{name} has values beyond {dtype}'s range (|x| > {largest:.4g}): "
                          f"it overflows {dtype} (pass dtype='float64', or rescale {name})")
     raise ValueError(f"{name} contains NaN or inf values")
+
+
+@lru_cache(maxsize=32)
+def _value_checks(backend_name: str, output: str) -> Callable[..., Array]:
+    """``check(X, Y) -> [X finite, Y finite, Y's labels right for output]``,
+    compiled where the backend compiles. Without Y, or for a linear output,
+    the flags it has no check for repeat the last one."""
+    def check(X: Array, Y: Array | None) -> Array:
+        xp = backend.namespace(X)
+        flags = [xp.all(xp.isfinite(X))]
+        if Y is not None:
+            flags.append(xp.all(xp.isfinite(Y)))
+            if output in ("sigmoid", "softmax"):
+                labels = xp.all((Y == 0.0) | (Y == 1.0))
+                if output == "softmax":
+                    labels = labels & xp.all(xp.sum(Y, axis=0) == 1.0)
+                flags.append(labels)
+        return xp.stack(flags + flags[-1:] * (3 - len(flags)))
+
+    return compile_step(check, backend_name)
 
 
 def _all_finite(a: Array) -> bool:

@@ -115,7 +115,7 @@ def output_cost(ZL: Array, AL: Array, Y: Array, output: str,
     """The cost that belongs to an output activation, in its stable form:
     cross-entropy from logits for ``sigmoid`` and ``softmax``, MSE for ``linear``.
     ``weights``: see :func:`real_m`."""
-    _check_output(output)
+    check_output(output)
     if output == "linear":
         return mean_squared_error(AL, Y, weights)
     if output == "softmax":
@@ -126,7 +126,7 @@ def output_cost(ZL: Array, AL: Array, Y: Array, output: str,
 def output_dA(AL: Array, Y: Array, output: str) -> Array:
     """dA[L] = ∂L/∂A[L], the lecture's start of backpropagation:
     −(Y/A − (1 − Y)/(1 − A)) for cross-entropy, A − Y for squared error."""
-    _check_output(output)
+    check_output(output)
     check_shapes(AL, Y)
     if output == "sigmoid":
         return (1.0 - Y) / (1.0 - AL) - Y / AL
@@ -139,12 +139,13 @@ def output_dZ(AL: Array, Y: Array, output: str) -> Array:
     """dZ[L] = A[L] − Y: the output error of sigmoid + cross-entropy, softmax
     + categorical cross-entropy and linear + squared error alike, when
     A[L] = g(Z[L]) (no division by A)."""
-    _check_output(output)
+    check_output(output)
     check_shapes(AL, Y)
     return AL - Y
 
 
-def _check_output(output: str) -> None:
+def check_output(output: str) -> None:
+    """Raise ``ValueError`` unless ``output`` names an output activation."""
     if output not in OUTPUTS:
         raise ValueError(f"output must be one of {list(OUTPUTS)}, got {output!r}")
 

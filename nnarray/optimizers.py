@@ -5,7 +5,8 @@ modify arrays in place (JAX and array_api_strict arrays are immutable).
 course — momentum, RMSprop, Adam — are small objects whose state is a dict of
 arrays: ``state = opt.init(params)``, then
 ``params, state = opt.update(params, grads, state, learning_rate)``.
-What a step needs from the host besides the rate (Adam's bias corrections)
+``state["t"]`` is the step count, kept on the host; ``opt.apply`` updates the
+state's arrays alone. What a step needs from the host besides the rate (Adam's bias corrections)
 is ``opt.hyper(t)``; a compiled chunk computes it on the host for each of its
 steps and passes it in as ``hyper=`` (the rate and these may then be 0-d
 device arrays), so that one program serves every step. ``xp=`` is the
@@ -76,12 +77,34 @@ def _beta(name: str, value: float) -> float:
 
 
 class _Optimizer:
-    """What every optimizer shares: by default a step needs no host value
-    besides the rate."""
+    """What every optimizer shares. Its state is the step count ``t`` (kept
+    on the host) beside its arrays; :meth:`apply` is the update of the
+    arrays alone, given the step's host values (what the training loop and
+    its compiled chunks run), :meth:`update` the whole step."""
 
     def hyper(self, t: int) -> dict[str, float]:
         """The host values step ``t`` (1, 2, ...) needs besides the rate: none."""
         return {}
+
+    def apply(self, parameters: Mapping[str, Array], grads: Mapping[str, Array],
+              arrays: State, learning_rate: Any, hyper: Mapping[str, Any],
+              xp: Any = None) -> tuple[dict[str, Array], State]:
+        """One step on the state's arrays (``state`` without ``t``), with
+        ``hyper`` the step's :meth:`hyper` values: ``(new parameters, new
+        arrays)``."""
+        raise NotImplementedError
+
+    def update(self, parameters: Mapping[str, Array], grads: Mapping[str, Array],
+               state: State, learning_rate: float, hyper: Mapping[str, Any] | None = None,
+               xp: Any = None) -> tuple[dict[str, Array], State]:
+        """One step: ``(new parameters, new state)``; nothing is changed in place.
+        ``hyper`` defaults to :meth:`hyper` of the step ``state["t"] + 1``;
+        ``xp`` is the loop's namespace (a fused one runs one kernel per parameter)."""
+        t = state["t"] + 1
+        arrays = {k: v for k, v in state.items() if k != "t"}
+        new, arrays = self.apply(parameters, grads, arrays, learning_rate,
+                                 self.hyper(t) if hyper is None else hyper, xp)
+        return new, {"t": t, **arrays}
 
 
 @dataclass(frozen=True)
@@ -92,12 +115,11 @@ class GradientDescent(_Optimizer):
         """The state before the first step (zeros shaped like the parameters)."""
         return {"t": 0}
 
-    def update(self, parameters: Mapping[str, Array], grads: Mapping[str, Array],
-               state: State, learning_rate: float, hyper: Mapping[str, Any] | None = None,
-               xp: Any = None) -> tuple[dict[str, Array], State]:
-        """One step: ``(new parameters, new state)``; nothing is changed in place.
-        ``xp`` is the loop's namespace (a fused one runs one kernel per parameter)."""
-        return apply_gradients(parameters, grads, learning_rate, xp), {"t": state["t"] + 1}
+    def apply(self, parameters: Mapping[str, Array], grads: Mapping[str, Array],
+              arrays: State, learning_rate: Any, hyper: Mapping[str, Any],
+              xp: Any = None) -> tuple[dict[str, Array], State]:
+        """θ := θ − α dθ for every parameter; no arrays of its own."""
+        return apply_gradients(parameters, grads, learning_rate, xp), arrays
 
 
 @dataclass(frozen=True)
@@ -113,14 +135,14 @@ class Momentum(_Optimizer):
         """The state before the first step (zeros shaped like the parameters)."""
         return {"t": 0, "v": _zeros_like(parameters)}
 
-    def update(self, parameters: Mapping[str, Array], grads: Mapping[str, Array],
-               state: State, learning_rate: float, hyper: Mapping[str, Any] | None = None,
-               xp: Any = None) -> tuple[dict[str, Array], State]:
-        """One step: ``(new parameters, new state)``; nothing is changed in place."""
+    def apply(self, parameters: Mapping[str, Array], grads: Mapping[str, Array],
+              arrays: State, learning_rate: Any, hyper: Mapping[str, Any],
+              xp: Any = None) -> tuple[dict[str, Array], State]:
+        """v := β v + (1 − β) dθ;  θ := θ − α v."""
         b = float(self.beta)
-        v = {k: b * state["v"][k] + (1.0 - b) * grads[f"d{k}"] for k in parameters}
+        v = {k: b * arrays["v"][k] + (1.0 - b) * grads[f"d{k}"] for k in parameters}
         new = {k: p - learning_rate * v[k] for k, p in parameters.items()}
-        return new, {"t": state["t"] + 1, "v": v}
+        return new, {"v": v}
 
 
 @dataclass(frozen=True)
@@ -137,15 +159,15 @@ class RMSprop(_Optimizer):
         """The state before the first step (zeros shaped like the parameters)."""
         return {"t": 0, "s": _zeros_like(parameters)}
 
-    def update(self, parameters: Mapping[str, Array], grads: Mapping[str, Array],
-               state: State, learning_rate: float, hyper: Mapping[str, Any] | None = None,
-               xp: Any = None) -> tuple[dict[str, Array], State]:
-        """One step: ``(new parameters, new state)``; nothing is changed in place."""
+    def apply(self, parameters: Mapping[str, Array], grads: Mapping[str, Array],
+              arrays: State, learning_rate: Any, hyper: Mapping[str, Any],
+              xp: Any = None) -> tuple[dict[str, Array], State]:
+        """s := β s + (1 − β) dθ²;  θ := θ − α dθ / (√s + ε)."""
         b, eps = float(self.beta), float(self.epsilon)
-        s = {k: b * state["s"][k] + (1.0 - b) * grads[f"d{k}"] ** 2 for k in parameters}
+        s = {k: b * arrays["s"][k] + (1.0 - b) * grads[f"d{k}"] ** 2 for k in parameters}
         new = {k: p - learning_rate * grads[f"d{k}"] / (s[k] ** 0.5 + eps)
                for k, p in parameters.items()}
-        return new, {"t": state["t"] + 1, "s": s}
+        return new, {"s": s}
 
 
 @dataclass(frozen=True)
@@ -170,27 +192,25 @@ class Adam(_Optimizer):
         ``c1 = 1 − β1^t``, ``c2 = 1 − β2^t``."""
         return {"c1": 1.0 - float(self.beta1) ** t, "c2": 1.0 - float(self.beta2) ** t}
 
-    def update(self, parameters: Mapping[str, Array], grads: Mapping[str, Array],
-               state: State, learning_rate: float, hyper: Mapping[str, Any] | None = None,
-               xp: Any = None) -> tuple[dict[str, Array], State]:
-        """One step: ``(new parameters, new state)``; nothing is changed in place."""
+    def apply(self, parameters: Mapping[str, Array], grads: Mapping[str, Array],
+              arrays: State, learning_rate: Any, hyper: Mapping[str, Any],
+              xp: Any = None) -> tuple[dict[str, Array], State]:
+        """v, s and θ of one step, with ``hyper``'s bias corrections ``c1``, ``c2``."""
         b1, b2, eps = float(self.beta1), float(self.beta2), float(self.epsilon)
-        t = state["t"] + 1
-        h = self.hyper(t) if hyper is None else hyper
-        c1, c2 = h["c1"], h["c2"]
+        c1, c2 = hyper["c1"], hyper["c2"]
         fused = getattr(xp, "nnarray_fused", None)
         if fused is not None:  # one kernel per parameter for v, s and θ, the same operations
-            out = {k: fused.adam(p, grads[f"d{k}"], state["v"][k], state["s"][k],
+            out = {k: fused.adam(p, grads[f"d{k}"], arrays["v"][k], arrays["s"][k],
                                  learning_rate, b1, b2, c1, c2, eps)
                    for k, p in parameters.items()}
             return ({k: o[0] for k, o in out.items()},
-                    {"t": t, "v": {k: o[1] for k, o in out.items()},
+                    {"v": {k: o[1] for k, o in out.items()},
                      "s": {k: o[2] for k, o in out.items()}})
-        v = {k: b1 * state["v"][k] + (1.0 - b1) * grads[f"d{k}"] for k in parameters}
-        s = {k: b2 * state["s"][k] + (1.0 - b2) * grads[f"d{k}"] ** 2 for k in parameters}
+        v = {k: b1 * arrays["v"][k] + (1.0 - b1) * grads[f"d{k}"] for k in parameters}
+        s = {k: b2 * arrays["s"][k] + (1.0 - b2) * grads[f"d{k}"] ** 2 for k in parameters}
         new = {k: p - learning_rate * (v[k] / c1) / ((s[k] / c2) ** 0.5 + eps)
                for k, p in parameters.items()}
-        return new, {"t": t, "v": v, "s": s}
+        return new, {"v": v, "s": s}
 
 
 Optimizer = GradientDescent | Momentum | RMSprop | Adam

@@ -27,6 +27,11 @@ class Progress:
         self.bar = tqdm(total=total, file=self.stream, unit="it", dynamic_ncols=True,
                         desc="training")
 
+    @property
+    def counts_steps(self) -> bool:
+        """Whether :meth:`update` shows anything (a bar on a terminal)."""
+        return self.bar is not None
+
     def update(self, n: int = 1) -> None:
         """``n`` steps done."""
         if self.bar is not None:

@@ -15,12 +15,13 @@ gives), not JAX's default, which on a GPU may be TensorFloat-32.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import cache
 from typing import Any
 
 from . import activations
 from .backend import Array, namespace
 from .backend.precision import highest_precision
-from .losses import output_dA, output_dZ, real_m
+from .losses import check_output, check_shapes, output_dA, real_m
 
 LinearCache = tuple[Array, Array, Array]
 ActivationCache = tuple[LinearCache, Array]
@@ -122,8 +123,8 @@ def model_forward(
     fused = getattr(xp, "nnarray_fused", None)  # see backend.fused.training_namespace
     caches: list[ActivationCache] = []
     A = X
-    for l in range(1, L + 1):
-        W, b = parameters[f"W{l}"], parameters[f"b{l}"]
+    for l, (kW, kb) in enumerate(_parameter_keys(L), 1):
+        W, b = parameters[kW], parameters[kb]
         name = hidden if l < L else output
         dropped = masks is not None and l in masks
         keep = keep_Z or dropped or l == L
@@ -139,6 +140,12 @@ def model_forward(
         # Z is None only with keep_Z=False (the training loop's, which never reads it)
         caches.append(((A_prev, W, b), Z if keep else None))  # type: ignore[arg-type]
     return A, caches
+
+
+@cache
+def _parameter_keys(L: int) -> tuple[tuple[str, str], ...]:
+    """``(("W1", "b1"), ..., ("WL", "bL"))``."""
+    return tuple((f"W{l}", f"b{l}") for l in range(1, L + 1))
 
 
 class _Shape:
@@ -244,14 +251,16 @@ def model_backward(
         if weights is not None and tuple(weights.shape) != (1, AL.shape[1]):
             raise ValueError(f"weights has shape {tuple(weights.shape)} but must be (1, m) = "
                              f"(1, {AL.shape[1]}): one 0/1 weight per example")
-    activations.get(hidden)
+        check_shapes(AL, Y)
+        check_output(output)
+        activations.get(hidden)
     L = len(caches)
-    m = real_m(weights, xp)
+    m = None if weights is None else real_m(weights, xp)
     grads: dict[str, Array] = {}
     for l in range(L, 0, -1):
         need = dA0 or l > 1
         if l == L and reuse:
-            dZ = output_dZ(AL, Y, output)
+            dZ = AL - Y  # output_dZ(AL, Y, output), its checks made at the boundary
             if weights is not None:
                 dZ = dZ * weights
             dA_prev, dW, db = _linear_backward(dZ, caches[l - 1][0], xp=xp, need_dA_prev=need,

@@ -36,6 +36,12 @@ class Settings:
         """α / (1 + decay_rate · epoch), the course's learning-rate decay."""
         return self.learning_rate / (1.0 + self.decay_rate * epoch)
 
+    def rates(self, start: int, end: int) -> list[float]:
+        """:meth:`rate` of each of ``start .. end − 1``."""
+        if not self.decay_rate:  # α / (1 + 0) is α
+            return [self.learning_rate] * max(0, end - start)
+        return [self.rate(t) for t in range(start, end)]
+
 
 def cost(
     parameters: Mapping[str, Array], X: Array, Y: Array, hidden: str, output: str,
@@ -112,19 +118,20 @@ def opt_arrays(opt_state: Mapping[str, Any]) -> dict[str, Any]:
 
 @lru_cache(maxsize=64)
 def raw_step(hidden: str, output: str, optimizer: Optimizer, l2: float,
-               xp: Any) -> Callable[..., Any]:
+             xp: Any) -> Callable[..., Any]:
     """The loop's step as a pure function of arrays:
     ``raw(parameters, opt_arrays, X, Y, masks, rate, hyper, want, weights=None)
     -> (parameters, J, opt_arrays)``, with the optimizer's step count left out
-    (its host values come in as ``hyper``): what the engines run."""
-    settings = Settings(hidden, output, 1.0, optimizer, l2=l2)
+    (its host values come in as ``hyper``): what the engines run. The same
+    operations as :func:`step`, whose inputs it trusts."""
+    apply = optimizer.apply
 
     def raw(parameters: dict[str, Array], arrays: dict[str, Any], X: Array, Y: Array,
             masks: dict[int, Array] | None, rate: Any, hyper: dict[str, Any],
             want: bool, weights: Array | None = None) -> Any:
-        new, J, state = step(parameters, X, Y, hidden, output, rate, want, xp,
-                             settings=settings, opt_state={**arrays, "t": 0},
-                             masks=masks, hyper=hyper, weights=weights)
-        return new, J, opt_arrays(state)
+        grads, J = gradients(parameters, X, Y, hidden, output, xp=xp, l2=l2, masks=masks,
+                             want_cost=want, weights=weights)
+        new, arrays = apply(parameters, grads, arrays, rate, hyper, xp)
+        return new, J, arrays
 
     return raw

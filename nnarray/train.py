@@ -223,15 +223,16 @@ def run(
     try:
         for n, i in enumerate(points):
             end = points[n + 1] if n + 1 < len(points) else iterations
-            before = (i, state.parameters, state.opt_state, loop.random.state())
+            # full batch, only dropout draws: without it the random state never moves
+            before = (i, state.parameters, state.opt_state,
+                      loop.random.state() if s.dropout else None)
             if loop.checkpoint_due(i, start, iterations):  # so ex.checkpoint is set
                 ex.checkpoint(loop.snapshot(i))  # type: ignore[misc]
             if runner.per_step:
                 new, J, opt_state = loop.step(X, Y, s.rate(i), True)
             else:
                 new, J, opt_state = runner.chunk(state.parameters, state.opt_state, X, Y,
-                                                 [s.rate(t) for t in range(i, end)], capacity,
-                                                 loop.weights)
+                                                 s.rates(i, end), capacity, loop.weights)
             c = to_float(J)
             if not math.isfinite(c):
                 _replay(loop, checkpoint, i, c)
@@ -243,9 +244,13 @@ def run(
             state.parameters, state.opt_state = new, opt_state
             if runner.per_step:
                 _after_step(ex, bar, i)
-                for t in range(i + 1, end):
-                    state.parameters, _, state.opt_state = loop.step(X, Y, s.rate(t), False)
-                    _after_step(ex, bar, t)
+                steps = runner.steps(new, opt_state, X, Y, s.rates(i + 1, end), loop.weights)
+                if ex.on_iteration is None and not bar.counts_steps:
+                    for state.parameters, state.opt_state in steps:
+                        pass
+                else:
+                    for t, (state.parameters, state.opt_state) in enumerate(steps, i + 1):
+                        _after_step(ex, bar, t)
             else:
                 bar.update(end - i)
     finally:
@@ -269,7 +274,8 @@ def _replay(loop: _Loop, checkpoint: Any, i: int, c: float) -> None:
     if checkpoint is None:
         raise DivergenceError(i, s.learning_rate, c)
     j, params, opt_state, random_state = checkpoint
-    loop.random.restore(random_state)
+    if random_state is not None:
+        loop.random.restore(random_state)
     state.parameters, state.opt_state = params, opt_state
     last_finite = (params, opt_state)  # the cost at j was finite
     for t in range(j, i + 1):

@@ -247,7 +247,7 @@ def test_ctrl_c_keeps_last_completed_step_and_history(monkeypatch):
     X, Y = flower()
     net = nn.Network([2, 3, 1])
     calls = {"n": 0}
-    real_step = S.step
+    real_step = S.gradients
 
     def interrupted(*args, **kwargs):
         calls["n"] += 1
@@ -255,7 +255,7 @@ def test_ctrl_c_keeps_last_completed_step_and_history(monkeypatch):
             raise KeyboardInterrupt
         return real_step(*args, **kwargs)
 
-    monkeypatch.setattr(S, "step", interrupted)
+    monkeypatch.setattr(S, "gradients", interrupted)
     with pytest.raises(KeyboardInterrupt):
         net.fit(X, Y, iterations=100, learning_rate=0.1, record_every=2)
     monkeypatch.undo()

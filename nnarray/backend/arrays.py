@@ -9,7 +9,7 @@ import array_api_compat
 import numpy as np
 
 from . import sharding
-from .libraries import BACKENDS
+from .libraries import BACKENDS, DTYPES
 from .targets import Array, Target, dtype_name, numpy_namespace, resolve
 
 
@@ -104,6 +104,8 @@ def target_of(x: Any) -> Target:
 def as_array(name: str, a: Any) -> Array:
     """``a`` itself if it is an array of a supported library, else a host
     NumPy array of it; ``TypeError`` naming ``name`` when it is not numeric."""
+    if type(a) is np.ndarray and a.dtype.kind in "biuf":  # the common case, probes skipped
+        return a
     if is_array(a):
         dtype = str(a.dtype)
         if not any(k in dtype for k in ("float", "int", "bool")) or "complex" in dtype:
@@ -193,6 +195,8 @@ def convert(x: Any, target: Target, dtype: Any) -> Array:
     Arrays already there with that dtype are returned as they are (no copy).
     """
     name = dtype_name(dtype)
+    if type(x) is np.ndarray and target.backend == "numpy":  # the common case, probes skipped
+        return x if x.dtype == _NUMPY_DTYPES[name] else x.astype(name)
     if is_array(x) and _library(x) == target.backend:
         if target_of(x) == target:
             if _dtype_name_or_none(x.dtype) == name:
@@ -201,6 +205,9 @@ def convert(x: Any, target: Target, dtype: Any) -> Array:
                 return target.xp.astype(x, target.dtype(name))
     host = to_numpy(x) if is_array(x) else np.asarray(x)
     return target.asarray(host, name)
+
+
+_NUMPY_DTYPES = {name: np.dtype(name) for name in DTYPES}
 
 
 def _dtype_name_or_none(dtype: Any) -> str | None:

@@ -48,7 +48,15 @@ class HostRandom:
     backend and device (the Array API has no random module)."""
 
     def __init__(self, seed: int | None) -> None:
-        self._rng = np.random.default_rng(check_seed(seed))
+        self._seed = check_seed(seed)
+        self._generator: np.random.Generator | None = None
+
+    @property
+    def _rng(self) -> np.random.Generator:
+        """The generator, made at its first use (a fit without draws makes none)."""
+        if self._generator is None:
+            self._generator = np.random.default_rng(self._seed)
+        return self._generator
 
     def state(self) -> dict[str, Any]:
         """The generator's state, to :meth:`restore` it (divergence replay)."""

@@ -29,10 +29,11 @@ from .protocol import Array
 
 
 def _fast_numpy() -> Any:
-    """NumPy 2's own namespace with its two slowest standard functions for
-    small arrays replaced by their direct forms: ``sum`` by ``np.add.reduce``
-    and ``matrix_transpose`` by ``x.mT`` (the wrappers cost several µs a call,
-    a quarter of a step of the lecture's planar net). Same results, bit for bit.
+    """NumPy 2's own namespace with its slowest standard functions for small
+    arrays replaced by their direct forms: ``sum`` by ``np.add.reduce``,
+    ``all`` by ``np.logical_and.reduce`` and ``matrix_transpose`` by ``x.mT``
+    (the wrappers cost several µs a call, a quarter of a step of the
+    lecture's planar net). Same results, bit for bit.
     """
     fast: Any = types.ModuleType("nnarray.backend.numpy", "NumPy 2 with direct sum/transpose")
     fast.__dict__.update(np.__dict__)
@@ -44,7 +45,11 @@ def _fast_numpy() -> Any:
     def matrix_transpose(x: Any, /) -> Any:
         return x.mT
 
+    def all(x: Any, /, *, axis: Any = None, keepdims: bool = False) -> Any:
+        return np.logical_and.reduce(x, axis=axis, keepdims=keepdims)  # type: ignore[call-overload]
+
     fast.sum = sum
+    fast.all = all
     fast.matrix_transpose = matrix_transpose
     # The fusion points ask every namespace for its fused kernels
     # (backend.fused); a missing name would go through NumPy's module

@@ -4,7 +4,7 @@ host values (the rate, the optimizer's values, dropout masks)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from functools import lru_cache
 from typing import Any
 
@@ -135,6 +135,23 @@ class Runner:
         new, J, arrays = self._step(params, opt_arrays(opt), X, Y, masks, step_rate, hyper,
                                     want=want, weights=weights)
         return new, J, {**arrays, "t": t + 1}
+
+    def steps(self, params: dict[str, Array], opt: dict[str, Any], X: Array, Y: Array,
+              rates: list[float], weights: Array | None = None) -> Iterator[Any]:
+        """One step per rate, without their costs: yields ``(parameters,
+        optimizer state)`` after each, the same as :meth:`step` one by one."""
+        if self.chunks is not None:  # 0-d device operands, or chunks of one
+            for rate in rates:
+                params, _, opt = self.step(params, opt, X, Y, rate, False, weights)
+                yield params, opt
+            return
+        run, hyper, t, arrays = self._step, self.s.optimizer.hyper, opt["t"], opt_arrays(opt)
+        for rate in rates:
+            t += 1
+            masks = self.masks(X.shape[1]) if self.s.dropout else None
+            params, _, arrays = run(params, arrays, X, Y, masks, rate, hyper(t), want=False,
+                                    weights=weights)
+            yield params, {**arrays, "t": t}
 
     def capacity(self, wanted: int, m: int) -> int:
         """How many steps one chunk takes: ``wanted``, fewer when their
