@@ -3,9 +3,10 @@
 Full batch, plain gradient descent, the same data and initial parameters for
 every contender. Each figure is the median over repeats of (time of k
 iterations) / k, reported as a ratio to the lecture's formulas hand-written in
-plain NumPy. The repeats are interleaved (every contender once per round, the
-order rotated each round), so a machine that slows down mid-run slows all of
-them alike. Two floors: the GEMM floor (the step's matrix-product FLOPs at the
+plain NumPy. The repeats are interleaved (every contender once per round, in
+an order drawn afresh each round, after a garbage collection), so a machine
+that slows down mid-run slows all of them alike and no contender always
+follows the same one. Two floors: the GEMM floor (the step's matrix-product FLOPs at the
 rate of a large square product) and the step's own matrix products timed alone
 at their real shapes. On a GPU every clock read follows a device synchronize.
 Then a mini-batch run (Adam, batch 64, softmax head): time per epoch, and the

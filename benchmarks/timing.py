@@ -1,4 +1,5 @@
-"""How the contenders are timed: interleaved rounds, every clock read after a device sync.
+"""How the contenders are timed: interleaved rounds, every clock read after a
+device sync, every timing after a garbage collection.
 
 A contender that raises (a capture the library refuses, a device out of
 memory) is dropped from the run with its error as the reason, and the others
@@ -7,6 +8,8 @@ go on.
 
 from __future__ import annotations
 
+import gc
+import random
 import statistics
 import time
 import tracemalloc
@@ -36,9 +39,11 @@ def failure(exc: BaseException) -> str:
 def interleaved(entries: dict[str, Entry], repeats: int,
                 failed: dict[str, str] | None = None) -> dict[str, float]:
     """Median seconds per iteration of each entry, timed in rounds: every
-    contender once per round, the order rotated each round, so a machine that
-    slows down mid-run slows all of them alike. Entries that raise are left
-    out and named in ``failed`` with the error."""
+    contender once per round, in an order drawn afresh each round (seeded),
+    so that a machine that slows down mid-run slows all of them alike and no
+    contender always follows the same one (whose library's threads may still
+    spin for a while). Entries that raise are left out and named in
+    ``failed`` with the error."""
     failed = {} if failed is None else failed
     live = dict(entries)
     for name, e in list(live.items()):
@@ -51,20 +56,31 @@ def interleaved(entries: dict[str, Entry], repeats: int,
             del live[name]
     names = list(live)
     times: dict[str, list[float]] = {n: [] for n in names}
-    for r in range(repeats):
-        for name in names[r % len(names):] + names[:r % len(names)] if names else []:
-            if name in failed:
-                continue
-            e = live[name]
-            try:
-                e.sync()
-                t0 = time.perf_counter()
-                e.run(e.k)
-                e.sync()
-            except Exception as exc:
-                failed[name] = failure(exc)
-                continue
-            times[name].append((time.perf_counter() - t0) / e.k)
+    # Every timing starts from a collected heap, so that no contender pays for
+    # the garbage of the one before it (Dask's graphs, freed tensors). What
+    # is alive now is frozen first: those collections then cost microseconds,
+    # not the ~160 ms of a full one with every library imported.
+    gc.collect()
+    gc.freeze()
+    try:
+        order = random.Random(0)
+        for _ in range(repeats):
+            for name in order.sample(names, len(names)):
+                if name in failed:
+                    continue
+                e = live[name]
+                gc.collect()
+                try:
+                    e.sync()
+                    t0 = time.perf_counter()
+                    e.run(e.k)
+                    e.sync()
+                except Exception as exc:
+                    failed[name] = failure(exc)
+                    continue
+                times[name].append((time.perf_counter() - t0) / e.k)
+    finally:
+        gc.unfreeze()
     return {n: statistics.median(t) for n, t in times.items() if n not in failed and t}
 
 

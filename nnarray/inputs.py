@@ -7,6 +7,7 @@ columns split over a device set."""
 from __future__ import annotations
 
 import math
+import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -70,11 +71,21 @@ class Inputs:
 
     def _valid(self, X: Array, Y: Array | None) -> list[bool]:
         """Whether X's and Y's values are finite, and whether Y holds labels
-        the output takes: one program where the network computes, one host sync."""
+        the output takes: one program where the network computes, one host
+        sync; none for JAX arrays that passed already (they never change)."""
+        key = (id(X), id(Y), self.output)
+        held = _passed.get(key) if self.target.backend == "jax" else None
+        if held is not None and held[0]() is X and (held[1] is None or held[1]() is Y):
+            return [True, True, True]
         name = "numpy" if self.target.is_set else self.target.backend  # a set: on the host
         with self.target.context():
             flags = _value_checks(name, self.output)(X, Y)
-        return [bool(f) for f in backend.to_numpy(flags)]
+        valid = [bool(f) for f in backend.to_numpy(flags)]
+        if all(valid) and backend.backend_of(X) == "jax":
+            if len(_passed) >= 16:
+                _passed.clear()
+            _passed[key] = (weakref.ref(X), None if Y is None else weakref.ref(Y))
+        return valid
 
     def data(self, X: Any, Y: Any = None, *, stream: bool,
               examples_as_rows: bool = False) -> tuple[Any, Array | None]:
@@ -214,6 +225,11 @@ def finite(name: str, a: Array, source: Any = None) -> Array:
         raise ValueError(f"{name} has values beyond {dtype}'s range (|x| > {largest:.4g}): "
                          f"it overflows {dtype} (pass dtype='float64', or rescale {name})")
     raise ValueError(f"{name} contains NaN or inf values")
+
+
+_passed: dict[tuple[int, int, str], tuple[Any, Any]] = {}
+"""JAX inputs whose values passed :meth:`Inputs._valid`, by ``id`` (weak
+references tell a reused ``id`` apart)."""
 
 
 @lru_cache(maxsize=32)

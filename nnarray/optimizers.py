@@ -62,7 +62,7 @@ def apply_gradients(
     if fused is not None:
         return {k: fused.gradient_descent(p, grads[f"d{k}"], learning_rate)
                 for k, p in parameters.items()}
-    return {k: p - learning_rate * grads[f"d{k}"] for k, p in parameters.items()}
+    return {k: p - learning_rate * grads["d" + k] for k, p in parameters.items()}
 
 
 def _zeros_like(parameters: Mapping[str, Array]) -> dict[str, Array]:

@@ -148,6 +148,12 @@ def _parameter_keys(L: int) -> tuple[tuple[str, str], ...]:
     return tuple((f"W{l}", f"b{l}") for l in range(1, L + 1))
 
 
+@cache
+def _gradient_keys(L: int) -> tuple[tuple[str, str, str, str], ...]:
+    """``("dW{l}", "db{l}", "dA{l-1}", "dA{l}")`` for l = L .. 1."""
+    return tuple((f"dW{l}", f"db{l}", f"dA{l - 1}", f"dA{l}") for l in range(L, 0, -1))
+
+
 class _Shape:
     """Stands in for A[l] in the shape checks before any product is computed."""
 
@@ -257,7 +263,7 @@ def model_backward(
     L = len(caches)
     m = None if weights is None else real_m(weights, xp)
     grads: dict[str, Array] = {}
-    for l in range(L, 0, -1):
+    for l, (kdW, kdb, kdA_prev, kdA) in zip(range(L, 0, -1), _gradient_keys(L), strict=True):
         need = dA0 or l > 1
         if l == L and reuse:
             dZ = AL - Y  # output_dZ(AL, Y, output), its checks made at the boundary
@@ -273,19 +279,19 @@ def model_backward(
                 dAL, caches[l - 1], output, xp=xp, need_dA_prev=need, m=m
             )
         else:
-            dA = grads[f"dA{l}"]
+            dA = grads[kdA]
             dropped = masks is not None and l in masks
             if dropped:
-                dA = grads[f"dA{l}"] = dA * masks[l]  # type: ignore[index]  # masks is not None
+                dA = grads[kdA] = dA * masks[l]  # type: ignore[index]  # masks is not None
             # With reuse, A[l] = g(Z[l]) is read from the next layer's A_prev
             # (not when dropout changed it: then g'(Z) is computed from Z).
             A = caches[l][0][0] if reuse and not dropped else None
             dA_prev, dW, db = _linear_activation_backward(
                 dA, caches[l - 1], hidden, A=A, xp=xp, need_dA_prev=need, m=m,
             )
-        grads[f"dW{l}"], grads[f"db{l}"] = dW, db
+        grads[kdW], grads[kdb] = dW, db
         if need:
-            grads[f"dA{l - 1}"] = dA_prev  # type: ignore[assignment]  # need: not None
+            grads[kdA_prev] = dA_prev  # type: ignore[assignment]  # need: not None
     return grads
 
 

@@ -220,9 +220,17 @@ def run(
     points = [i for i in points if i >= start]
     runner = loop.runner
     capacity = runner.step_capacity = runner.capacity(record_every, X.shape[1])
+    # The last record point, a step after the one before it, from that
+    # point's chunk where the engine gives a chunk's last cost too (nothing
+    # to validate or checkpoint there): one chunk less.
+    tail = (not runner.per_step and runner.chunks is not None and runner.chunks.costs_last
+            and ex.validation is None and len(points) > 1
+            and iterations - points[-2] <= capacity
+            and not loop.checkpoint_due(points[-1], start, iterations))
     try:
         for n, i in enumerate(points):
-            end = points[n + 1] if n + 1 < len(points) else iterations
+            last = tail and n == len(points) - 2
+            end = iterations if last else points[n + 1] if n + 1 < len(points) else iterations
             # full batch, only dropout draws: without it the random state never moves
             before = (i, state.parameters, state.opt_state,
                       loop.random.state() if s.dropout else None)
@@ -232,7 +240,9 @@ def run(
                 new, J, opt_state = loop.step(X, Y, s.rate(i), True)
             else:
                 new, J, opt_state = runner.chunk(state.parameters, state.opt_state, X, Y,
-                                                 s.rates(i, end), capacity, loop.weights)
+                                                 s.rates(i, end), capacity, loop.weights,
+                                                 last)
+            J, J_last = J if last else (J, None)  # the pair of a chunk up to the end
             c = to_float(J)
             if not math.isfinite(c):
                 _replay(loop, checkpoint, i, c)
@@ -253,12 +263,33 @@ def run(
                         _after_step(ex, bar, t)
             else:
                 bar.update(end - i)
+            if J_last is not None:
+                c = to_float(J_last)
+                if not math.isfinite(c):
+                    _replay(loop, checkpoint, points[-1], c)
+                state.history.record(points[-1], c)
+                bar.record(points[-1], c)
+                break
     finally:
         bar.close()
     if iterations and not all_finite(state.parameters):
-        if checkpoint is not None:
+        if checkpoint is not None:  # the parameters at the last record point
             state.parameters = checkpoint[1]
+            if tail:  # the checkpoint is the point before it: the steps between replayed
+                state.parameters = _steps_to(loop, checkpoint, points[-1])
         raise DivergenceError(iterations, s.learning_rate, math.nan)
+
+
+def _steps_to(loop: _Loop, checkpoint: Any, end: int) -> dict[str, Array]:
+    """The parameters at iteration ``end``, replayed from a record point's checkpoint."""
+    j, params, opt_state, random_state = checkpoint
+    if random_state is not None:
+        loop.random.restore(random_state)
+    steps = loop.runner.steps(params, opt_state, loop.X, loop.Y, loop.s.rates(j, end),
+                              loop.weights)
+    for state in steps:
+        params = state[0]
+    return params
 
 
 def _after_step(ex: Extras, bar: Progress, i: int) -> None:

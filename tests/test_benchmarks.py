@@ -313,3 +313,29 @@ def test_the_smoke_check_tells_rounding_from_a_wrong_path():
     assert err > smoke.RTOL32 and where in want
     backends = {b for b, d, why in smoke.paths("cpu")}
     assert backends == {"torch", "jax", "array_api_strict"}
+
+
+def test_timing_rounds_draw_their_order_and_start_from_a_collected_heap():
+    import weakref
+
+    class Cycle:
+        pass
+
+    runs, garbage = [], []
+
+    def contender(name):
+        def run(k):
+            runs.append((name, [r for r in garbage if r() is not None]))
+            c = Cycle()
+            c.me = c  # garbage that only a collection frees
+            garbage.append(weakref.ref(c))
+        return run
+
+    names = ["a", "b", "c", "d"]
+    timing.interleaved({n: timing.Entry(contender(n), lambda: None, 1, 0) for n in names}, 8)
+    rounds = [[n for n, _ in runs[i:i + 4]] for i in range(0, 32, 4)]
+    assert all(sorted(r) == names for r in rounds)
+    assert len({tuple(r) for r in rounds}) > 1
+    before_b = {r[r.index("b") - 1] for r in rounds if r.index("b")}
+    assert len(before_b) > 1  # no contender always follows the same one
+    assert all(not alive for _, alive in runs)  # the garbage before each timing is gone

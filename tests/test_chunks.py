@@ -304,3 +304,71 @@ def test_matmul_precision_is_checked():
     assert precision.check_matmul_precision("tf32") == "tf32"
     with pytest.raises(ValueError, match="matmul_precision must be one of"):
         precision.check_matmul_precision("fast")
+
+
+def test_the_last_record_point_comes_from_the_chunk_before_it(monkeypatch):
+    pytest.importorskip("jax")
+    kw = RUNS["gd"]  # record points 0, 5, 10, 15, 20 and 22: five chunks, not six
+    real = jax_chunks.JaxChunks.full_batch
+    steps = []
+
+    def counted(self, *args, **kwargs):
+        steps.append(args[7])
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(jax_chunks.JaxChunks, "full_batch", counted)
+    chunked = _fit("jax", "float64", False, kw)
+    assert steps == [5, 5, 5, 5, 3]
+    assert chunked[1].iterations == [0, 5, 10, 15, 20, 22]
+    monkeypatch.setattr(jax_chunks.JaxChunks, "full_batch", real)
+    _assert_same(chunked, _fit("jax", "float64", True, kw), exact=True)
+
+
+def _diverging(iterations: int, record_every: int, per_step: bool) -> tuple[int, dict]:
+    X, Y = _data()
+    net = nn.Network([2, 5, 1], hidden="relu", output="linear", backend="jax",
+                     dtype="float64", seed=1)
+    with pytest.raises(nn.DivergenceError) as info:
+        net.fit(X, Y * 10, iterations=iterations, learning_rate=2.0,
+                record_every=record_every, progress=False,
+                on_iteration=(lambda i: None) if per_step else None)
+    return info.value.iteration, {k: backend.to_numpy(v) for k, v in net.parameters.items()}
+
+
+def test_a_non_finite_last_cost_of_the_tail_replays_to_it():
+    pytest.importorskip("jax")
+    d, _ = _diverging(60, 4, per_step=True)  # the first non-finite cost
+    assert d > 3
+    # record points 0, d - 1 and d: the cost at d comes from the chunk of d - 1
+    (i_chunk, p_chunk), (i_step, p_step) = (_diverging(d + 1, d - 1, s) for s in (False, True))
+    assert i_chunk == i_step == d
+    for k in p_chunk:
+        np.testing.assert_array_equal(p_chunk[k], p_step[k])
+
+
+def test_parameters_non_finite_at_the_end_go_back_to_the_last_record_point(monkeypatch):
+    pytest.importorskip("jax")
+    from nnarray import train
+
+    monkeypatch.setattr(train, "all_finite", lambda parameters: False)  # at the end
+    X, Y = _data()
+    kept = []
+    for per_step in (False, True):
+        net = nn.Network([2, 5, 1], backend="jax", dtype="float64", seed=1)
+        with pytest.raises(nn.DivergenceError):
+            net.fit(X, Y, iterations=23, learning_rate=0.5, record_every=5, progress=False,
+                    on_iteration=(lambda i: None) if per_step else None)
+        kept.append({k: backend.to_numpy(v) for k, v in net.parameters.items()})
+    monkeypatch.undo()
+    at_22, _ = _fit_small(22)
+    for k in at_22:
+        np.testing.assert_array_equal(kept[0][k], kept[1][k])
+        np.testing.assert_array_equal(kept[0][k], at_22[k])
+
+
+def _fit_small(iterations: int) -> tuple[dict, nn.History]:
+    X, Y = _data()
+    net = nn.Network([2, 5, 1], backend="jax", dtype="float64", seed=1)
+    hist = net.fit(X, Y, iterations=iterations, learning_rate=0.5, record_every=5,
+                   progress=False, on_iteration=lambda i: None)
+    return {k: backend.to_numpy(v) for k, v in net.parameters.items()}, hist

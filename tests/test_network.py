@@ -382,7 +382,9 @@ def test_host_syncs_happen_only_at_record_points(case):
         return backend.sync_count() - before
 
     # 2 iterations record 2 costs; 100 record 11 (0, 10, ..., 90 and 99): the
-    # loop adds exactly one sync per recorded cost, none per step.
+    # loop adds exactly one sync per recorded cost, none per step. (A first fit
+    # first: JAX's inputs, which never change, are checked at the first only.)
+    syncs(2)
     assert syncs(100) - syncs(2) == 11 - 2
 
 
@@ -400,3 +402,31 @@ def test_dask_graphs_do_not_grow_with_the_steps(optimizer):
                 learning_rate=0.01, optimizer=optimizer, record_every=iterations)
         sizes.append([len(p.__dask_graph__()) for p in net.parameters.values()])
     assert sizes[0] == sizes[1] == [1, 1, 1, 1]
+
+
+def test_jax_inputs_are_checked_once_and_new_ones_again(monkeypatch):
+    jnp = pytest.importorskip("jax.numpy")
+    from nnarray import inputs
+
+    X, Y = flower()
+    net = nn.Network([2, 3, 1], backend="jax", device="cpu", dtype="float32")
+    Xj, Yj = (nn.backend.resolve("jax", "cpu").asarray(a, "float32") for a in (X, Y))
+    real, programs = inputs._value_checks, []
+
+    def counted(*args):
+        check = real(*args)
+        return lambda *a: (programs.append(1), check(*a))[1]
+
+    monkeypatch.setattr(inputs, "_value_checks", counted)
+    for _ in range(3):
+        net.fit(Xj, Yj, iterations=3, progress=False)
+    assert len(programs) == 1  # JAX arrays never change: one check for the three fits
+    bad = Xj.at[0, 0].set(jnp.nan)
+    with pytest.raises(ValueError, match="X contains NaN or inf"):
+        net.fit(bad, Yj, iterations=3, progress=False)
+    assert len(programs) == 2
+    net.fit(Xj, Yj.copy(), iterations=3, progress=False)  # another Y: checked again
+    assert len(programs) == 3
+    X[0, 0] = np.nan  # NumPy arrays change in place: checked at every call
+    with pytest.raises(ValueError, match="X contains NaN or inf"):
+        nn.Network([2, 3, 1]).fit(X, Y, iterations=3, progress=False)

@@ -180,12 +180,15 @@ def from_host(a: Any, like: Array | Target, dtype: Any = None) -> Array:
     return target.asarray(a, dtype)
 
 
-def stacked(values: Any, capacity: int, like: Array) -> Array:
+def stacked(values: Any, capacity: int, like: Array, on_host: bool = False) -> Array:
     """Host scalars (one per step of a chunk) as a vector where ``like``
     lives, in its dtype, zero-padded to ``capacity`` so that every chunk has
-    the same shape."""
+    the same shape. ``on_host``: the vector as a NumPy array in ``like``'s
+    dtype (for a compiled program that copies its operands itself)."""
     host = np.zeros(capacity)
     host[: len(values)] = values
+    if on_host:
+        return host.astype(dtype_name(like.dtype))
     return from_host(host, like)
 
 

@@ -21,8 +21,10 @@ class Chunks:
     one program serves every chunk, the remainder included.
 
     - :meth:`full_batch`: steps on the same ``(X, Y)``; the first step
-      returns its cost when ``want``; ``weights``: per-example 0/1 weights
-      of columns padded over a device set (``losses.real_m``).
+      returns its cost when ``want`` (and, with ``last``, where
+      :attr:`costs_last`, the last step too: the cost is then the pair);
+      ``weights``: per-example 0/1 weights of columns padded over a device
+      set (``losses.real_m``).
     - :meth:`mini_batch`: steps ``offset .. offset + k − 1`` over batches
       stacked as ``Xb[j]``, ``Yb[j]``; returns the sum of the costs times
       ``weight`` (the batch's share of m), added in step order to ``total``
@@ -33,10 +35,18 @@ class Chunks:
     steps_as_chunks = False
     """True where one step on its own must run as a chunk of one to give the
     same bits as a chunk (a compiler that fuses differently otherwise)."""
+    costs_last = False
+    """True where :meth:`full_batch` takes ``last=True``: the cost before the
+    chunk's last step too, so that a run's last record point needs no chunk
+    of its own."""
+    host_operands = False
+    """True where the stacked per-step values may come as host NumPy arrays:
+    the engine's dispatch copies them to the device itself, for less than a
+    separate copy costs."""
 
     def full_batch(self, params: Any, opt: Any, X: Any, Y: Any, masks: Any, rates: Any,
-                   hypers: Any, k: int, want: bool,
-                   weights: Any = None) -> tuple[Any, Any, Any]:
+                   hypers: Any, k: int, want: bool, weights: Any = None,
+                   last: bool = False) -> tuple[Any, Any, Any]:
         raise NotImplementedError
 
     def mini_batch(self, params: Any, opt: Any, Xb: Any, Yb: Any, masks: Any, rates: Any,
@@ -97,8 +107,10 @@ class GraphChunks(Chunks):
         return held[1]
 
     def full_batch(self, params: Any, opt: Any, X: Any, Y: Any, masks: Any, rates: Any,
-                   hypers: Any, k: int, want: bool,
-                   weights: Any = None) -> tuple[Any, Any, Any]:
+                   hypers: Any, k: int, want: bool, weights: Any = None,
+                   last: bool = False) -> tuple[Any, Any, Any]:
+        if last:
+            raise ValueError("a CUDA graph returns the cost of its first step only")
         if weights is not None:
             raise ValueError("example weights (device sets) run on JAX only")
         key = (shapes(params, opt, masks, hypers, rates, X, Y), self._pointer(X),

@@ -21,14 +21,16 @@ class JaxChunks(Chunks):
     unless ``precision="tf32"``.
 
     Every step of a full-batch chunk is the same program: the update, and
-    the cost (the record point's) only where the step is the chunk's first
-    (``lax.cond``), so the other steps skip it. One step on its own is a
+    the cost (the record point's) only where the step is the chunk's first,
+    or its last when asked (``lax.cond``), so the other steps skip it. One step on its own is a
     chunk of one, so the per-step path (``on_iteration``, divergence replay)
     and chunks give the same bits. Nothing is donated: the parameters at a chunk's start stay
     alive as the record point's checkpoint (divergence replay, early
     stopping), and the other inputs are the user's (X, Y) or used once."""
 
     steps_as_chunks = True
+    host_operands = True  # jit's own dispatch copies NumPy operands
+    costs_last = True
 
     def __init__(self, raw: Any, precision: str = "highest") -> None:
         import jax
@@ -37,17 +39,19 @@ class JaxChunks(Chunks):
         self._jax, self._precision = jax, precision
 
         def full(params: Any, opt: Any, X: Any, Y: Any, masks: Any, rates: Any, hypers: Any,
-                 k: Any, weights: Any) -> Any:
+                 k: Any, last: Any, weights: Any) -> Any:
             def body(i: Any, carry: Any) -> Any:
-                p, o, first = carry
+                p, o, first, final = carry
                 step = (X, Y, _take(masks, i), rates[i], _take(hypers, i))
-                J = lax.cond(i == 0, lambda: raw(p, o, *step, True, weights)[1],
-                             lambda: first)
+                first = lax.cond(i == 0, lambda: raw(p, o, *step, True, weights)[1],
+                                 lambda: first)
+                final = lax.cond(i == last, lambda: raw(p, o, *step, True, weights)[1],
+                                 lambda: final)
                 p, _, o = raw(p, o, *step, False, weights)
-                return p, o, J
+                return p, o, first, final
 
             J0 = jax.numpy.zeros((), dtype=rates.dtype)
-            return lax.fori_loop(0, k, body, (params, opt, J0))
+            return lax.fori_loop(0, k, body, (params, opt, J0, J0))
 
         def batches(params: Any, opt: Any, Xb: Any, Yb: Any, masks: Any, rates: Any,
                     hypers: Any, offset: Any, k: Any, weight: Any, total: Any) -> Any:
@@ -66,10 +70,12 @@ class JaxChunks(Chunks):
         self._batches = jax.jit(batches)
 
     def full_batch(self, params: Any, opt: Any, X: Any, Y: Any, masks: Any, rates: Any,
-                   hypers: Any, k: int, want: bool,
-                   weights: Any = None) -> tuple[Any, Any, Any]:
+                   hypers: Any, k: int, want: bool, weights: Any = None,
+                   last: bool = False) -> tuple[Any, Any, Any]:
         with matmul_precision(self._precision):
-            return self._full(params, opt, X, Y, masks, rates, hypers, k, weights)
+            params, opt, first, final = self._full(params, opt, X, Y, masks, rates, hypers, k,
+                                                   k - 1 if last else -1, weights)
+        return params, opt, (first, final) if last else first
 
     def mini_batch(self, params: Any, opt: Any, Xb: Any, Yb: Any, masks: Any, rates: Any,
                    hypers: Any, offset: int, k: int, weight: float,

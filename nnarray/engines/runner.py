@@ -146,11 +146,15 @@ class Runner:
                 yield params, opt
             return
         run, hyper, t, arrays = self._step, self.s.optimizer.hyper, opt["t"], opt_arrays(opt)
+        dropout, m = self.s.dropout, X.shape[1]
+        if rates and rates.count(rates[0]) == len(rates):
+            # A constant rate as one 0-d array of the parameters' dtype: the same
+            # products as by the Python float, at half NumPy's cost for small arrays.
+            rates = [self.xp.reshape(stacked(rates[:1], 1, self.like), ())] * len(rates)
         for rate in rates:
             t += 1
-            masks = self.masks(X.shape[1]) if self.s.dropout else None
-            params, _, arrays = run(params, arrays, X, Y, masks, rate, hyper(t), want=False,
-                                    weights=weights)
+            masks = self.masks(m) if dropout else None
+            params, _, arrays = run(params, arrays, X, Y, masks, rate, hyper(t), False, weights)
             yield params, {**arrays, "t": t}
 
     def capacity(self, wanted: int, m: int) -> int:
@@ -183,15 +187,17 @@ class Runner:
         key = (tuple(values), capacity)
         held = self._held.get(name)
         if held is None or held[0] != key:
-            held = self._held[name] = (key, stacked(values, capacity, self.like))
+            on_host = self.chunks is not None and self.chunks.host_operands
+            held = self._held[name] = (key, stacked(values, capacity, self.like, on_host))
         return held[1]
 
     def chunk(self, params: dict[str, Array], opt: dict[str, Any], X: Array, Y: Array,
-              rates: list[float], capacity: int,
-              weights: Array | None = None) -> tuple[Any, Any, Any]:
+              rates: list[float], capacity: int, weights: Array | None = None,
+              last: bool = False) -> tuple[Any, Any, Any]:
         """``len(rates)`` full-batch steps as compiled chunks of at most
         ``capacity`` steps; returns the parameters, the cost before the first
-        step and the optimizer state."""
+        step (with ``last``, where the engine's ``costs_last``: the pair of
+        the costs before the first and the last step) and the optimizer state."""
         chunks = self._compiled()
         t, arrays = opt["t"], opt_arrays(opt)
         J, done = None, 0
@@ -199,9 +205,13 @@ class Runner:
             n = min(capacity, len(rates) - done)
             rate, hypers, masks = self.host_values(rates[done:done + n], t + done, capacity,
                                                    X.shape[1])
+            final = last and done + n == len(rates)
             params, arrays, J_n = chunks.full_batch(params, arrays, X, Y, masks, rate, hypers,
-                                                    n, True, weights)
-            J = J_n if J is None else J
+                                                    n, True, weights, last=final)
+            if final:
+                J_n, J_last = J_n
+                J_n = (J_n if J is None else J, J_last)
+            J = J_n if J is None or final else J
             done += n
         return params, J, {**arrays, "t": t + len(rates)}
 
