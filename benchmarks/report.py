@@ -104,7 +104,7 @@ def _cpu_targets(rows: list[dict[str, Any]], by: dict[tuple[str, str], dict[str,
     mine = [r for r in rows if r["contender"] == NNARRAY_NUMPY]
     big = [r for r in mine if r["gemm_bound"]]
     small = [r for r in mine if not r["gemm_bound"]]
-    for rs, label, bound in ((big, "GEMM-bound nets", 1.05), (small, "the planar net", 1.3)):
+    for rs, label, bound in ((big, "GEMM-bound nets", 1.05), (small, "the planar net", 1.15)):
         v = [(short(r["workload"]), _ratio(by, short(r["workload"]), NNARRAY_NUMPY, HAND_NUMPY))
              for r in rs]
         v = [(w, x) for w, x in v if x is not None]

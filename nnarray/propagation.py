@@ -228,6 +228,7 @@ def model_backward(
     xp: Any = None,
     masks: Mapping[int, Array] | None = None,
     weights: Array | None = None,
+    m: Any = None,
 ) -> dict[str, Array]:
     """Gradients of the cost for every layer, by the lecture's formulas:
     dA[L] = −(Y/A[L] − (1 − Y)/(1 − A[L])) (squared error: A[L] − Y), then
@@ -245,7 +246,10 @@ def model_backward(
     ``masks`` are the dropout masks given to :func:`model_forward`.
     ``weights`` (1, m) are 0/1 per example (padding columns of data split
     over devices: see ``losses.real_m``): they multiply the output layer's
-    error, and m is their sum.
+    error, and m is their sum. ``m`` (without weights) is the column count as
+    a 0-d array of the gradients' dtype, the same quotients as by the int: the
+    training loop's, for NumPy, which divides small arrays by a 0-d array
+    faster than by a Python number; ``None`` reads it from the shapes.
     """
     if xp is None:
         xp = namespace(AL, Y)
@@ -261,7 +265,8 @@ def model_backward(
         check_output(output)
         activations.get(hidden)
     L = len(caches)
-    m = None if weights is None else real_m(weights, xp)
+    if weights is not None:
+        m = real_m(weights, xp)
     grads: dict[str, Array] = {}
     for l, (kdW, kdb, kdA_prev, kdA) in zip(range(L, 0, -1), _gradient_keys(L), strict=True):
         need = dA0 or l > 1

@@ -62,16 +62,17 @@ def l2_cost(parameters: Mapping[str, Array], l2: float, m: int, xp: Any) -> Arra
 def gradients(
     parameters: Mapping[str, Array], X: Array, Y: Array, hidden: str, output: str, *,
     xp: Any, l2: float = 0.0, masks: Mapping[int, Array] | None = None,
-    want_cost: bool = True, weights: Array | None = None,
+    want_cost: bool = True, weights: Array | None = None, m: Any = None,
 ) -> tuple[dict[str, Array], Array | None]:
     """The gradients of J (with the L2 term dW += (λ/m) W and the dropout
     masks) and, when wanted, J itself: the training loop's forward and
-    backward pass, without dA0. ``weights``: see ``losses.real_m``."""
+    backward pass, without dA0. ``weights``: see ``losses.real_m``; ``m``:
+    see ``propagation.model_backward``."""
     AL, caches = propagation._model_forward(X, parameters, hidden, output, xp=xp,
                                             keep_Z=False, masks=masks)
     J = losses.output_cost(caches[-1][1], AL, Y, output, weights) if want_cost else None
     grads = propagation._model_backward(AL, Y, caches, hidden, output, dA0=False, reuse=True,
-                                        xp=xp, masks=masks, weights=weights)
+                                        xp=xp, masks=masks, weights=weights, m=m)
     if l2:
         m = X.shape[1] if weights is None else losses.real_m(weights, xp)
         grads = {k: (g + (l2 / m) * parameters[k[1:]] if k.startswith("dW") else g)
@@ -120,17 +121,18 @@ def opt_arrays(opt_state: Mapping[str, Any]) -> dict[str, Any]:
 def raw_step(hidden: str, output: str, optimizer: Optimizer, l2: float,
              xp: Any) -> Callable[..., Any]:
     """The loop's step as a pure function of arrays:
-    ``raw(parameters, opt_arrays, X, Y, masks, rate, hyper, want, weights=None)
-    -> (parameters, J, opt_arrays)``, with the optimizer's step count left out
-    (its host values come in as ``hyper``): what the engines run. The same
-    operations as :func:`step`, whose inputs it trusts."""
+    ``raw(parameters, opt_arrays, X, Y, masks, rate, hyper, want, weights=None,
+    m=None) -> (parameters, J, opt_arrays)``, with the optimizer's step count
+    left out (its host values come in as ``hyper``): what the engines run. The
+    same operations as :func:`step`, whose inputs it trusts. ``m``: see
+    ``propagation.model_backward``."""
     apply = optimizer.apply
 
     def raw(parameters: dict[str, Array], arrays: dict[str, Any], X: Array, Y: Array,
             masks: dict[int, Array] | None, rate: Any, hyper: dict[str, Any],
-            want: bool, weights: Array | None = None) -> Any:
+            want: bool, weights: Array | None = None, m: Any = None) -> Any:
         grads, J = gradients(parameters, X, Y, hidden, output, xp=xp, l2=l2, masks=masks,
-                             want_cost=want, weights=weights)
+                             want_cost=want, weights=weights, m=m)
         new, arrays = apply(parameters, grads, arrays, rate, hyper, xp)
         return new, J, arrays
 

@@ -430,3 +430,23 @@ def test_jax_inputs_are_checked_once_and_new_ones_again(monkeypatch):
     X[0, 0] = np.nan  # NumPy arrays change in place: checked at every call
     with pytest.raises(ValueError, match="X contains NaN or inf"):
         nn.Network([2, 3, 1]).fit(X, Y, iterations=3, progress=False)
+
+
+@pytest.mark.parametrize("backend_name", ["numpy", "torch", "array_api_strict"])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("decay_rate", [0.0, 0.3])
+def test_steps_between_record_points_give_the_bits_of_recorded_steps(backend_name, dtype,
+                                                                     decay_rate):
+    """Between record points the loop hands the rate and m to the step as 0-d
+    arrays (NumPy divides small arrays by those faster than by Python
+    numbers): the same quotients and products, bit for bit."""
+    pytest.importorskip(backend_name)
+    X, Y = flower()
+    runs = []
+    for record_every in (1, 12):  # every step a record point; one, then eleven between
+        net = nn.Network([2, 4, 1], hidden="tanh", backend=backend_name, dtype=dtype, seed=3)
+        net.fit(X, Y, iterations=12, learning_rate=0.7, record_every=record_every,
+                decay_rate=decay_rate, progress=False)
+        runs.append({k: backend.to_numpy(v) for k, v in net.parameters.items()})
+    for k in runs[0]:
+        np.testing.assert_array_equal(runs[0][k], runs[1][k])

@@ -147,15 +147,23 @@ class Runner:
             return
         run, hyper, t, arrays = self._step, self.s.optimizer.hyper, opt["t"], opt_arrays(opt)
         dropout, m = self.s.dropout, X.shape[1]
+        # A constant rate and m as 0-d arrays of the parameters' dtype: the same
+        # products and quotients as by Python numbers, at half NumPy's cost for
+        # small arrays.
+        operands: list[Any] = list(rates)
         if rates and rates.count(rates[0]) == len(rates):
-            # A constant rate as one 0-d array of the parameters' dtype: the same
-            # products as by the Python float, at half NumPy's cost for small arrays.
-            rates = [self.xp.reshape(stacked(rates[:1], 1, self.like), ())] * len(rates)
-        for rate in rates:
+            operands = [self.scalar(rates[0])] * len(rates)
+        m_array = self.scalar(m) if weights is None else None
+        for rate in operands:
             t += 1
             masks = self.masks(m) if dropout else None
-            params, _, arrays = run(params, arrays, X, Y, masks, rate, hyper(t), False, weights)
+            params, _, arrays = run(params, arrays, X, Y, masks, rate, hyper(t), False, weights,
+                                    m_array)
             yield params, {**arrays, "t": t}
+
+    def scalar(self, value: float) -> Array:
+        """``value`` as a 0-d array of the parameters' dtype, where they live."""
+        return self.xp.reshape(stacked([value], 1, self.like), ())
 
     def capacity(self, wanted: int, m: int) -> int:
         """How many steps one chunk takes: ``wanted``, fewer when their
