@@ -198,7 +198,7 @@ def linear_activation_backward(
 
     ``A`` (= g(Z), optional) spares sigmoid and tanh recomputing it.
     """
-    _, g_backward = activations.get(activation)
+    activations.get(activation)
     linear_cache, Z = cache
     if xp is None:
         xp = namespace(dA, Z)
@@ -207,12 +207,19 @@ def linear_activation_backward(
                 f"dA has shape {tuple(dA.shape)} but the cache's Z has shape "
                 f"{tuple(Z.shape)}: dA[l] must be (n[l], m) like Z[l]"
             )
-    fused = getattr(xp, "nnarray_fused", None)  # see backend.fused.training_namespace
-    if fused is not None and activation in fused.activations:
-        dZ = fused.activation_backward(activation, dA, Z, A)  # one kernel, the same operations
-    else:
-        dZ = g_backward(dA, Z, A, xp)
+    dZ = _activation_dZ(dA, Z, A, activation, xp)
     return _linear_backward(dZ, linear_cache, xp=xp, need_dA_prev=need_dA_prev, m=m)
+
+
+def _activation_dZ(dA: Array, Z: Array | None, A: Array | None, activation: str,
+                   xp: Any) -> Array:
+    """dZ = dA · g'(Z): one fused kernel with a namespace from
+    ``backend.fused.training_namespace``, the same operations."""
+    fused = getattr(xp, "nnarray_fused", None)
+    if fused is not None and activation in fused.activations:
+        dZ: Array = fused.activation_backward(activation, dA, Z, A)
+        return dZ
+    return activations.get(activation)[1](dA, Z, A, xp)
 
 
 @highest_precision
@@ -291,9 +298,9 @@ def model_backward(
             # With reuse, A[l] = g(Z[l]) is read from the next layer's A_prev
             # (not when dropout changed it: then g'(Z) is computed from Z).
             A = caches[l][0][0] if reuse and not dropped else None
-            dA_prev, dW, db = _linear_activation_backward(
-                dA, caches[l - 1], hidden, A=A, xp=xp, need_dA_prev=need, m=m,
-            )
+            linear_cache, Z = caches[l - 1]  # linear_activation_backward, checked above
+            dZ = _activation_dZ(dA, Z, A, hidden, xp)
+            dA_prev, dW, db = _linear_backward(dZ, linear_cache, xp=xp, need_dA_prev=need, m=m)
         grads[kdW], grads[kdb] = dW, db
         if need:
             grads[kdA_prev] = dA_prev  # type: ignore[assignment]  # need: not None
