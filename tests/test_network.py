@@ -434,9 +434,10 @@ def test_jax_inputs_are_checked_once_and_new_ones_again(monkeypatch):
 
 @pytest.mark.parametrize("backend_name", ["numpy", "torch", "array_api_strict"])
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
-@pytest.mark.parametrize("decay_rate", [0.0, 0.3])
-def test_steps_between_record_points_give_the_bits_of_recorded_steps(backend_name, dtype,
-                                                                     decay_rate):
+@pytest.mark.parametrize("kw", [{}, {"decay_rate": 0.3},
+                                {"optimizer": "adam", "dropout": {1: 0.8}, "l2": 0.1}],
+                         ids=["gd", "decay", "adam-dropout-l2"])
+def test_steps_between_record_points_give_the_bits_of_recorded_steps(backend_name, dtype, kw):
     """Between record points the loop hands the rate and m to the step as 0-d
     arrays (NumPy divides small arrays by those faster than by Python
     numbers): the same quotients and products, bit for bit."""
@@ -445,8 +446,8 @@ def test_steps_between_record_points_give_the_bits_of_recorded_steps(backend_nam
     runs = []
     for record_every in (1, 12):  # every step a record point; one, then eleven between
         net = nn.Network([2, 4, 1], hidden="tanh", backend=backend_name, dtype=dtype, seed=3)
-        net.fit(X, Y, iterations=12, learning_rate=0.7, record_every=record_every,
-                decay_rate=decay_rate, progress=False)
+        net.fit(X, Y, iterations=12, learning_rate=0.05 if kw else 0.7,
+                record_every=record_every, progress=False, **kw)
         runs.append({k: backend.to_numpy(v) for k, v in net.parameters.items()})
     for k in runs[0]:
         np.testing.assert_array_equal(runs[0][k], runs[1][k])
