@@ -6,12 +6,13 @@ course — momentum, RMSprop, Adam — are small objects whose state is a dict o
 arrays: ``state = opt.init(params)``, then
 ``params, state = opt.update(params, grads, state, learning_rate)``.
 ``state["t"]`` is the step count, kept on the host; ``opt.apply`` updates the
-state's arrays alone. What a step needs from the host besides the rate (Adam's bias corrections)
-is ``opt.hyper(t)``; a compiled chunk computes it on the host for each of its
-steps and passes it in as ``hyper=`` (the rate and these may then be 0-d
-device arrays), so that one program serves every step. ``xp=`` is the
-training loop's namespace: with a fused one (``backend.fused``, on CuPy)
-gradient descent and Adam update each parameter in one kernel.
+state's arrays alone. What a step needs from the host besides the rate
+(Adam's bias corrections) is ``opt.hyper(t)``; a compiled chunk computes it
+on the host for each of its steps and passes it in as ``hyper=`` (the rate
+and these may then be 0-d device arrays), so that one program serves every
+step. ``xp=`` is the training loop's namespace: with a fused one
+(``backend.fused``, on CuPy) gradient descent and Adam update each parameter
+in one kernel.
 """
 
 from __future__ import annotations
@@ -60,7 +61,7 @@ def apply_gradients(
     kernel, the same operations."""
     fused = getattr(xp, "nnarray_fused", None)
     if fused is not None:
-        return {k: fused.gradient_descent(p, grads[f"d{k}"], learning_rate)
+        return {k: fused.gradient_descent(p, grads["d" + k], learning_rate)
                 for k, p in parameters.items()}
     return {k: p - learning_rate * grads["d" + k] for k, p in parameters.items()}
 

@@ -220,9 +220,9 @@ def run(
     points = [i for i in points if i >= start]
     runner = loop.runner
     capacity = runner.step_capacity = runner.capacity(record_every, X.shape[1])
-    # The last record point, a step after the one before it, from that
-    # point's chunk where the engine gives a chunk's last cost too (nothing
-    # to validate or checkpoint there): one chunk less.
+    # The run's last record point (iterations − 1) read from the chunk of the
+    # point before it, as that chunk's last cost, where the engine gives one
+    # and nothing is validated or checkpointed there: one chunk less a run.
     tail = (not runner.per_step and runner.chunks is not None and runner.chunks.costs_last
             and ex.validation is None and len(points) > 1
             and iterations - points[-2] <= capacity

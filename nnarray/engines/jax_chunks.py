@@ -22,11 +22,12 @@ class JaxChunks(Chunks):
 
     Every step of a full-batch chunk is the same program: the update, and
     the cost (the record point's) only where the step is the chunk's first,
-    or its last when asked (``lax.cond``), so the other steps skip it. One step on its own is a
-    chunk of one, so the per-step path (``on_iteration``, divergence replay)
-    and chunks give the same bits. Nothing is donated: the parameters at a chunk's start stay
-    alive as the record point's checkpoint (divergence replay, early
-    stopping), and the other inputs are the user's (X, Y) or used once."""
+    or its last when asked (``lax.cond``), so the other steps skip it. One
+    step on its own is a chunk of one, so the per-step path (``on_iteration``,
+    divergence replay) and chunks give the same bits. Nothing is donated: the
+    parameters at a chunk's start stay alive as the record point's checkpoint
+    (divergence replay, early stopping), and the other inputs are the user's
+    (X, Y) or used once."""
 
     steps_as_chunks = True
     host_operands = True  # jit's own dispatch copies NumPy operands

@@ -217,9 +217,10 @@ class Runner:
             params, arrays, J_n = chunks.full_batch(params, arrays, X, Y, masks, rate, hypers,
                                                     n, True, weights, last=final)
             if final:
-                J_n, J_last = J_n
-                J_n = (J_n if J is None else J, J_last)
-            J = J_n if J is None or final else J
+                first, J_last = J_n
+                J = (first if J is None else J, J_last)
+            elif J is None:
+                J = J_n
             done += n
         return params, J, {**arrays, "t": t + len(rates)}
 
