@@ -74,14 +74,15 @@ class Inputs:
         the output takes: one program where the network computes, one host
         sync; none for JAX arrays that passed already (they never change)."""
         key = (id(X), id(Y), self.output)
-        held = _passed.get(key) if self.target.backend == "jax" else None
+        immutable = self.target.backend == "jax" and not self.target.is_set  # JAX arrays here
+        held = _passed.get(key) if immutable else None
         if held is not None and held[0]() is X and (held[1] is None or held[1]() is Y):
             return [True, True, True]
         name = "numpy" if self.target.is_set else self.target.backend  # a set: on the host
         with self.target.context():
             flags = _value_checks(name, self.output)(X, Y)
         valid = [bool(f) for f in backend.to_numpy(flags)]
-        if all(valid) and backend.backend_of(X) == "jax":
+        if all(valid) and immutable:
             if len(_passed) >= 16:
                 _passed.clear()
             _passed[key] = (weakref.ref(X), None if Y is None else weakref.ref(Y))

@@ -66,6 +66,11 @@ def apply_gradients(
     return {k: p - learning_rate * grads["d" + k] for k, p in parameters.items()}
 
 
+def opt_arrays(opt_state: Mapping[str, Any]) -> dict[str, Any]:
+    """The optimizer state without its step count ``t`` (kept on the host)."""
+    return {k: v for k, v in opt_state.items() if k != "t"}
+
+
 def _zeros_like(parameters: Mapping[str, Array]) -> dict[str, Array]:
     return {k: namespace(p).zeros_like(p) for k, p in parameters.items()}
 
@@ -102,8 +107,7 @@ class _Optimizer:
         ``hyper`` defaults to :meth:`hyper` of the step ``state["t"] + 1``;
         ``xp`` is the loop's namespace (a fused one runs one kernel per parameter)."""
         t = state["t"] + 1
-        arrays = {k: v for k, v in state.items() if k != "t"}
-        new, arrays = self.apply(parameters, grads, arrays, learning_rate,
+        new, arrays = self.apply(parameters, grads, opt_arrays(state), learning_rate,
                                  self.hyper(t) if hyper is None else hyper, xp)
         return new, {"t": t, **arrays}
 

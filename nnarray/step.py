@@ -73,12 +73,12 @@ def gradients(
     J = losses.output_cost(caches[-1][1], AL, Y, output, weights) if want_cost else None
     grads = propagation._model_backward(AL, Y, caches, hidden, output, dA0=False, reuse=True,
                                         xp=xp, masks=masks, weights=weights, m=m)
-    if l2:
-        m = X.shape[1] if weights is None else losses.real_m(weights, xp)
-        grads = {k: (g + (l2 / m) * parameters[k[1:]] if k.startswith("dW") else g)
+    if l2:  # the count of examples here, not the m argument of model_backward
+        count = X.shape[1] if weights is None else losses.real_m(weights, xp)
+        grads = {k: (g + (l2 / count) * parameters[k[1:]] if k.startswith("dW") else g)
                  for k, g in grads.items()}
         if J is not None:
-            J = J + l2_cost(parameters, l2, m, xp)
+            J = J + l2_cost(parameters, l2, count, xp)
     return grads, J
 
 
@@ -110,11 +110,6 @@ def step(
     state = s.optimizer.init(parameters) if opt_state is None else opt_state
     new, state = s.optimizer.update(parameters, grads, state, learning_rate, hyper, xp=xp)
     return new, J, state
-
-
-def opt_arrays(opt_state: Mapping[str, Any]) -> dict[str, Any]:
-    """The optimizer state without its step count ``t`` (kept on the host)."""
-    return {k: v for k, v in opt_state.items() if k != "t"}
 
 
 @lru_cache(maxsize=64)

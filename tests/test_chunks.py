@@ -238,7 +238,7 @@ def test_compiled_chunks_use_the_highest_float32_precision(optimizer, precision,
     raw = S.raw_step("relu", "sigmoid", opt, 0.0, jnp)
     JaxChunks = jax_chunks.JaxChunks
     chunks = JaxChunks(raw) if precision is None else JaxChunks(raw, precision)
-    arrays = S.opt_arrays(opt.init(params))
+    arrays = optimizers.opt_arrays(opt.init(params))
     rates = jnp.full((4,), 0.1, dtype=jnp.float32)
     hypers = {n: jnp.full((4,), v, dtype=jnp.float32) for n, v in opt.hyper(1).items()}
     args = (params, arrays, jnp.asarray(X, dtype=jnp.float32),

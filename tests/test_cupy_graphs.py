@@ -24,7 +24,8 @@ import nnarray as nn
 from nnarray import backend, optimizers
 from nnarray.engines import cupy_graphs, gemm, runner
 from nnarray.engines.cupy_graphs import CupyGraphChunks, NumpyDevice
-from nnarray.step import opt_arrays, raw_step
+from nnarray.optimizers import opt_arrays
+from nnarray.step import raw_step
 
 # ---------------------------------------------------------------- the graph engine
 

@@ -9,7 +9,8 @@ from functools import lru_cache
 from typing import Any
 
 from ..backend import Array, HostRandom, stacked, target_of
-from ..step import Settings, opt_arrays, raw_step
+from ..optimizers import opt_arrays
+from ..step import Settings, raw_step
 from . import fused, gemm
 from .chunks import MASK_BYTES, Chunks
 from .eager import compile_step, jit_enabled
@@ -129,8 +130,8 @@ class Runner:
         if self.chunks is not None:
             # The chunks' operands, 0-d device arrays: CUDA divides by a Python
             # scalar as a product with its reciprocal, by a tensor exactly.
-            step_rate = stacked([rate], 1, self.like)[0]
-            hyper = {n: stacked([v], 1, self.like)[0] for n, v in hyper.items()}
+            step_rate = self.scalar(rate)
+            hyper = {n: self.scalar(v) for n, v in hyper.items()}
         masks = self.masks(X.shape[1]) if self.s.dropout else None
         new, J, arrays = self._step(params, opt_arrays(opt), X, Y, masks, step_rate, hyper,
                                     want=want, weights=weights)
