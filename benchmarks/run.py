@@ -65,7 +65,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--dtype", default="float32", choices=["float32", "float64"])
     parser.add_argument("--quick", action="store_true", help="fewer repeats and iterations")
     parser.add_argument("--tiny", action="store_true", help="tiny workloads (for tests)")
-    parser.add_argument("--only", default=None, help="contenders whose name contains this")
+    parser.add_argument("--only", default=None,
+                        help="contenders whose name contains this (any case)")
     parser.add_argument("--out", default=str(HERE / "RESULTS.md"))
     parser.add_argument("--no-scaling", action="store_true")
     return parser.parse_args(argv)
@@ -80,8 +81,8 @@ def command(args: argparse.Namespace) -> str:
 
 
 def chosen(name: str, only: str | None) -> bool:
-    """``--only`` keeps the contenders it names and the references."""
-    return not only or any(s in name for s in (only, C.HAND_NUMPY, PRODUCTS))
+    """``--only`` (any case) keeps the contenders it names and the references."""
+    return not only or only.lower() in name.lower() or name in (C.HAND_NUMPY, PRODUCTS)
 
 
 def main(argv: list[str] | None = None) -> Results:

@@ -51,6 +51,7 @@ def test_the_cli_keeps_its_flags():
                                  '--quick --no-scaling --only "cupy"')
     assert run.chosen("nnarray cupy", "cupy") and run.chosen(C.HAND_NUMPY, "cupy")
     assert not run.chosen("nnarray torch cuda (graph)", "cupy")
+    assert run.chosen(C.JAX_FORI, "jax") and run.chosen(C.NNARRAY_JAX, "JAX")  # any case
 
 
 def _run_module():

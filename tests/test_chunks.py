@@ -251,6 +251,36 @@ def test_compiled_chunks_use_the_highest_float32_precision(optimizer, precision,
     assert all(p == (want, want) for p in precisions), precisions
 
 
+@pytest.mark.parametrize("last", [False, True])
+def test_a_chunks_costs_come_from_the_steps_own_forward_pass(last):
+    """The record points' costs (the first step's, and the last's when asked)
+    add no forward pass: the chunk's program has the step's 3L − 1 matrix
+    products (L forward, L dW and L − 1 dA), not one more forward per cost."""
+    jax = pytest.importorskip("jax")
+    jnp = jax.numpy
+    X, Y = _data()
+    dims = [2, 5, 4, 1]
+    params = nn.init.initialize_parameters(dims, method="he", seed=1, backend="jax",
+                                           dtype="float32")
+    raw = S.raw_step("relu", "sigmoid", optimizers.get("gd"), 0.0, jnp)
+    chunks = jax_chunks.JaxChunks(raw)
+    rates = jnp.full((4,), 0.1, dtype=jnp.float32)
+    args = (params, {}, jnp.asarray(X, dtype=jnp.float32), jnp.asarray(Y, dtype=jnp.float32),
+            None, rates, {}, 3, True)
+    jaxpr = jax.make_jaxpr(lambda *a: chunks.full_batch(*a, last=last), static_argnums=(7, 8))
+    L = len(dims) - 1
+    assert len(_dot_precisions(jaxpr(*args).jaxpr)) == 3 * L - 1
+    # the costs are those of the chunk's first and last steps: chunks of one
+    # (the per-step path) give the same bits
+    out = chunks.full_batch(*args, last=last)
+    costs = [float(J) for J in (out[2] if last else (out[2],))]
+    p, expected = params, []
+    for _ in range(3):
+        p, _, J = chunks.full_batch(p, {}, *args[2:6], {}, 1, True)
+        expected.append(float(J))
+    assert costs == ([expected[0], expected[2]] if last else [expected[0]])
+
+
 @pytest.mark.parametrize("name", ["linear_forward", "linear_activation_forward",
                                   "model_forward", "linear_backward",
                                   "linear_activation_backward", "model_backward"])

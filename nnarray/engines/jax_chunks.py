@@ -20,14 +20,15 @@ class JaxChunks(Chunks):
     recompile. float32 products run at ``precision="highest"`` (no TF32)
     unless ``precision="tf32"``.
 
-    Every step of a full-batch chunk is the same program: the update, and
-    the cost (the record point's) only where the step is the chunk's first,
-    or its last when asked (``lax.cond``), so the other steps skip it. One
-    step on its own is a chunk of one, so the per-step path (``on_iteration``,
-    divergence replay) and chunks give the same bits. Nothing is donated: the
-    parameters at a chunk's start stay alive as the record point's checkpoint
-    (divergence replay, early stopping), and the other inputs are the user's
-    (X, Y) or used once."""
+    Every step of a full-batch chunk is the same program, cost included (from
+    the step's own forward pass; the chunk keeps its first step's and, when
+    asked, its last's), as in the CUDA-graph engines: a record point costs no
+    second forward pass and the loop has no branch. One step on its own is a
+    chunk of one, so the per-step path (``on_iteration``, divergence replay)
+    and chunks give the same bits. Nothing is donated: the parameters at a
+    chunk's start stay alive as the record point's checkpoint (divergence
+    replay, early stopping), and the other inputs are the user's (X, Y) or
+    used once."""
 
     steps_as_chunks = True
     host_operands = True  # jit's own dispatch copies NumPy operands
@@ -35,6 +36,7 @@ class JaxChunks(Chunks):
 
     def __init__(self, raw: Any, precision: str = "highest") -> None:
         import jax
+        import jax.numpy as jnp
         from jax import lax
 
         self._jax, self._precision = jax, precision
@@ -43,15 +45,11 @@ class JaxChunks(Chunks):
                  k: Any, last: Any, weights: Any) -> Any:
             def body(i: Any, carry: Any) -> Any:
                 p, o, first, final = carry
-                step = (X, Y, _take(masks, i), rates[i], _take(hypers, i))
-                first = lax.cond(i == 0, lambda: raw(p, o, *step, True, weights)[1],
-                                 lambda: first)
-                final = lax.cond(i == last, lambda: raw(p, o, *step, True, weights)[1],
-                                 lambda: final)
-                p, _, o = raw(p, o, *step, False, weights)
-                return p, o, first, final
+                p, J, o = raw(p, o, X, Y, _take(masks, i), rates[i], _take(hypers, i), True,
+                              weights)
+                return p, o, jnp.where(i == 0, J, first), jnp.where(i == last, J, final)
 
-            J0 = jax.numpy.zeros((), dtype=rates.dtype)
+            J0 = jnp.zeros((), dtype=rates.dtype)
             return lax.fori_loop(0, k, body, (params, opt, J0, J0))
 
         def batches(params: Any, opt: Any, Xb: Any, Yb: Any, masks: Any, rates: Any,
@@ -64,7 +62,7 @@ class JaxChunks(Chunks):
                 return p, o, t + J * weight
 
             if total is None:  # an epoch's first chunk
-                total = jax.numpy.zeros((), dtype=rates.dtype)
+                total = jnp.zeros((), dtype=rates.dtype)
             return lax.fori_loop(0, k, body, (params, opt, total))
 
         self._full = jax.jit(full)
