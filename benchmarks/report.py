@@ -76,6 +76,13 @@ class Results:
 Goal = tuple[str, str, str, bool]
 
 
+def ms(seconds: float) -> str:
+    """Milliseconds with at least three significant digits (a planar step is
+    a few µs)."""
+    value = seconds * 1e3
+    return f"{value:.3f}" if value >= 0.1 else f"{value:#.3g}"
+
+
 def targets(rows: list[dict[str, Any]], device: str,
             mini: Iterable[dict[str, Any]] = ()) -> list[Goal]:
     """(target, bound, measured, met) for each target this run's rows can answer."""
@@ -186,7 +193,7 @@ def _gpu_targets(by: dict[tuple[str, str], dict[str, Any]], order: list[str],
 
     def cupy_ms(wl: str) -> tuple[str, bool] | None:
         r = by.get((wl, NNARRAY_CUPY))
-        return (f"{r['seconds'] * 1e3:.3f} ms", r["seconds"] <= bounds_ms[wl] / 1e3) if r \
+        return (f"{ms(r['seconds'])} ms", r["seconds"] <= bounds_ms[wl] / 1e3) if r \
             else None
 
     t, ok = per_workload(bounds_ms, cupy_ms)
@@ -347,7 +354,7 @@ def _table(res: Results) -> list[str]:
         prod = (f"{r['seconds'] / products[r['workload']]:.2f}" if r["workload"] in products
                 else "")
         hand = f"{r['seconds'] / b['seconds']:.2f}" if b else ""
-        lines.append(f"| {r['workload']} | {r['contender']} | {r['seconds'] * 1e3:.3f} | "
+        lines.append(f"| {r['workload']} | {r['contender']} | {ms(r['seconds'])} | "
                      f"{hand} | {r['seconds'] / r['floor']:.2f} | {prod} | {mem} |")
     return lines
 

@@ -171,7 +171,7 @@ def time_workload(w: Workload, args: argparse.Namespace, device: str,
             mem = timing.peak_memory(made[name])
         res.rows.append({"workload": w.name, "contender": name, "seconds": s, "memory": mem,
                          "floor": floor, "gemm_bound": w.gemm_bound})
-        print(f"{w.name:42s} {name:36s} {s * 1e3:10.3f} ms/it", flush=True)
+        print(f"{w.name:42s} {name:36s} {report.ms(s):>10s} ms/it", flush=True)
 
 
 def time_minibatches(args: argparse.Namespace, device: str, res: Results) -> None:

@@ -176,7 +176,7 @@ MET = {("planar", C.NNARRAY_CUPY): 0.045, ("cat", C.NNARRAY_CUPY): 0.11,
 
 def test_gpu_targets_all_met():
     got = _verdicts(_gpu_rows(MET), C.GPU, _mini(gpu_ms=12.0))
-    assert got[CUPY_MS] == ("planar 0.045 ms, cat 0.110 ms", True)
+    assert got[CUPY_MS] == ("planar 0.0450 ms, cat 0.110 ms", True)
     assert got[CUPY_PRODUCTS] == ("wide 1.08×, mnist-like 1.16×", True)
     # the fastest is jax everywhere; the best peer JAX's loop by hand, else torch's graph
     assert got[PEER] == (f"planar 0.94× (jax against {C.JAX_FORI}), cat 0.98× (jax against "
@@ -207,7 +207,7 @@ def test_gpu_targets_missed():
 def test_gpu_targets_say_what_was_not_measured():
     rows = _gpu_rows({**MET, ("cat", C.NNARRAY_CUPY): None, ("big", C.NNARRAY_CUPY): None})
     got = _verdicts(rows, C.GPU, _mini(gpu_ms=None))
-    assert got[CUPY_MS] == ("planar 0.045 ms, cat not measured", False)
+    assert got[CUPY_MS] == ("planar 0.0450 ms, cat not measured", False)
     assert got[BIG] == ("cupy not measured, torch 1.03×, jax 1.00×", False)
     assert got[MINI] == ("digits-like not measured", False)
     # a run without the big net (--only, a smaller card) is judged on what it ran
@@ -343,3 +343,8 @@ def test_timing_rounds_draw_their_order_and_start_from_a_collected_heap():
     before_b = {r[r.index("b") - 1] for r in rounds if r.index("b")}
     assert len(before_b) > 1  # no contender always follows the same one
     assert all(not alive for _, alive in runs)  # the garbage before each timing is gone
+
+
+def test_milliseconds_keep_three_significant_digits():
+    assert [report.ms(s) for s in (3.8e-6, 2.13e-5, 9.4e-5, 1.6e-3, 0.094)] == [
+        "0.00380", "0.0213", "0.0940", "1.600", "94.000"]
