@@ -342,27 +342,31 @@ def run_epochs(
     loop = _Loop(state, X, Y, settings, ex)
     xp, m = loop.xp, X.shape[1] if ex.examples is None else ex.examples.m
     full = m // batch_size
-    starts = range(0, m, batch_size)
     runner = loop.runner
     chunked = runner.chunks is not None and full > 0 and (
         not runner.per_step or runner.chunks.steps_as_chunks)
     capacity = runner.capacity(full, batch_size) if chunked else 0
+    shuffled = _shuffled(target_of(X).backend) if chunked else None
     first, step_count = loop.resume()
-    bar = Progress((epochs - first) * len(starts), progress)
+    bar = Progress((epochs - first) * -(-m // batch_size), progress)
     try:
         for epoch in range(first, epochs):
             start_params, start_opt = state.parameters, state.opt_state
             order = _epoch_order(loop, X, m, batch_size, epoch)
-            Xs, Ys = xp.take(X, order, axis=1), xp.take(Y, order, axis=1)
-            total = None
-            if chunked:
-                total = _epoch_chunks(loop, Xs, Ys, full, batch_size, capacity,
-                                      settings.rate(epoch), bar, step_count)
+            rate, total = settings.rate(epoch), None
+            if shuffled is not None:
+                Xb, Yb, Xs, Ys = shuffled(X, Y, order, full=full, batch_size=batch_size)
+                total = _epoch_chunks(loop, Xb, Yb, full, m, capacity, rate, bar, step_count)
                 step_count += full
-            for a in starts[full if chunked else 0:]:
-                b = min(a + batch_size, m)  # the standard leaves out-of-bounds stops undefined
-                total = _batch(loop, Xs[:, a:b], Ys[:, a:b], settings.rate(epoch), m, total,
-                               bar, step_count)
+                starts = range(0, Xs.shape[1], batch_size)  # the partial batch, if any
+            else:
+                Xs, Ys = xp.take(X, order, axis=1), xp.take(Y, order, axis=1)
+                starts = range(0, m, batch_size)
+            for a in starts:
+                b = min(a + batch_size, Xs.shape[1])  # out-of-bounds stops are undefined
+                whole = a == 0 and b == Xs.shape[1]  # a partial batch: no slicing op
+                total = _batch(loop, Xs if whole else Xs[:, a:b], Ys if whole else Ys[:, a:b],
+                               rate, m, total, bar, step_count)
                 step_count += 1
             if _end_epoch(loop, bar, total, (start_params, start_opt), epoch, step_count,
                           first, epochs):
@@ -416,20 +420,34 @@ def _end_epoch(loop: _Loop, bar: Progress, total: Any, start: tuple[Any, Any], e
     return False
 
 
-def _epoch_chunks(loop: _Loop, Xs: Array, Ys: Array, full: int, batch_size: int,
-                  capacity: int, rate: float, bar: Progress, step_count: int) -> Array:
-    """An epoch's ``full`` full batches of the shuffled ``(Xs, Ys)`` as
+@lru_cache(maxsize=8)
+def _shuffled(backend_name: str) -> Callable[..., Any]:
+    """``shuffled(X, Y, order, full=, batch_size=)``: an epoch's columns of X
+    and Y in ``order``, as its ``full`` full batches stacked ``(full, n,
+    batch_size)`` and the columns left over (the partial batch); one compiled
+    program on JAX."""
+    def shuffled(X: Array, Y: Array, order: Array, full: int,
+                 batch_size: int) -> tuple[Array, Array, Array, Array]:
+        xp = namespace(X, Y)
+        Xs, Ys = xp.take(X, order, axis=1), xp.take(Y, order, axis=1)
+        cut = full * batch_size
+
+        def stack(A: Array) -> Array:
+            return xp.permute_dims(xp.reshape(A[:, :cut], (A.shape[0], full, batch_size)),
+                                   (1, 0, 2))
+
+        return stack(Xs), stack(Ys), Xs[:, cut:], Ys[:, cut:]
+
+    return compile_step(shuffled, backend_name, static_argnames=("full", "batch_size"))
+
+
+def _epoch_chunks(loop: _Loop, Xb: Array, Yb: Array, full: int, m: int, capacity: int,
+                  rate: float, bar: Progress, step_count: int) -> Array:
+    """An epoch's ``full`` full batches, stacked ``(full, n, batch_size)``, as
     compiled chunks (of one step each in per-step mode); returns the sum of
     their costs weighted by their share of m, and leaves the new parameters
     in ``loop.state``."""
-    xp, state, m = loop.xp, loop.state, Xs.shape[1]
-
-    def batches(A: Array) -> Array:
-        n = A.shape[0]
-        return xp.permute_dims(xp.reshape(A[:, :full * batch_size], (n, full, batch_size)),
-                               (1, 0, 2))
-
-    Xb, Yb = batches(Xs), batches(Ys)
+    state, batch_size = loop.state, Xb.shape[2]
     total = None
     runner = loop.runner
     size = 1 if runner.per_step else capacity

@@ -402,3 +402,26 @@ def _fit_small(iterations: int) -> tuple[dict, nn.History]:
     hist = net.fit(X, Y, iterations=iterations, learning_rate=0.5, record_every=5,
                    progress=False, on_iteration=lambda i: None)
     return {k: backend.to_numpy(v) for k, v in net.parameters.items()}, hist
+
+
+@pytest.mark.parametrize("backend_name", ["numpy", "jax"])
+def test_an_epochs_batches_are_its_shuffled_columns(backend_name):
+    """The chunked mini-batch loop takes an epoch's batches from one program
+    (compiled on JAX): batch j is columns order[j·b : (j+1)·b], then the rest."""
+    if backend_name == "jax":
+        pytest.importorskip("jax")
+    from nnarray import train
+
+    rng = np.random.default_rng(0)
+    X, Y = rng.standard_normal((3, 11)), rng.standard_normal((2, 11))
+    order = rng.permutation(11)
+    target = backend.resolve(backend_name, "cpu")
+    Xb, Yb, Xr, Yr = train._shuffled(backend_name)(
+        target.asarray(X, "float64"), target.asarray(Y, "float64"), target.put(order),
+        full=2, batch_size=4)
+    for stacked, rest, A in ((Xb, Xr, X), (Yb, Yr, Y)):
+        stacked, rest = backend.to_numpy(stacked), backend.to_numpy(rest)
+        assert stacked.shape == (2, A.shape[0], 4)
+        for j in range(2):
+            np.testing.assert_array_equal(stacked[j], A[:, order[4 * j:4 * j + 4]])
+        np.testing.assert_array_equal(rest, A[:, order[8:]])
