@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 from typing import Any
 
 import array_api_compat
@@ -59,9 +60,15 @@ def _where(a: Array) -> str:
     if array_api_compat.is_jax_array(a):
         import jax
 
-        if not isinstance(a, jax.core.Tracer) and len(a.devices()) > 1:
-            return ",".join(sorted(str(d) for d in a.devices()))
+        if not isinstance(a, jax.core.Tracer):
+            return _jax_devices(a.sharding)
     return str(array_api_compat.device(a))
+
+
+@functools.lru_cache(maxsize=64)
+def _jax_devices(place: Any) -> str:
+    """:func:`_where` of the JAX arrays placed by ``place`` (a sharding)."""
+    return ",".join(sorted(str(d) for d in place.device_set))
 
 
 def _library(x: Array) -> str:
@@ -82,23 +89,28 @@ def target_of(x: Any) -> Target:
     backend = _library(x)
     if backend not in BACKENDS:
         raise TypeError(f"arrays of {type(x).__module__!r} are not supported; use {BACKENDS}")
-    dev = array_api_compat.device(x)
     if backend in ("numpy", "dask"):
         return resolve(backend, "cpu")
+    if backend == "jax":
+        return _jax_target(x.sharding)
+    dev = array_api_compat.device(x)
     if backend == "array_api_strict":
         name = dev._device  # array_api_strict.Device has no public name attribute
         return resolve(backend, "cpu" if name == "CPU_DEVICE" else name)
     if backend == "cupy":
         return resolve(backend, f"cuda:{dev.id}")
-    if backend == "torch":
-        return resolve(backend, "cpu" if dev.type == "cpu" else f"cuda:{dev.index or 0}")
-    # jax: one device, or a set (a mesh's devices in its order)
+    return resolve(backend, "cpu" if dev.type == "cpu" else f"cuda:{dev.index or 0}")  # torch
+
+
+@functools.lru_cache(maxsize=64)
+def _jax_target(place: Any) -> Target:
+    """The target of JAX arrays placed by ``place`` (a sharding): one device,
+    or a set (a mesh's devices in its order)."""
     import jax
 
-    place = x.sharding
     devices = list(place.mesh.devices.flat) if hasattr(place, "mesh") else sorted(
-        x.devices(), key=lambda d: d.id)
-    return resolve(backend, ",".join(sharding.device_names(jax, devices)))
+        place.device_set, key=lambda d: d.id)
+    return resolve("jax", ",".join(sharding.device_names(jax, devices)))
 
 
 def as_array(name: str, a: Any) -> Array:
