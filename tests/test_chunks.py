@@ -264,9 +264,10 @@ def test_a_chunks_costs_come_from_the_steps_own_forward_pass(last):
                                            dtype="float32")
     raw = S.raw_step("relu", "sigmoid", optimizers.get("gd"), 0.0, jnp)
     chunks = jax_chunks.JaxChunks(raw)
-    rates = jnp.full((4,), 0.1, dtype=jnp.float32)
-    args = (params, {}, jnp.asarray(X, dtype=jnp.float32), jnp.asarray(Y, dtype=jnp.float32),
-            None, rates, {}, 3, True)
+    place = backend.target_of(params["W1"])  # where the parameters are, not JAX's default
+    rates = place.asarray(np.full(4, 0.1), "float32")
+    args = (params, {}, place.asarray(X, "float32"), place.asarray(Y, "float32"), None, rates,
+            {}, 3, True)
     jaxpr = jax.make_jaxpr(lambda *a: chunks.full_batch(*a, last=last), static_argnums=(7, 8))
     L = len(dims) - 1
     assert len(_dot_precisions(jaxpr(*args).jaxpr)) == 3 * L - 1

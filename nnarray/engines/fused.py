@@ -24,8 +24,9 @@ The math modules never see this module: :func:`training_namespace` gives the
 training loop, on CuPy, its namespace with one more attribute,
 ``xp.nnarray_fused`` (a :class:`Fused`), and the fusion points of
 ``propagation`` and ``optimizers`` use it where it is present. Off CuPy, or
-with ``NNARRAY_NO_FUSE=1`` in the environment, the namespace is returned as
-it is and the standard path runs: it is the reference, and the fused one is
+without ``NNARRAY_FUSE=1`` in the environment (an opt-in until the kernels
+pass :func:`self_check` on a GPU), the namespace is returned as it is and
+the standard path runs: it is the reference, and the fused one is
 tested to agree with it (bit for bit in float64; see :func:`self_check` for
 the kernels on a GPU).
 """
@@ -357,8 +358,9 @@ def enabled() -> bool:
 
 def training_namespace(xp: Any, kernels: str | None = None) -> Any:
     """The namespace the training loop computes with: ``xp`` itself, except
-    on CuPy (unless ``NNARRAY_NO_FUSE`` is set), where it is ``xp`` with the
-    attribute ``nnarray_fused`` (a :class:`Fused` of CuPy kernels) added.
+    on CuPy where :func:`enabled` (``NNARRAY_FUSE=1``), where it is ``xp``
+    with the attribute ``nnarray_fused`` (a :class:`Fused` of CuPy kernels)
+    added.
 
     ``kernels="python"`` builds that namespace over any ``xp`` with the
     kernels evaluated in Python (:meth:`Kernel.evaluate`): the reference the
