@@ -364,7 +364,7 @@ def run_epochs(
                 starts = range(0, m, batch_size)
             for a in starts:
                 b = min(a + batch_size, Xs.shape[1])  # out-of-bounds stops are undefined
-                whole = a == 0 and b == Xs.shape[1]  # a partial batch: no slicing op
+                whole = a == 0 and b == Xs.shape[1]  # all of Xs: no slicing op
                 total = _batch(loop, Xs if whole else Xs[:, a:b], Ys if whole else Ys[:, a:b],
                                rate, m, total, bar, step_count)
                 step_count += 1
