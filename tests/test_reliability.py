@@ -9,7 +9,7 @@ import zipfile
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 import nnarray as nn
@@ -39,7 +39,7 @@ def problem(spec, output="sigmoid"):
     return X, Y
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=60, deadline=None, derandomize=True, database=None)
 @given(spec=nets, output=st.sampled_from(["sigmoid", "linear"]))
 def test_shapes_probabilities_and_costs_hold(spec, output):
     X, Y = problem(spec, output)
@@ -63,19 +63,26 @@ def test_shapes_probabilities_and_costs_hold(spec, output):
     assert np.isfinite(J) and J >= 0
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=40, deadline=None, derandomize=True, database=None,
+          suppress_health_check=[HealthCheck.too_slow])
 @given(spec=nets, hidden=st.sampled_from(["tanh", "sigmoid"]),
        output=st.sampled_from(["sigmoid", "linear"]))
+@example(spec={"dims": [1, 2, 1, 1], "hidden": "relu", "m": 4, "dtype": "float32", "seed": 952},
+         hidden="sigmoid", output="sigmoid")  # gradients ~1e-3
 def test_gradient_check_passes_on_small_float64_nets(spec, hidden, output):
     # smooth activations: ReLU's kink at 0 makes finite differences unreliable
-    # at random points (they are checked away from the kink in test_math)
+    # at random points (they are checked away from the kink in test_math).
+    # ε = 1e-5, near float64's cube-root epsilon, where the differences' error
+    # (truncation ~ε², rounding ~1e-16·J/ε) is smallest: about 1e-9 relative
+    # here. With the lecture's 1e-7 the rounding alone reaches 2e-7 when the
+    # gradients are ~1e-3 (dims [1, 2, 1, 1], sigmoid, m = 4: 2.2e-7).
     X, Y = problem(spec, output)
     params = nn.init.initialize_parameters(spec["dims"], method="xavier", seed=spec["seed"],
                                            dtype="float64")
-    assert gradcheck.check(params, X, Y, hidden, output) < 2e-7
+    assert gradcheck.check(params, X, Y, hidden, output, epsilon=1e-5) < 2e-7
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=40, deadline=None, derandomize=True, database=None)
 @given(logits=st.lists(st.floats(-1e4, 1e4), min_size=1, max_size=20))
 def test_cost_from_logits_is_finite_and_nonnegative(logits):
     Z = np.array([logits])
@@ -111,14 +118,14 @@ def _load_bytes(tmp_path, data):
     return net
 
 
-@settings(max_examples=FUZZ_EXAMPLES, deadline=None,
+@settings(max_examples=FUZZ_EXAMPLES, deadline=None, derandomize=True, database=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.binary(max_size=2000))
 def test_fuzz_load_random_bytes(tmp_path, data):
     assert _load_bytes(tmp_path, data) is None
 
 
-@settings(max_examples=FUZZ_EXAMPLES, deadline=None,
+@settings(max_examples=FUZZ_EXAMPLES, deadline=None, derandomize=True, database=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.data())
 def test_fuzz_load_mutated_model(tmp_path, valid_bytes, data):
@@ -172,7 +179,7 @@ size_lies = st.one_of(st.just(0), st.integers(-200, 200).filter(bool),
                       st.integers(2**32 - 300, 2**40))
 
 
-@settings(max_examples=FUZZ_EXAMPLES, deadline=None,
+@settings(max_examples=FUZZ_EXAMPLES, deadline=None, derandomize=True, database=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.data())
 def test_fuzz_load_compressed_and_zip64_entries(tmp_path, valid_entries, data):
