@@ -280,6 +280,50 @@ def test_a_new_graph_for_new_shapes_and_the_old_one_dropped():
     assert engine._graphs["full"][1] is not first and len(engine._graphs) == 1
 
 
+def _engines():
+    """Both CUDA-graph engines, without a GPU: CuPy's over its NumPy stand-in,
+    torch's on CPU tensors without the capture."""
+    yield pytest.param(lambda raw: CupyGraphChunks(raw, NumpyDevice()), np, id="cupy-stand-in")
+
+    def torch_engine(raw):
+        from nnarray.engines.torch_graphs import TorchGraphChunks
+
+        return TorchGraphChunks(raw, capture=False)
+
+    yield pytest.param(torch_engine, "torch", id="torch-without-capture")
+
+
+@pytest.mark.parametrize(("make", "library"), list(_engines()))
+def test_a_full_batch_graph_replays_its_step_without_the_cost(make, library):
+    """The cost of a chunk is its first step's: that step runs outside the
+    graph with its cost, and the graph (captured once) has none; mini-batch
+    graphs keep every step's cost (the epoch's sum)."""
+    if library == "torch":
+        torch = pytest.importorskip("torch")
+        xp, put = backend.namespace(torch.zeros(1)), torch.as_tensor
+    else:
+        xp, put = np, np.asarray
+    X, Y, params = _problem("sigmoid")
+    X, Y, params = put(X), put(Y), {k: put(v) for k, v in params.items()}
+    real = raw_step("tanh", "sigmoid", optimizers.get("gd"), 0.0, xp)
+    wants: list[bool] = []
+
+    def raw(*args):
+        wants.append(args[7])
+        return real(*args)
+
+    engine = make(raw)
+    for k in (5, 3):
+        wants.clear()
+        engine.full_batch(params, {}, X, Y, None, put(np.full(5, 0.1)), {}, k, True)
+        steps = wants[-k:]  # a capture's warm-up calls come first
+        assert steps == [True] + [False] * (k - 1) and not any(wants[:-k])
+    Xb, Yb = put(np.stack([X[:, :30], X[:, 30:]])), put(np.stack([Y[:, :30], Y[:, 30:]]))
+    wants.clear()
+    engine.mini_batch(params, {}, Xb, Yb, None, put(np.full(2, 0.1)), {}, 0, 2, 0.5, None)
+    assert wants and all(wants)
+
+
 # ---------------------------------------------------------------- gemm's plan
 
 

@@ -178,7 +178,7 @@ class _Graph:
             self.index, self.offset = d.counter(rates), d.counter(rates)
             self.out = xp.zeros((), dtype=rates.dtype)
 
-        def body() -> None:
+        def body(want: bool) -> None:
             i = self.index
             X, Y = self.inputs
             if batched:
@@ -188,17 +188,20 @@ class _Graph:
                                                        for l, M in self.masks.items()}
             hyper_i = {n: d.at(v, i) for n, v in self.hypers.items()}
             new, J, new_opt = raw(self.p, self.o, X, Y, masks_i, d.at(self.rates, i), hyper_i,
-                                  True)
+                                  want)
             tree(d.copy_into, self.p, new)
             tree(d.copy_into, self.o, new_opt)
             if batched:
                 d.copy_into(self.out, self.out + J * weight)
-            else:
-                d.copy_into(self.out, xp.where(i[0] == 0, J, self.out))
+            elif want:
+                d.copy_into(self.out, J)
             d.advance(i)
 
+        # Full batch: the chunk's first step (its record point) runs outside
+        # the graph with its cost, the same kernels; the graph has no cost.
+        self.batched, self.first = batched, lambda: body(True)
         with d.ordered():
-            self.replay = d.capture(body)
+            self.replay = d.capture(lambda: body(batched))
 
     def run(self, params: Any, opt: Any, masks: Any, rates: Any, hypers: Any, k: int,
             offset: int, total: Any) -> tuple[Any, Any, Any]:
@@ -216,8 +219,8 @@ class _Graph:
                 d.fill(self.out, 0)
             else:
                 d.copy_into(self.out, total)
-            for _ in range(k):
-                self.replay()
+            for n in range(k):
+                (self.replay if n or self.batched else self.first)()
             return tree(d.clone, self.p), tree(d.clone, self.o), d.clone(self.out)
 
 

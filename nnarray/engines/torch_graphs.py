@@ -46,7 +46,7 @@ class _Graph:
         def at(a: Any, i: Any) -> Any:
             return torch.index_select(a, 0, i).reshape(a.shape[1:])
 
-        def body() -> None:
+        def body(want: bool) -> None:
             i = self.index
             X, Y = self.inputs
             if batched:
@@ -55,25 +55,28 @@ class _Graph:
                                                        for l, M in self.masks.items()}
             hyper_i = {n: at(v, i) for n, v in self.hypers.items()}
             new, J, new_opt = raw(self.p, self.o, X, Y, masks_i, at(self.rates, i), hyper_i,
-                                  True)
+                                  want)
             _copy_into(self.p, new)
             _copy_into(self.o, new_opt)
             if batched:
                 self.out.copy_(self.out + J * weight)
-            else:
-                self.out.copy_(torch.where(i[0] == 0, J, self.out))
+            elif want:
+                self.out.copy_(J)
             self.index.add_(1)
 
-        self.replay = body
+        # Full batch: the chunk's first step (its record point) runs outside
+        # the graph with its cost, the same kernels; the graph has no cost.
+        self.batched, self.first = batched, lambda: body(True)
+        self.replay = lambda: body(batched)
         if capture:
             stream = torch.cuda.Stream()
             stream.wait_stream(torch.cuda.current_stream())
             with torch.cuda.stream(stream):
-                body()  # warm-up (allocator, cuBLAS handles) before capture
+                body(batched)  # warm-up (allocator, cuBLAS handles) before capture
             torch.cuda.current_stream().wait_stream(stream)
             self.graph = torch.cuda.CUDAGraph()
             with torch.cuda.graph(self.graph):
-                body()
+                body(batched)
             self.replay = self.graph.replay
 
     def run(self, params: Any, opt: Any, masks: Any, rates: Any, hypers: Any, k: int,
@@ -90,8 +93,8 @@ class _Graph:
             self.out.zero_()
         else:
             self.out.copy_(total)
-        for _ in range(k):
-            self.replay()
+        for n in range(k):
+            (self.replay if n or self.batched else self.first)()
         return tree(_clone, self.p), tree(_clone, self.o), self.out.clone()
 
 
