@@ -348,3 +348,16 @@ def test_timing_rounds_draw_their_order_and_start_from_a_collected_heap():
 def test_milliseconds_keep_three_significant_digits():
     assert [report.ms(s) for s in (3.8e-6, 2.13e-5, 9.4e-5, 1.6e-3, 0.094)] == [
         "0.00380", "0.0213", "0.0940", "1.600", "94.000"]
+
+
+def test_launches_count_operations_but_not_views():
+    torch = pytest.importorskip("torch")
+    from benchmarks import launches
+
+    a = torch.ones((3, 4))
+    assert launches.launches(lambda: (a + 1) * 2) == 2
+    assert launches.launches(lambda: (a + 1).T[::2]) == 1  # views launch nothing
+    assert launches.launches(lambda: a.T.reshape(12)) == 1  # a copy, then a view
+    n = launches.step_launches(TINY[0])
+    # the replayed graph step leaves out the cost that a chunk's first step computes
+    assert 0 < n["hand"] and 0 < n["replayed"] < n["first"]

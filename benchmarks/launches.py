@@ -1,0 +1,88 @@
+"""Kernel launches a training step makes, counted on the CPU.
+
+A CUDA graph replays its kernels back to back, so a small net's replayed
+step takes about as long as its launches: this counts them without a GPU,
+as the aten operations torch runs (views and the like left out: they launch
+nothing), for the hand-written torch step the benchmark times as a CUDA
+graph, and for nnarray's torch graph step, replayed (no cost) and as a
+chunk's first step (with the record point's cost)::
+
+    python benchmarks/launches.py
+
+CuPy's graph runs the same step through the same Array API calls, one
+kernel each where torch launches one.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.contenders import torch_lecture_step
+from benchmarks.workloads import WORKLOADS, Workload, problem
+
+
+def launches(run: Callable[[], Any]) -> int:
+    """The aten operations ``run()`` makes that launch a kernel: all but
+    views, new uninitialized tensors and ``_unsafe_view``."""
+    import torch
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    aten = torch.ops.aten
+    metadata = {aten._unsafe_view, aten.empty, aten.empty_like, aten.empty_strided}
+
+    class Count(TorchDispatchMode):
+        n = 0
+
+        def __torch_dispatch__(self, func: Any, types: Any, args: Any = (),
+                               kwargs: Any = None) -> Any:
+            if not func.is_view and func.overloadpacket not in metadata:
+                Count.n += 1
+            return func(*args, **(kwargs or {}))
+
+    with torch.no_grad(), Count():
+        run()
+    return Count.n
+
+
+def step_launches(w: Workload) -> dict[str, int]:
+    """Launches of one step of ``w``: ``hand`` (the hand-written torch step),
+    ``replayed`` and ``first`` (nnarray's torch graph step without and with
+    its cost), in float32 on the CPU."""
+    import torch
+    from array_api_compat import array_namespace
+
+    from nnarray.engines.torch_graphs import _Graph
+    from nnarray.optimizers import GradientDescent
+    from nnarray.step import raw_step
+
+    X, Y, params = problem(w, "float32")
+    hand = {k: torch.as_tensor(v).clone() for k, v in params.items()}
+    Xt, Yt = torch.as_tensor(X), torch.as_tensor(Y)
+    raw = raw_step(w.hidden, "sigmoid", GradientDescent(), 0.0, array_namespace(Xt))
+    graph = _Graph(torch, raw, {k: torch.as_tensor(v) for k, v in params.items()}, {},
+                   (Xt, Yt), None, torch.as_tensor(np.full(2, w.learning_rate, np.float32)),
+                   {}, False, 0.0, capture=False)
+    return {"hand": launches(lambda: torch_lecture_step(torch, hand, Xt, Yt, w)),
+            "first": launches(graph.first), "replayed": launches(graph.replay)}
+
+
+def main() -> None:
+    print("| workload | hand-written torch step | nnarray graph step, replayed | "
+          "nnarray, a chunk's first step (with the cost) |")
+    print("| --- | ---: | ---: | ---: |")
+    for w in WORKLOADS:
+        if not w.on_cpu:
+            continue
+        n = step_launches(w)
+        print(f"| {w.name} | {n['hand']} | {n['replayed']} | {n['first']} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
