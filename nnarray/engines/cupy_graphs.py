@@ -6,7 +6,10 @@ step is read on the device from a static buffer indexed by a step counter
 that the graph itself advances: the rate, the optimizer's host values,
 the dropout masks and, with mini-batches, the batch. The parameters and the
 optimizer state live in static buffers too; the step returns new arrays
-(the math never mutates) and the graph copies them into the buffers.
+(the math never mutates) and the graph copies them into the buffers. A
+full-batch chunk's first step, whose cost is the record point's, runs
+outside the graph (the same kernels and the cost); the graph replays the
+step without its cost.
 
 The products run through cuBLAS's own API (:mod:`.gemm`), the handle bound
 to the capture stream before the capture; CuPy's cuBLAS wrapper would

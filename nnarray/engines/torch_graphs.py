@@ -4,8 +4,11 @@ graph with static buffers, then replayed once per step.
 Everything that changes from step to step is read on the device from a
 static buffer, indexed by a step counter that the graph itself advances: the
 rate, the optimizer's host values (Adam's bias corrections), the dropout
-masks and, with mini-batches, the batch. So one graph serves every step and
-a chunk of k steps is k replays with no host work in between. The step must
+masks and, with mini-batches, the batch. So one graph serves every step: a
+mini-batch chunk of k steps is k replays with no host work in between, a
+full-batch chunk its first step (the record point's: the same kernels and
+the cost, outside the graph) and k − 1 replays of the step without its
+cost. The step must
 create no host tensor (a CPU→CUDA copy breaks the capture): the math passes
 Python scalars, never ``xp.maximum(Z, 0.0)``-style host arrays.
 
