@@ -198,7 +198,7 @@ def linear_activation_backward(
 
     ``A`` (= g(Z), optional) spares sigmoid and tanh recomputing it.
     """
-    activations.get(activation)
+    activations.get(activation)  # an unknown name is refused before the shape checks
     linear_cache, Z = cache
     if xp is None:
         xp = namespace(dA, Z)

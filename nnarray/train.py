@@ -348,7 +348,7 @@ def run_epochs(
     capacity = runner.capacity(full, batch_size) if chunked else 0
     shuffled = _shuffled(target_of(X).backend) if chunked else None
     first, step_count = loop.resume()
-    bar = Progress((epochs - first) * -(-m // batch_size), progress)
+    bar = Progress((epochs - first) * len(range(0, m, batch_size)), progress)
     try:
         for epoch in range(first, epochs):
             start_params, start_opt = state.parameters, state.opt_state
@@ -358,15 +358,14 @@ def run_epochs(
                 Xb, Yb, Xs, Ys = shuffled(X, Y, order, full=full, batch_size=batch_size)
                 total = _epoch_chunks(loop, Xb, Yb, full, m, capacity, rate, bar, step_count)
                 step_count += full
-                starts = range(0, Xs.shape[1], batch_size)  # the partial batch, if any
+                batches: Any = [(Xs, Ys)] if Xs.shape[1] else []  # the partial batch, if any
             else:
                 Xs, Ys = xp.take(X, order, axis=1), xp.take(Y, order, axis=1)
-                starts = range(0, m, batch_size)
-            for a in starts:
-                b = min(a + batch_size, Xs.shape[1])  # out-of-bounds stops are undefined
-                whole = a == 0 and b == Xs.shape[1]  # all of Xs: no slicing op
-                total = _batch(loop, Xs if whole else Xs[:, a:b], Ys if whole else Ys[:, a:b],
-                               rate, m, total, bar, step_count)
+                # min(): the standard leaves out-of-bounds stops undefined
+                batches = ((Xs[:, a:min(a + batch_size, m)], Ys[:, a:min(a + batch_size, m)])
+                           for a in range(0, m, batch_size))
+            for Xr, Yr in batches:
+                total = _batch(loop, Xr, Yr, rate, m, total, bar, step_count)
                 step_count += 1
             if _end_epoch(loop, bar, total, (start_params, start_opt), epoch, step_count,
                           first, epochs):
