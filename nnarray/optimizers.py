@@ -75,6 +75,20 @@ def _zeros_like(parameters: Mapping[str, Array]) -> dict[str, Array]:
     return {k: namespace(p).zeros_like(p) for k, p in parameters.items()}
 
 
+def _square(x: Array) -> Array:
+    """x², as one multiplication. Not ``x ** 2``: NumPy squares, CuPy calls
+    ``pow``, which is not correctly rounded and which a compiled kernel may
+    turn into a multiplication, so the two would differ by an ulp."""
+    return x * x
+
+
+def _sqrt(x: Array, xp: Any) -> Array:
+    """√x with the namespace's ``sqrt`` (correctly rounded everywhere), not
+    ``x ** 0.5`` (``pow`` on CuPy); ``xp`` may be ``None``."""
+    sqrt: Array = (namespace(x) if xp is None else xp).sqrt(x)
+    return sqrt
+
+
 def _beta(name: str, value: float) -> float:
     value = float(value)
     if not 0.0 <= value < 1.0:
@@ -169,8 +183,8 @@ class RMSprop(_Optimizer):
               xp: Any = None) -> tuple[dict[str, Array], State]:
         """s := β s + (1 − β) dθ²;  θ := θ − α dθ / (√s + ε)."""
         b, eps = float(self.beta), float(self.epsilon)
-        s = {k: b * arrays["s"][k] + (1.0 - b) * grads[f"d{k}"] ** 2 for k in parameters}
-        new = {k: p - learning_rate * grads[f"d{k}"] / (s[k] ** 0.5 + eps)
+        s = {k: b * arrays["s"][k] + (1.0 - b) * _square(grads[f"d{k}"]) for k in parameters}
+        new = {k: p - learning_rate * grads[f"d{k}"] / (_sqrt(s[k], xp) + eps)
                for k, p in parameters.items()}
         return new, {"s": s}
 
@@ -212,8 +226,8 @@ class Adam(_Optimizer):
                     {"v": {k: o[1] for k, o in out.items()},
                      "s": {k: o[2] for k, o in out.items()}})
         v = {k: b1 * arrays["v"][k] + (1.0 - b1) * grads[f"d{k}"] for k in parameters}
-        s = {k: b2 * arrays["s"][k] + (1.0 - b2) * grads[f"d{k}"] ** 2 for k in parameters}
-        new = {k: p - learning_rate * (v[k] / c1) / ((s[k] / c2) ** 0.5 + eps)
+        s = {k: b2 * arrays["s"][k] + (1.0 - b2) * _square(grads[f"d{k}"]) for k in parameters}
+        new = {k: p - learning_rate * (v[k] / c1) / (_sqrt(s[k] / c2, xp) + eps)
                for k, p in parameters.items()}
         return new, {"v": v, "s": s}
 

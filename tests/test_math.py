@@ -521,3 +521,33 @@ def test_adam_uses_the_bias_corrections_it_is_given():
     np.testing.assert_allclose(new["W1"], 1.0 - 0.1 * v / (np.sqrt(s) + 1e-8), rtol=1e-15)
     own, _ = adam.update(p, g, state, 0.1)
     np.testing.assert_allclose(own["W1"], 1.0 - 0.1 * 1.0, rtol=1e-6)  # corrected: ±α
+
+
+class _NoPow(np.ndarray):
+    """An array that refuses ``**``: CuPy's ``x ** 2`` and ``x ** 0.5`` call
+    ``pow``, which is not correctly rounded (and which a fused kernel's
+    compiler may fold into a multiplication or a square root)."""
+
+    def __pow__(self, other):
+        raise AssertionError(f"** {other!r} in an update")
+
+
+@pytest.mark.parametrize("name", ["rmsprop", "adam"])
+def test_updates_square_and_take_roots_with_correctly_rounded_operations(name):
+    """dθ² is one multiplication and √s the namespace's sqrt, so that CuPy's
+    standard path and the fused Adam kernel (``dP * dP``, ``sqrt``) round alike."""
+    rng = np.random.default_rng(0)
+    p = {"W1": rng.standard_normal((3, 4)).view(_NoPow)}
+    g = {"dW1": rng.standard_normal((3, 4)).view(_NoPow)}
+    opt = optimizers.get(name)
+    state = opt.init(p)
+    state = {"t": 2, **{k: {"W1": np.abs(rng.standard_normal((3, 4))).view(_NoPow)}
+                        for k in state if k != "t"}}
+    new, after = opt.update(p, g, state, 0.01)
+    s_prev, dW = np.asarray(state["s"]["W1"]), np.asarray(g["dW1"])
+    beta = opt.beta2 if name == "adam" else opt.beta
+    s = beta * s_prev + (1.0 - beta) * np.square(dW)
+    assert np.array_equal(np.asarray(after["s"]["W1"]), s)
+    if name == "rmsprop":
+        expected = np.asarray(p["W1"]) - 0.01 * dW / (np.sqrt(s) + opt.epsilon)
+        assert np.array_equal(np.asarray(new["W1"]), expected)
