@@ -27,10 +27,10 @@ from typing import Any
 import numpy as np
 
 from . import io
-from .backend import Array, Stream, Target, sharding, to_numpy
+from .backend import Array, Stream, Target, check_integer, sharding, to_numpy
 from .backend.random import check_state
 from .step import Settings
-from .train import Extras, History, Snapshot, check_count
+from .train import Extras, History, Snapshot
 
 KINDS = ("iterations", "epochs")
 
@@ -209,7 +209,7 @@ def attach(extras: Extras, settings: Settings, X: Any, Y: Any, path: Any, every:
     kind = "iterations" if batch_size is None else "epochs"
     if every is None:
         every = record_every or 1
-    every = check_count("checkpoint_every", every, 1)
+    every = check_integer("checkpoint_every", every, 1)
     if record_every is not None and every % record_every:
         raise ValueError(f"checkpoint_every must be a multiple of record_every="
                          f"{record_every} (checkpoints fall on record points), got {every}")

@@ -17,12 +17,11 @@ The first process alone prints and writes files (:func:`is_main_process`).
 
 from __future__ import annotations
 
-import operator
 from typing import Any
 
 import numpy as np
 
-from .backend import sharding
+from .backend import check_integer, sharding
 from .backend.libraries import _import
 
 
@@ -51,28 +50,16 @@ def initialize(coordinator: str | None = None, num_processes: int | None = None,
     options: dict[str, Any] = {}
     if coordinator is not None:
         coordinator = check_coordinator(coordinator)
-        num_processes = _check_integer("num_processes", num_processes, 1)
-        process_id = _check_integer("process_id", process_id, 0, num_processes - 1)
+        num_processes = check_integer("num_processes", num_processes, 1)
+        process_id = check_integer("process_id", process_id, 0, num_processes - 1)
     if timeout is not None:
-        options["initialization_timeout"] = _check_integer("timeout", timeout, 1)
+        options["initialization_timeout"] = check_integer("timeout", timeout, 1)
     jax = _import("jax")
     if cpu_collectives is not None:
         jax.config.update("jax_cpu_collectives_implementation", cpu_collectives)
     jax.distributed.initialize(coordinator_address=coordinator, num_processes=num_processes,
                                process_id=process_id, local_device_ids=local_device_ids,
                                **options)
-
-
-def _check_integer(name: str, value: Any, low: int, high: int | None = None) -> int:
-    """``value`` as an int in ``low..high`` (any integer with ``__index__``,
-    such as ``np.int64``; not a bool), or an error naming ``name``."""
-    span = f"an integer >= {low}" if high is None else f"an integer in {low}..{high}"
-    if isinstance(value, bool | np.bool_) or not hasattr(value, "__index__"):
-        raise TypeError(f"{name} must be {span}, got {value!r}")
-    number = operator.index(value)
-    if number < low or (high is not None and number > high):
-        raise ValueError(f"{name} must be {span}, got {value!r}")
-    return number
 
 
 def check_coordinator(address: Any, name: str = "coordinator") -> str:
@@ -112,9 +99,9 @@ def shard(*arrays: Any, index: int | None = None, count: int | None = None) -> t
     Every process loads the same data and keeps its part; for data too large
     for that, load only the part (the same split) yourself."""
     if count is not None:
-        count = _check_integer("count", count, 1)
+        count = check_integer("count", count, 1)
     if index is not None:
-        index = _check_integer("index", index, 0, None if count is None else count - 1)
+        index = check_integer("index", index, 0, None if count is None else count - 1)
     m = None
     for i, a in enumerate(arrays):
         name = "X" if i == 0 else "Y" if i == 1 else f"arrays[{i}]"

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import checkpoint, optimizers, train
+from .backend import check_integer
 from .backend.precision import check_matmul_precision
 from .inputs import Inputs
 from .step import Settings
@@ -70,15 +71,15 @@ def plan(inputs: Inputs, hidden: str, seed: int | None, meta: Mapping[str, Any],
         matmul_precision=check_matmul_precision(matmul_precision),
     )
     if batch_size is not None:
-        batch_size = train.check_count("batch_size", batch_size, 1)
+        batch_size = check_integer("batch_size", batch_size, 1)
         if epochs is None:
             raise ValueError("batch_size needs epochs= (the number of passes over the data)")
-        epochs = train.check_count("epochs", epochs, 0)
+        epochs = check_integer("epochs", epochs, 0)
     elif epochs is not None:
         raise ValueError("epochs needs batch_size= (without it, training is full batch "
                          "for `iterations` steps)")
     if patience is not None:
-        patience = train.check_count("patience", patience, 1)
+        patience = check_integer("patience", patience, 1)
         if validation is None:
             raise ValueError("patience needs validation=(X_val, Y_val) to watch")
     X, Y = inputs.data(X, Y, stream=batch_size is not None, examples_as_rows=examples_as_rows)

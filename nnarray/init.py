@@ -25,7 +25,7 @@ import numpy as np
 from . import backend
 from .backend import Array, Target
 from .backend import resolve as _resolve
-from .backend.random import check_seed
+from .backend.checks import check_seed
 
 METHODS = ("zeros", "random", "xavier", "he")
 GENERATORS = ("default", "legacy")

@@ -16,7 +16,7 @@ from . import activations, engines, fitting, io, losses, metrics, optimizers, pr
 from . import backend as _backend
 from . import init as _init
 from .backend import Array
-from .backend.random import check_seed
+from .backend.checks import check_seed
 from .inputs import Inputs, finite
 from .train import History, TrainState
 

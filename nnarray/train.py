@@ -20,6 +20,7 @@ from .backend import (
     HostRandom,
     Stream,
     StreamDataError,
+    check_integer,
     namespace,
     sharding,
     target_of,
@@ -540,14 +541,7 @@ def _finite_check(backend_name: str) -> Callable[..., Any]:
 
 def check_iterations(iterations: Any, record_every: Any) -> tuple[int, int]:
     """``iterations >= 0`` and ``record_every >= 1`` as ints."""
-    return check_count("iterations", iterations, 0), check_count("record_every",
-                                                                   record_every, 1)
+    return (check_integer("iterations", iterations, 0),
+            check_integer("record_every", record_every, 1))
 
 
-def check_count(name: str, value: Any, low: int) -> int:
-    """``value`` as an int >= ``low``, or an error naming ``name``."""
-    if isinstance(value, bool) or not hasattr(value, "__index__"):
-        raise TypeError(f"{name} must be an integer, got {value!r}")
-    if int(value) < low:
-        raise ValueError(f"{name} must be >= {low}, got {value!r}")
-    return int(value)

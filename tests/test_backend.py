@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 
@@ -157,3 +158,22 @@ def test_fast_numpy_namespace_agrees_with_numpy_bit_for_bit():
     assert ca == cb
     for k in a:
         np.testing.assert_array_equal(a[k], b[k])
+
+
+@pytest.mark.parametrize(("value", "high", "error", "message"), [
+    (True, None, TypeError, "n must be an integer >= 1, got True"),
+    (np.True_, None, TypeError, "n must be an integer >= 1, got np.True_"),
+    (2.0, None, TypeError, "n must be an integer >= 1, got 2.0"),
+    ("3", None, TypeError, "n must be an integer >= 1, got '3'"),
+    (0, None, ValueError, "n must be an integer >= 1, got 0"),
+    (np.int64(4), 3, ValueError, "n must be an integer in 1..3, got np.int64(4)"),
+])
+def test_check_integer_names_the_argument_and_the_range(value, high, error, message):
+    with pytest.raises(error, match=re.escape(message)):
+        backend.check_integer("n", value, 1, high)
+
+
+def test_check_integer_takes_any_integer_as_an_int():
+    for value in (1, np.int64(3), np.uint8(3)):
+        out = backend.check_integer("n", value, 1, 3)
+        assert type(out) is int and out == int(value)

@@ -219,7 +219,7 @@ def test_callbacks_are_called():
     ("kwargs", "message"),
     [({"batch_size": 8}, "batch_size needs epochs="),
      ({"epochs": 3}, "epochs needs batch_size="),
-     ({"batch_size": 0, "epochs": 1}, "batch_size must be >= 1"),
+     ({"batch_size": 0, "epochs": 1}, "batch_size must be an integer >= 1, got 0"),
      ({"patience": 3}, "patience needs validation="),
      ({"l2": -1}, "l2 must be a finite number >= 0"),
      ({"dropout": {2: 0.5}}, r"dropout layers must be hidden layers 1..1"),

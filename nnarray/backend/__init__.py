@@ -12,6 +12,7 @@ API standard. One job a module:
   (the only host syncs);
 - ``precision``: the float32 matmul precision JAX is asked for;
 - ``random``: :class:`HostRandom`, host draws bit-identical everywhere;
+- ``checks``: integer arguments (counts, seeds) checked, the argument named;
 - ``streams``: :class:`Stream`, mini-batches read from Dask, memmap or zarr
   data onto the device, the next one prefetched;
 - ``sharding``: device sets on JAX (data parallel over devices and hosts).
@@ -47,6 +48,7 @@ from .arrays import (
     to_float,
     to_numpy,
 )
+from .checks import check_integer
 from .libraries import (
     _INSTALL,
     BACKENDS,
@@ -82,6 +84,7 @@ __all__ = [
     "as_array",
     "available_devices",
     "backend_of",
+    "check_integer",
     "convert",
     "device",
     "dtype_name",

@@ -8,21 +8,8 @@ from typing import Any
 import numpy as np
 
 from .arrays import from_host, target_of
+from .checks import check_seed
 from .targets import Array
-
-
-def check_seed(seed: Any, legacy: bool = False) -> int | None:
-    """``seed`` as ``None`` or an int >= 0 (< 2**32 for the ``legacy``
-    generator, NumPy's ``RandomState``), or an error naming ``seed``."""
-    if seed is None:
-        return None
-    if isinstance(seed, bool) or not hasattr(seed, "__index__"):
-        raise TypeError(f"seed must be None or an integer >= 0, got {seed!r}")
-    value = int(seed)
-    if value < 0 or (legacy and value >= 2**32):
-        bound = " and < 2**32 for generator='legacy'" if legacy else ""
-        raise ValueError(f"seed must be an integer >= 0{bound}, got {seed!r}")
-    return value
 
 
 def check_state(state: Any) -> dict[str, Any]:

@@ -1,0 +1,33 @@
+"""Checks of integer arguments, with errors that name the argument."""
+
+from __future__ import annotations
+
+import operator
+from typing import Any
+
+
+def check_integer(name: str, value: Any, low: int, high: int | None = None) -> int:
+    """``value`` as an int in ``low..high`` (no upper bound when ``high`` is
+    ``None``): any integer with ``__index__``, such as ``np.int64``, but not a
+    bool; else ``TypeError`` or ``ValueError`` naming ``name``."""
+    span = f"an integer >= {low}" if high is None else f"an integer in {low}..{high}"
+    if isinstance(value, bool) or not hasattr(value, "__index__"):
+        raise TypeError(f"{name} must be {span}, got {value!r}")
+    number = operator.index(value)
+    if number < low or (high is not None and number > high):
+        raise ValueError(f"{name} must be {span}, got {value!r}")
+    return number
+
+
+def check_seed(seed: Any, legacy: bool = False) -> int | None:
+    """``seed`` as ``None`` or an int >= 0 (< 2**32 for the ``legacy``
+    generator, NumPy's ``RandomState``), or an error naming ``seed``."""
+    if seed is None:
+        return None
+    if isinstance(seed, bool) or not hasattr(seed, "__index__"):
+        raise TypeError(f"seed must be None or an integer >= 0, got {seed!r}")
+    value = int(seed)
+    if value < 0 or (legacy and value >= 2**32):
+        bound = " and < 2**32 for generator='legacy'" if legacy else ""
+        raise ValueError(f"seed must be an integer >= 0{bound}, got {seed!r}")
+    return value
