@@ -177,3 +177,15 @@ def test_check_integer_takes_any_integer_as_an_int():
     for value in (1, np.int64(3), np.uint8(3)):
         out = backend.check_integer("n", value, 1, 3)
         assert type(out) is int and out == int(value)
+
+
+def test_dtype_name_reads_each_librarys_dtypes_and_refuses_others_every_time():
+    from nnarray.backend.targets import dtype_name
+
+    for _ in range(2):  # the second time from the names already seen
+        assert dtype_name(np.dtype("float32")) == "float32"
+        assert dtype_name(np.float64) == "float64"
+        assert dtype_name("float64") == "float64"
+        for bad in (np.dtype("int8"), np.dtype("float16"), [np.float32], "float"):
+            with pytest.raises(ValueError, match="dtype must be one of"):
+                dtype_name(bad)

@@ -72,6 +72,21 @@ def _jax_devices(place: Any) -> str:
 
 
 def _library(x: Array) -> str:
+    """The library of an array: its type decides (a NumPy array's dtype aside:
+    JAX's float0 gradients are NumPy arrays, hence no cache for NumPy)."""
+    kind = type(x)
+    name = _libraries.get(kind)
+    if name is None:
+        name = _probe_library(x)
+        if kind is not np.ndarray:
+            _libraries[kind] = name
+    return name
+
+
+_libraries: dict[type, str] = {}
+
+
+def _probe_library(x: Array) -> str:
     for name, test in (
         ("numpy", array_api_compat.is_numpy_array),
         ("cupy", array_api_compat.is_cupy_array),

@@ -136,10 +136,20 @@ def dtype_name(dtype: Any) -> str:
     if isinstance(dtype, str):
         name = dtype
     else:
+        try:
+            return _dtype_names[type(dtype), dtype]  # the type first: no cross-library ==
+        except (KeyError, TypeError):  # not seen yet, or not hashable
+            pass
         name = str(dtype).rsplit(".", 1)[-1].strip("'>")  # torch.float32, <class ...>
     if name not in DTYPES:
         raise ValueError(f"dtype must be one of {list(DTYPES)}, got {dtype!r}")
+    if not isinstance(dtype, str):
+        _dtype_names[type(dtype), dtype] = name  # a few: the float dtypes of each library
     return name
+
+
+_dtype_names: dict[tuple[type, Any], str] = {}
+""":func:`dtype_name` of the dtype objects met so far (``str`` of a dtype is slow)."""
 
 
 _default_device = "cpu"
