@@ -8,10 +8,11 @@ array and never knows which engine runs it.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import itertools
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any
+from typing import Any, overload
 
 from . import losses, propagation
 from .backend import Array, namespace
@@ -36,11 +37,42 @@ class Settings:
         """α / (1 + decay_rate · epoch), the course's learning-rate decay."""
         return self.learning_rate / (1.0 + self.decay_rate * epoch)
 
-    def rates(self, start: int, end: int) -> list[float]:
-        """:meth:`rate` of each of ``start .. end − 1``."""
-        if not self.decay_rate:  # α / (1 + 0) is α
-            return [self.learning_rate] * max(0, end - start)
-        return [self.rate(t) for t in range(start, end)]
+    def rates(self, start: int, end: int) -> Rates:
+        """:meth:`rate` of each of ``start .. end − 1``, computed as read."""
+        return Rates(self, range(start, end))
+
+
+class Rates(Sequence[float]):
+    """The learning rates of the iterations ``steps`` (a ``range``), each
+    computed when read: a stretch of a billion steps takes no memory."""
+
+    def __init__(self, settings: Settings, steps: range) -> None:
+        self._settings, self._steps = settings, steps
+
+    @property
+    def constant(self) -> bool:
+        """True when every rate is the same (no decay: α / (1 + 0) is α)."""
+        return not self._settings.decay_rate or len(self._steps) <= 1
+
+    def __len__(self) -> int:
+        return len(self._steps)
+
+    @overload
+    def __getitem__(self, index: int) -> float: ...
+    @overload
+    def __getitem__(self, index: slice) -> Rates: ...
+    def __getitem__(self, index: int | slice) -> float | Rates:
+        if isinstance(index, slice):
+            return Rates(self._settings, self._steps[index])
+        return self._settings.rate(self._steps[index])
+
+    def __iter__(self) -> Iterator[float]:
+        if not self._settings.decay_rate:
+            return itertools.repeat(self._settings.learning_rate, len(self._steps))
+        return map(self._settings.rate, self._steps)
+
+    def __repr__(self) -> str:
+        return f"Rates({self._steps.start}..{self._steps.stop - 1})"
 
 
 def cost(

@@ -10,10 +10,10 @@ batch) or once per epoch (mini-batches), where divergence is checked too.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any
+from typing import Any, overload
 
 from .backend import (
     Array,
@@ -217,8 +217,7 @@ def run(
     start, _ = loop.resume()
     checkpoint = None
     bar = Progress(iterations - start, progress)
-    points = sorted({*range(0, iterations, record_every), iterations - 1} - {-1})
-    points = [i for i in points if i >= start]
+    points = RecordPoints(start, iterations, record_every)
     runner = loop.runner
     capacity = runner.step_capacity = runner.capacity(record_every, X.shape[1])
     # The run's last record point (iterations − 1) read from the chunk of the
@@ -279,6 +278,34 @@ def run(
             if tail:  # the checkpoint is the point before it: the steps between replayed
                 state.parameters = _steps_to(loop, checkpoint, points[-1])
         raise DivergenceError(iterations, s.learning_rate, math.nan)
+
+
+class RecordPoints(Sequence[int]):
+    """The record points from ``start`` on, computed as read: the multiples
+    of ``record_every`` below ``iterations``, then ``iterations − 1``. A run
+    of a billion iterations takes no memory before its first step."""
+
+    def __init__(self, start: int, iterations: int, record_every: int) -> None:
+        first = -(-start // record_every) * record_every  # the first multiple >= start
+        self._every = range(first, iterations, record_every)
+        self._last = iterations - 1
+        self._extra = self._last >= start and (not self._every or self._every[-1] != self._last)
+
+    def __len__(self) -> int:
+        return len(self._every) + self._extra
+
+    @overload
+    def __getitem__(self, index: int) -> int: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[int]: ...
+    def __getitem__(self, index: int | slice) -> int | list[int]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        n = len(self)
+        if not -n <= index < n:
+            raise IndexError(f"record point {index} of {n}")
+        index %= n
+        return self._every[index] if index < len(self._every) else self._last
 
 
 def _steps_to(loop: _Loop, checkpoint: Any, end: int) -> dict[str, Array]:

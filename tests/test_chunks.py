@@ -147,6 +147,28 @@ def test_masks_over_the_cap_split_the_chunk(monkeypatch):
     _assert_same(split, whole, exact=True)
 
 
+def test_a_long_stretch_between_record_points_runs_as_chunks_of_at_most_max_steps(monkeypatch):
+    """A chunk's per-step vectors are at most ``MAX_STEPS`` long, however far
+    apart the record points: ``record_every=10**9`` splits the stretch, with
+    the bits of one chunk, and takes no memory in proportion to it."""
+    pytest.importorskip("jax")
+    kw = dict(RUNS["adam-l2-decay"], record_every=23)
+    whole = _fit("jax", "float64", False, kw)
+    calls = []
+    monkeypatch.setattr(runner, "MAX_STEPS", 4)
+    real = jax_chunks.JaxChunks.full_batch
+
+    def counted(self, *args, **kwargs):
+        calls.append((args[7], len(backend.to_numpy(args[5]))))  # k, the rates' length
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(jax_chunks.JaxChunks, "full_batch", counted)
+    split = _fit("jax", "float64", False, dict(kw, record_every=10**9))
+    assert max(k for k, _ in calls) == 4 and {n for _, n in calls} == {4}
+    assert sum(k for k, _ in calls) == kw["iterations"]
+    _assert_same(split, whole, exact=True)
+
+
 @pytest.mark.parametrize(("backend_name", "device"), _chunked_backends()[:2])
 def test_divergence_inside_a_chunk_replays_and_keeps_the_last_finite_step(
         backend_name, device, request):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import sys
 
 import numpy as np
@@ -451,3 +452,60 @@ def test_steps_between_record_points_give_the_bits_of_recorded_steps(backend_nam
         runs.append({k: backend.to_numpy(v) for k, v in net.parameters.items()})
     for k in runs[0]:
         np.testing.assert_array_equal(runs[0][k], runs[1][k])
+
+
+@pytest.mark.parametrize("record_every", [1, 10**6])
+def test_a_long_run_takes_no_memory_in_proportion_to_its_iterations(record_every):
+    """A million iterations (record points every step, or none between the
+    first and the last) start training at once: the record points and the
+    rates are computed as read, not listed up front (that took 99 and 24 MB)."""
+    import tracemalloc
+
+    X, Y = nn.datasets.planar_flower(m=50)
+    net = nn.Network([2, 4, 1], seed=1)
+    net.fit(X, Y, iterations=2, progress=False)  # caches and compiled code warm
+
+    class Stop(Exception):
+        pass
+
+    def stop(i):
+        if i == 3:
+            raise Stop
+
+    tracemalloc.start()
+    try:
+        with pytest.raises(Stop):
+            net.fit(X, Y, iterations=10**6, record_every=record_every, learning_rate=0.1,
+                    progress=False, on_iteration=stop)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 2**20, f"{peak / 2**20:.1f} MiB allocated before step 3"
+    assert net.history.iterations == ([0, 1, 2, 3] if record_every == 1 else [0])
+
+
+def test_record_points_are_the_multiples_of_record_every_then_the_last_iteration():
+    from nnarray.train import RecordPoints
+
+    for start, iterations, every in itertools.product(range(12), range(14), range(1, 6)):
+        listed = sorted({*range(0, iterations, every), iterations - 1} - {-1})
+        listed = [i for i in listed if i >= start]
+        points = RecordPoints(start, iterations, every)
+        assert list(points) == listed and len(points) == len(listed)
+        assert [points[-k] for k in range(1, len(listed) + 1)] == listed[::-1]
+        assert points[1:3] == listed[1:3]
+        with pytest.raises(IndexError):
+            points[len(listed)]
+    assert RecordPoints(5, 10**15, 7)[-2:] == [10**15 - 6, 10**15 - 1]
+
+
+def test_rates_are_each_iterations_decayed_rate_computed_as_read():
+    from nnarray.step import Settings
+
+    s = Settings("relu", "sigmoid", 0.5, decay_rate=0.25)
+    rates = s.rates(3, 10)
+    assert list(rates) == [s.rate(t) for t in range(3, 10)] and len(rates) == 7
+    assert list(rates[2:5]) == [s.rate(t) for t in range(5, 8)] and rates[-1] == s.rate(9)
+    assert not rates.constant and rates[:1].constant
+    flat = Settings("relu", "sigmoid", 0.5).rates(0, 10**12)
+    assert flat.constant and len(flat) == 10**12 and flat[10**12 - 1] == 0.5

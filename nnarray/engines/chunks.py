@@ -9,6 +9,11 @@ MASK_BYTES = 256 * 2**20
 """The most bytes of dropout masks one compiled chunk takes to the device;
 a chunk whose masks would need more is split (see :class:`Chunks`)."""
 
+MAX_STEPS = 4096
+"""The most steps one compiled chunk takes: its per-step host values (rates,
+the optimizer's values) are vectors of this length at most, whatever the
+stretch between two record points; a longer stretch runs as several chunks."""
+
 
 class Chunks:
     """Run several training steps as one unit on the device.

@@ -4,15 +4,16 @@ host values (the rate, the optimizer's values, dropout masks)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+import itertools
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from functools import lru_cache
 from typing import Any
 
 from ..backend import Array, HostRandom, stacked, target_of
 from ..optimizers import opt_arrays
-from ..step import Settings, raw_step
+from ..step import Rates, Settings, raw_step
 from . import fused, gemm
-from .chunks import MASK_BYTES, Chunks
+from .chunks import MASK_BYTES, MAX_STEPS, Chunks
 from .eager import compile_step, jit_enabled
 
 
@@ -59,7 +60,7 @@ def describe(backend: str, device: str, record_every: int | None = None,
     spread = f", data parallel over {devices} devices" if devices > 1 else ""
     if chunks_enabled(backend, device) and not per_step:
         kind = "compiled chunks" if backend == "jax" else "CUDA graph, chunks"
-        size = f" of {record_every}" if record_every else ""
+        size = f" of {min(record_every, MAX_STEPS)}" if record_every else ""
         return f"{device} ({backend}, {kind}{size}{spread})"
     how = "step by step"
     if backend == "jax" and jit_enabled():
@@ -138,7 +139,7 @@ class Runner:
         return new, J, {**arrays, "t": t + 1}
 
     def steps(self, params: dict[str, Array], opt: dict[str, Any], X: Array, Y: Array,
-              rates: list[float], weights: Array | None = None) -> Iterator[Any]:
+              rates: Sequence[float], weights: Array | None = None) -> Iterator[Any]:
         """One step per rate, without their costs: yields ``(parameters,
         optimizer state)`` after each, the same as :meth:`step` one by one."""
         if self.chunks is not None:  # 0-d device operands, or chunks of one
@@ -151,9 +152,10 @@ class Runner:
         # A constant rate and m as 0-d arrays of the parameters' dtype: the same
         # products and quotients as by Python numbers, at half NumPy's cost for
         # small arrays.
-        operands: list[Any] = list(rates)
-        if rates and rates.count(rates[0]) == len(rates):
-            operands = [self.scalar(rates[0])] * len(rates)
+        operands: Iterable[Any] = rates
+        if len(rates) and (rates.constant if isinstance(rates, Rates)
+                           else all(r == rates[0] for r in rates)):
+            operands = itertools.repeat(self.scalar(rates[0]), len(rates))
         m_array = self.scalar(m) if weights is None else None
         for rate in operands:
             t += 1
@@ -167,20 +169,22 @@ class Runner:
         return self.xp.reshape(stacked([value], 1, self.like), ())
 
     def capacity(self, wanted: int, m: int) -> int:
-        """How many steps one chunk takes: ``wanted``, fewer when their
-        dropout masks would exceed ``MASK_BYTES``."""
+        """How many steps one chunk takes: ``wanted``, at most ``MAX_STEPS``,
+        fewer when their dropout masks would exceed ``MASK_BYTES``."""
+        wanted = min(wanted, MAX_STEPS)
         rows = sum(self.dims[l] for l in self.s.dropout)
         if not rows:
             return wanted
         itemsize = 8 if "64" in str(self.like.dtype) else 4
         return max(1, min(wanted, MASK_BYTES // (rows * m * itemsize)))
 
-    def host_values(self, rates: list[float], t: int, capacity: int,
+    def host_values(self, rates: Sequence[float], t: int, capacity: int,
                     m: int) -> tuple[Any, ...]:
         """The per-step host values of a chunk whose first step is the
         optimizer's step ``t + 1``, stacked to ``capacity`` on the device:
         rates, the optimizer's hyper values, dropout masks (drawn in the
         per-step path's order, from the same stream)."""
+        rates = list(rates)  # a chunk's: at most its capacity
         hyper = [self.s.optimizer.hyper(t + 1 + j) for j in range(len(rates))]
         hypers = {n: self.stacked(n, [h[n] for h in hyper], capacity) for n in hyper[0]}
         masks = None
@@ -201,7 +205,7 @@ class Runner:
         return held[1]
 
     def chunk(self, params: dict[str, Array], opt: dict[str, Any], X: Array, Y: Array,
-              rates: list[float], capacity: int, weights: Array | None = None,
+              rates: Sequence[float], capacity: int, weights: Array | None = None,
               last: bool = False) -> tuple[Any, Any, Any]:
         """``len(rates)`` full-batch steps as compiled chunks of at most
         ``capacity`` steps; returns the parameters, the cost before the first
