@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gc
 import importlib.util
+import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -30,6 +31,7 @@ HAND_NUMPY = "hand-written NumPy"
 PRODUCTS = "matrix products alone"
 NNARRAY_NUMPY = "nnarray numpy"
 NNARRAY_CUPY = "nnarray cupy"
+NNARRAY_CUPY_FUSED = "nnarray cupy with NNARRAY_FUSE=1"
 NNARRAY_TORCH_CUDA = "nnarray torch cuda (graph)"
 NNARRAY_JAX = "nnarray jax (compiled)"
 CUPY_HAND = "CuPy by hand"
@@ -399,10 +401,11 @@ def jax_fori(device: str) -> Make:
 # nnarray, the floors, scikit-learn
 # ---------------------------------------------------------------------- #
 
-def nnarray_fit(backend: str, device: str) -> Make:
+def nnarray_fit(backend: str, device: str, fuse: bool = False) -> Make:
     """``Network.fit`` through the public API, full batch, the cost recorded
     at the first and the last iteration: whatever path nnarray takes there
-    (eager, jitted step, compiled chunks, CUDA graph, fused kernels)."""
+    (eager, jitted step, compiled chunks, CUDA graph). ``fuse``: with
+    ``NNARRAY_FUSE=1`` while it trains (CuPy's opt-in fused kernels)."""
     def make(w: Workload, X: np.ndarray, Y: np.ndarray, params: dict[str, np.ndarray]) -> Run:
         net = nn.Network(list(w.dims), hidden=w.hidden, init=params, device=device,
                          backend=backend, dtype=X.dtype.name)
@@ -410,8 +413,17 @@ def nnarray_fit(backend: str, device: str) -> Make:
         Xd, Yd = target.asarray(X, X.dtype.name), target.asarray(Y, Y.dtype.name)
 
         def run(k: int) -> None:
-            net.fit(Xd, Yd, iterations=k, learning_rate=w.learning_rate, record_every=k,
-                    progress=False)
+            before = os.environ.get("NNARRAY_FUSE")
+            if fuse:
+                os.environ["NNARRAY_FUSE"] = "1"
+            try:
+                net.fit(Xd, Yd, iterations=k, learning_rate=w.learning_rate, record_every=k,
+                        progress=False)
+            finally:
+                if fuse and before is None:
+                    del os.environ["NNARRAY_FUSE"]
+                elif fuse:
+                    os.environ["NNARRAY_FUSE"] = before
             block(net.parameters.values())
 
         return with_parameters(run, lambda: {k: nn.backend.to_numpy(v)
@@ -522,6 +534,8 @@ def contenders(device: str) -> list[Contender]:
         Contender(NNARRAY_CUPY, nnarray_fit("cupy", GPU), GPU, compiled=True,
                   missing=nnarray_target_missing("cupy", GPU),
                   path=nnarray_path("cupy", GPU)),
+        Contender(NNARRAY_CUPY_FUSED, nnarray_fit("cupy", GPU, fuse=True), GPU, compiled=True,
+                  missing=nnarray_target_missing("cupy", GPU)),
         Contender(NNARRAY_TORCH_CUDA, nnarray_fit("torch", GPU), GPU, compiled=True,
                   missing=nnarray_target_missing("torch", GPU),
                   path=nnarray_path("torch", GPU)),

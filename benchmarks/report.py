@@ -26,6 +26,7 @@ from .contenders import (
     HAND_NUMPY,
     JAX_FORI,
     NNARRAY_CUPY,
+    NNARRAY_CUPY_FUSED,
     NNARRAY_GPU_PATHS,
     NNARRAY_JAX,
     NNARRAY_NUMPY,
@@ -233,6 +234,14 @@ def _gpu_targets(by: dict[tuple[str, str], dict[str, Any]], order: list[str],
     t, ok = per_workload(("planar",), planar_us)
     _goal(out, "the planar step, nnarray's fastest GPU path", "≤ 30 µs (stretch: 20 µs)", t,
           all(ok))
+
+    fused = by.get(("planar", NNARRAY_CUPY_FUSED))
+    if fused is not None:  # the opt-in kernels: the default if they meet this, else deleted
+        graph = by.get(("planar", NNARRAY_CUPY))
+        without = f" (without them {ms(graph['seconds'])} ms)" if graph else ""
+        _goal(out, "the planar step in CuPy's graph with the fused kernels (NNARRAY_FUSE=1)",
+              "≤ 0.03 ms: they become the default; else they go",
+              [f"planar {ms(fused['seconds'])} ms{without}"], fused["seconds"] <= 30e-6)
 
     if "big" in order:
         texts, oks = [], []

@@ -204,6 +204,20 @@ def test_gpu_targets_missed():
     assert got[MINI] == ("digits-like 0.67× (jax 20.0 ms, CPU 30.0 ms)", False)
 
 
+FUSED = "the planar step in CuPy's graph with the fused kernels (NNARRAY_FUSE=1)"
+
+
+@pytest.mark.parametrize(("fused_ms", "shown", "met"), [(0.025, "0.0250", True),
+                                                         (0.04, "0.0400", False)])
+def test_the_fused_kernels_are_judged_in_the_graph_where_measured(fused_ms, shown, met):
+    assert FUSED not in _verdicts(_gpu_rows(MET), C.GPU, _mini(gpu_ms=12.0))
+    rows = _gpu_rows({**MET, ("planar", C.NNARRAY_CUPY_FUSED): fused_ms})
+    got = _verdicts(rows, C.GPU, _mini(gpu_ms=12.0))
+    assert got[FUSED] == (f"planar {shown} ms (without them 0.0450 ms)", met)
+    # the opt-in path is not one of "nnarray's GPU paths"
+    assert got[PLANAR] == ("planar 15.0 µs (jax) (the 20 µs stretch met)", True)
+
+
 def test_gpu_targets_say_what_was_not_measured():
     rows = _gpu_rows({**MET, ("cat", C.NNARRAY_CUPY): None, ("big", C.NNARRAY_CUPY): None})
     got = _verdicts(rows, C.GPU, _mini(gpu_ms=None))
@@ -361,3 +375,29 @@ def test_launches_count_operations_but_not_views():
     n = launches.step_launches(TINY[0])
     # the replayed graph step leaves out the cost that a chunk's first step computes
     assert 0 < n["hand"] and 0 < n["replayed"] < n["first"]
+
+
+@pytest.mark.parametrize("before", [None, "0"])
+def test_the_fused_contender_trains_with_nnarray_fuse_and_restores_it(monkeypatch, before):
+    import os
+
+    import nnarray as nn
+    from benchmarks.workloads import WORKLOADS
+
+    if before is None:
+        monkeypatch.delenv("NNARRAY_FUSE", raising=False)
+    else:
+        monkeypatch.setenv("NNARRAY_FUSE", before)
+    seen = []
+    real = nn.Network.fit
+
+    def fit(self, *args, **kwargs):
+        seen.append(os.environ.get("NNARRAY_FUSE"))
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(nn.Network, "fit", fit)
+    w = WORKLOADS[0]
+    X, Y, params = problem(w, "float64")
+    C.nnarray_fit("numpy", "cpu", fuse=True)(w, X, Y, params)(2)
+    C.nnarray_fit("numpy", "cpu")(w, X, Y, params)(2)
+    assert seen == ["1", before] and os.environ.get("NNARRAY_FUSE") == before
