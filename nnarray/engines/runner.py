@@ -139,7 +139,7 @@ class Runner:
         return new, J, {**arrays, "t": t + 1}
 
     def steps(self, params: dict[str, Array], opt: dict[str, Any], X: Array, Y: Array,
-              rates: Sequence[float], weights: Array | None = None) -> Iterator[Any]:
+              rates: Rates, weights: Array | None = None) -> Iterator[Any]:
         """One step per rate, without their costs: yields ``(parameters,
         optimizer state)`` after each, the same as :meth:`step` one by one."""
         if self.chunks is not None:  # 0-d device operands, or chunks of one
@@ -153,8 +153,7 @@ class Runner:
         # products and quotients as by Python numbers, at half NumPy's cost for
         # small arrays.
         operands: Iterable[Any] = rates
-        if len(rates) and (rates.constant if isinstance(rates, Rates)
-                           else all(r == rates[0] for r in rates)):
+        if len(rates) and rates.constant:
             operands = itertools.repeat(self.scalar(rates[0]), len(rates))
         m_array = self.scalar(m) if weights is None else None
         for rate in operands:
@@ -184,7 +183,7 @@ class Runner:
         optimizer's step ``t + 1``, stacked to ``capacity`` on the device:
         rates, the optimizer's hyper values, dropout masks (drawn in the
         per-step path's order, from the same stream)."""
-        rates = list(rates)  # a chunk's: at most its capacity
+        values = list(rates)  # a chunk's: at most its capacity
         hyper = [self.s.optimizer.hyper(t + 1 + j) for j in range(len(rates))]
         hypers = {n: self.stacked(n, [h[n] for h in hyper], capacity) for n in hyper[0]}
         masks = None
@@ -192,7 +191,7 @@ class Runner:
             shapes = {l: (self.dims[l], m) for l in self.s.dropout}
             masks = self.random.dropout_masks(shapes, self.s.dropout, len(rates), capacity,
                                               self.like)
-        return self.stacked("rate", rates, capacity), hypers, masks
+        return self.stacked("rate", values, capacity), hypers, masks
 
     def stacked(self, name: str, values: list[float], capacity: int) -> Array:
         """``backend.stacked`` of a chunk's host values, the last vector of
