@@ -13,7 +13,7 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any, overload
+from typing import Any
 
 from .backend import (
     Array,
@@ -294,13 +294,7 @@ class RecordPoints(Sequence[int]):
     def __len__(self) -> int:
         return len(self._every) + self._extra
 
-    @overload
-    def __getitem__(self, index: int) -> int: ...
-    @overload
-    def __getitem__(self, index: slice) -> list[int]: ...
-    def __getitem__(self, index: int | slice) -> int | list[int]:
-        if isinstance(index, slice):
-            return [self[i] for i in range(*index.indices(len(self)))]
+    def __getitem__(self, index: int) -> int:  # type: ignore[override]  # no slices
         n = len(self)
         if not -n <= index < n:
             raise IndexError(f"record point {index} of {n}")
