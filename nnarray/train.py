@@ -365,9 +365,9 @@ def run_epochs(
     xp, m = loop.xp, X.shape[1] if ex.examples is None else ex.examples.m
     full = m // batch_size
     runner = loop.runner
-    chunked = runner.chunks is not None and full > 0 and (
+    chunked = runner.chunks is not None and (
         not runner.per_step or runner.chunks.steps_as_chunks)
-    capacity = runner.capacity(full, batch_size) if chunked else 0
+    capacity = runner.capacity(max(full, 1), batch_size) if chunked else 0
     shuffled = _shuffled(target_of(X).backend) if chunked else None
     first, step_count = loop.resume()
     bar = Progress((epochs - first) * len(range(0, m, batch_size)), progress)
@@ -377,18 +377,20 @@ def run_epochs(
             order = _epoch_order(loop, X, m, batch_size, epoch)
             rate, total = settings.rate(epoch), None
             if shuffled is not None:
-                Xb, Yb, Xs, Ys = shuffled(X, Y, order, full=full, batch_size=batch_size)
+                Xb, Yb, Xp, Yp = shuffled(X, Y, order, full=full, batch_size=batch_size)
                 total = _epoch_chunks(loop, Xb, Yb, full, m, capacity, rate, bar, step_count)
                 step_count += full
-                batches: Any = [(Xs, Ys)] if Xs.shape[1] else []  # the partial batch, if any
+                if Xp.shape[2]:  # the partial batch: a chunk of one, of its own shape
+                    total = _epoch_chunks(loop, Xp, Yp, 1, m, 1, rate, bar, step_count, total)
+                    step_count += 1
             else:
                 Xs, Ys = xp.take(X, order, axis=1), xp.take(Y, order, axis=1)
                 # min(): the standard leaves out-of-bounds stops undefined
-                batches = ((Xs[:, a:min(a + batch_size, m)], Ys[:, a:min(a + batch_size, m)])
-                           for a in range(0, m, batch_size))
-            for Xr, Yr in batches:
-                total = _batch(loop, Xr, Yr, rate, m, total, bar, step_count)
-                step_count += 1
+                for a in range(0, m, batch_size):
+                    total = _batch(loop, Xs[:, a:min(a + batch_size, m)],
+                                   Ys[:, a:min(a + batch_size, m)], rate, m, total, bar,
+                                   step_count)
+                    step_count += 1
             if _end_epoch(loop, bar, total, (start_params, start_opt), epoch, step_count,
                           first, epochs):
                 return
@@ -445,8 +447,8 @@ def _end_epoch(loop: _Loop, bar: Progress, total: Any, start: tuple[Any, Any], e
 def _shuffled(backend_name: str) -> Callable[..., Any]:
     """``shuffled(X, Y, order, full=, batch_size=)``: an epoch's columns of X
     and Y in ``order``, as its ``full`` full batches stacked ``(full, n,
-    batch_size)`` and the columns left over (the partial batch); one compiled
-    program on JAX."""
+    batch_size)`` and the columns left over (the partial batch) stacked as one
+    batch ``(1, n, m − full · batch_size)``; one compiled program on JAX."""
     def shuffled(X: Array, Y: Array, order: Array, full: int,
                  batch_size: int) -> tuple[Array, Array, Array, Array]:
         xp = namespace(X, Y)
@@ -457,19 +459,19 @@ def _shuffled(backend_name: str) -> Callable[..., Any]:
             return xp.permute_dims(xp.reshape(A[:, :cut], (A.shape[0], full, batch_size)),
                                    (1, 0, 2))
 
-        return stack(Xs), stack(Ys), Xs[:, cut:], Ys[:, cut:]
+        return (stack(Xs), stack(Ys), xp.expand_dims(Xs[:, cut:], axis=0),
+                xp.expand_dims(Ys[:, cut:], axis=0))
 
     return compile_step(shuffled, backend_name, static_argnames=("full", "batch_size"))
 
 
 def _epoch_chunks(loop: _Loop, Xb: Array, Yb: Array, full: int, m: int, capacity: int,
-                  rate: float, bar: Progress, step_count: int) -> Array:
-    """An epoch's ``full`` full batches, stacked ``(full, n, batch_size)``, as
-    compiled chunks (of one step each in per-step mode); returns the sum of
-    their costs weighted by their share of m, and leaves the new parameters
-    in ``loop.state``."""
+                  rate: float, bar: Progress, step_count: int, total: Any = None) -> Any:
+    """``full`` batches of an epoch, stacked ``(full, n, batch_size)``, as
+    compiled chunks (of one step each in per-step mode); returns ``total``
+    plus the sum of their costs weighted by their share of m (``None`` for
+    no batch), and leaves the new parameters in ``loop.state``."""
     state, batch_size = loop.state, Xb.shape[2]
-    total = None
     runner = loop.runner
     size = 1 if runner.per_step else capacity
     for offset in range(0, full, size):
@@ -481,7 +483,7 @@ def _epoch_chunks(loop: _Loop, Xb: Array, Yb: Array, full: int, m: int, capacity
             _after_step(loop.extras, bar, step_count + offset)
         else:
             bar.update(k)
-    return total  # type: ignore[return-value]  # full >= 1: a chunk or more
+    return total
 
 
 def run_stream(

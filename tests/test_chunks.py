@@ -28,6 +28,8 @@ RUNS = {
                                    optimizer="adam", dropout={1: 0.7}, l2=0.1),
     "minibatch-rmsprop-decay": dict(batch_size=25, epochs=2, learning_rate=0.01,
                                     optimizer="rmsprop", decay_rate=0.5),
+    "minibatch-wider-than-m": dict(batch_size=150, epochs=3, learning_rate=0.05,
+                                   optimizer="adam", dropout={2: 0.8}),
 }
 
 
@@ -427,10 +429,35 @@ def _fit_small(iterations: int) -> tuple[dict, nn.History]:
     return {k: backend.to_numpy(v) for k, v in net.parameters.items()}, hist
 
 
+def test_an_epochs_partial_batch_is_a_graph_of_its_own_kept_beside_the_full_batches(
+        torch_graphs_on_cpu, monkeypatch):
+    """Every batch of a chunked epoch runs in a graph, the partial one too (one
+    launch on a GPU, not an eager step's ~90): two graphs a fit, captured once
+    and kept side by side across epochs."""
+    from nnarray.engines import torch_graphs
+
+    made, eager = [], []
+    real_new, real_step = torch_graphs._Graph.__init__, runner.Runner.step
+
+    def new(self, *args, **kwargs):
+        made.append(tuple(args[4][0].shape))  # the stacked batches: (k, n, batch)
+        real_new(self, *args, **kwargs)
+
+    def step(self, *args, **kwargs):
+        eager.append(args[2].shape)
+        return real_step(self, *args, **kwargs)
+
+    monkeypatch.setattr(torch_graphs._Graph, "__init__", new)
+    monkeypatch.setattr(runner.Runner, "step", step)
+    _fit("torch", "float64", False, dict(RUNS["minibatch-adam-dropout"], epochs=4))
+    assert made == [(3, 2, 32), (1, 2, 14)] and not eager  # m = 110: 3 × 32 + 14
+
+
 @pytest.mark.parametrize("backend_name", ["numpy", "jax"])
 def test_an_epochs_batches_are_its_shuffled_columns(backend_name):
     """The chunked mini-batch loop takes an epoch's batches from one program
-    (compiled on JAX): batch j is columns order[j·b : (j+1)·b], then the rest."""
+    (compiled on JAX): batch j is columns order[j·b : (j+1)·b], then the rest
+    as a stack of one batch."""
     if backend_name == "jax":
         pytest.importorskip("jax")
     from nnarray import train
@@ -447,4 +474,4 @@ def test_an_epochs_batches_are_its_shuffled_columns(backend_name):
         assert stacked.shape == (2, A.shape[0], 4)
         for j in range(2):
             np.testing.assert_array_equal(stacked[j], A[:, order[4 * j:4 * j + 4]])
-        np.testing.assert_array_equal(rest, A[:, order[8:]])
+        np.testing.assert_array_equal(rest, A[None, :, order[8:]])

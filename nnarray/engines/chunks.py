@@ -127,7 +127,11 @@ class GraphChunks(Chunks):
                    hypers: Any, offset: int, k: int, weight: float,
                    total: Any) -> tuple[Any, Any, Any]:
         key = (shapes(params, opt, masks, hypers, rates, Xb, Yb), weight)
-        graph = self._graph("batches", key, params, opt, (Xb, Yb), masks, rates, hypers, True,
+        # an epoch's full batches and its partial batch: a graph each, kept side by side
+        kind = f"batches of {Xb.shape[2]}"
+        if kind not in self._graphs and sum(k.startswith("batches") for k in self._graphs) > 1:
+            self._graphs.pop(next(k for k in self._graphs if k.startswith("batches")))
+        graph = self._graph(kind, key, params, opt, (Xb, Yb), masks, rates, hypers, True,
                             weight)
         if offset == 0:
             self._load(graph, (Xb, Yb))  # the epoch's shuffled batches
