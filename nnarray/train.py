@@ -354,8 +354,8 @@ def run_epochs(
     Where the backend compiles chunks, an epoch's full batches run as one
     unit (gathered on the device from the epoch's permutation, split only
     when their dropout masks would exceed ``MASK_BYTES``) and the partial
-    batch runs on its own, so that shapes stay static; the results are the
-    same as step by step. Streamed data (a :class:`~nnarray.backend.Stream`
+    batch as a chunk of one of its own shape, so that shapes stay static;
+    the results are the same as step by step. Streamed data (a :class:`~nnarray.backend.Stream`
     as X, Y ``None``) trains with :func:`run_stream`."""
     if isinstance(X, Stream):
         return run_stream(state, X, settings=settings, epochs=epochs, batch_size=batch_size,

@@ -81,7 +81,8 @@ def shapes(*trees: Any) -> tuple[Any, ...]:
 
 class GraphChunks(Chunks):
     """Chunks as replays of one captured step (CUDA graphs). A graph is
-    captured for the first chunk of each kind (full batch; mini-batches) and
+    captured for the first chunk of each kind (full batch; mini-batches of
+    one width, two kept: an epoch's full batches and its partial one) and
     kept while the shapes stay the same (and, full batch, X and Y). An
     engine says how a graph is made (:meth:`_new`: an object with
     ``run(params, opt, masks, rates, hypers, k, offset, total)`` and the
