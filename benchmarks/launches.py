@@ -5,7 +5,8 @@ step takes about as long as its launches: this counts them without a GPU,
 as the aten operations torch runs (views and the like left out: they launch
 nothing), for the hand-written torch step the benchmark times as a CUDA
 graph, and for nnarray's torch graph step, replayed (no cost) and as a
-chunk's first step (with the record point's cost)::
+chunk's first step (with the record point's cost); and for a mini-batch
+epoch, the operations launched outside nnarray's graphs and the replays::
 
     python benchmarks/launches.py
 
@@ -25,12 +26,20 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.contenders import torch_lecture_step
-from benchmarks.workloads import WORKLOADS, Workload, problem
+from benchmarks.workloads import (
+    WORKLOADS,
+    MiniBatch,
+    Workload,
+    minibatch_problem,
+    minibatch_workloads,
+    problem,
+)
 
 
-def launches(run: Callable[[], Any]) -> int:
+def launches(run: Callable[[], Any], paused: Callable[[], bool] = lambda: False) -> int:
     """The aten operations ``run()`` makes that launch a kernel: all but
-    views, new uninitialized tensors and ``_unsafe_view``."""
+    views, new uninitialized tensors and ``_unsafe_view`` (and those made
+    while ``paused()``)."""
     import torch
     from torch.utils._python_dispatch import TorchDispatchMode
 
@@ -42,13 +51,68 @@ def launches(run: Callable[[], Any]) -> int:
 
         def __torch_dispatch__(self, func: Any, types: Any, args: Any = (),
                                kwargs: Any = None) -> Any:
-            if not func.is_view and func.overloadpacket not in metadata:
+            if not func.is_view and func.overloadpacket not in metadata and not paused():
                 Count.n += 1
             return func(*args, **(kwargs or {}))
 
     with torch.no_grad(), Count():
         run()
     return Count.n
+
+
+def epoch_launches(w: MiniBatch, epochs: int = 3) -> dict[str, float]:
+    """A mini-batch epoch of ``w`` (Adam, float32) on nnarray's torch graph
+    engine, run on the CPU without the capture: ``outside``, the operations
+    launched outside the graphs an epoch (each one launch on a GPU), and
+    ``replays``, the graph replays an epoch (one launch each). From the
+    difference between a warm fit of ``epochs`` epochs and one of one."""
+    import nnarray as nn
+    from nnarray.engines import runner, torch_graphs
+
+    inside = [False]
+    replays = [0]
+    real_init = torch_graphs._Graph.__init__
+
+    def init(graph: Any, *args: Any, **kwargs: Any) -> None:
+        real_init(graph, *args, **kwargs)
+        body = graph.replay
+
+        def replay() -> None:
+            replays[0] += 1
+            inside[0] = True
+            try:
+                body()
+            finally:
+                inside[0] = False
+
+        graph.replay = replay
+
+    X, Y, _ = minibatch_problem(w, "float32")
+    init_params = nn.init.initialize_host(list(w.dims), "he", seed=1, dtype="float32")
+    Xd, Yd = (nn.backend.resolve("torch", "cpu").asarray(a, "float32") for a in (X, Y))
+
+    def fit(n: int) -> None:
+        net = nn.Network(list(w.dims), hidden=w.hidden, output="softmax", init=init_params,
+                         backend="torch", dtype="float32")
+        net.fit(Xd, Yd, learning_rate=w.learning_rate, batch_size=w.batch_size, epochs=n,
+                optimizer=nn.optimizers.Adam(), progress=False)
+
+    enabled = runner.chunks_enabled
+    torch_graphs._Graph.__init__ = init  # type: ignore[method-assign]
+    runner.chunks_enabled = lambda b, d: enabled(b, d) or b == "torch"  # CPU: no capture
+    runner._chunks.cache_clear()
+    try:
+        fit(1)  # the graphs made
+        counts = []
+        for n in (1, epochs):
+            replays[0] = 0
+            counts.append((launches(lambda n=n: fit(n), lambda: inside[0]), replays[0]))
+    finally:
+        torch_graphs._Graph.__init__ = real_init  # type: ignore[method-assign]
+        runner.chunks_enabled = enabled
+        runner._chunks.cache_clear()
+    (one, r1), (many, rn) = counts
+    return {"outside": (many - one) / (epochs - 1), "replays": (rn - r1) / (epochs - 1)}
 
 
 def step_launches(w: Workload) -> dict[str, int]:
@@ -82,6 +146,13 @@ def main() -> None:
             continue
         n = step_launches(w)
         print(f"| {w.name} | {n['hand']} | {n['replayed']} | {n['first']} |", flush=True)
+    print()
+    print("| mini-batch workload | operations outside the graphs an epoch | graph replays an "
+          "epoch |")
+    print("| --- | ---: | ---: |")
+    for mb in minibatch_workloads(quick=False, tiny=False):
+        e = epoch_launches(mb)
+        print(f"| {mb.name} | {e['outside']:.0f} | {e['replays']:.0f} |", flush=True)
 
 
 if __name__ == "__main__":

@@ -377,6 +377,18 @@ def test_launches_count_operations_but_not_views():
     assert 0 < n["hand"] and 0 < n["replayed"] < n["first"]
 
 
+def test_an_epochs_batches_are_all_graph_replays():
+    pytest.importorskip("torch")
+    from benchmarks import launches
+    from benchmarks.workloads import minibatch_workloads
+
+    w = minibatch_workloads(quick=False, tiny=True)[0]
+    e = launches.epoch_launches(w)
+    # m = 40 in batches of 16: two full batches and a partial one, each a replay
+    assert (w.m, w.batch_size) == (40, 16) and e["replays"] == 3
+    assert 0 < e["outside"] < 100
+
+
 @pytest.mark.parametrize("before", [None, "0"])
 def test_the_fused_contender_trains_with_nnarray_fuse_and_restores_it(monkeypatch, before):
     import os
