@@ -75,18 +75,14 @@ def _zeros_like(parameters: Mapping[str, Array]) -> dict[str, Array]:
     return {k: namespace(p).zeros_like(p) for k, p in parameters.items()}
 
 
-def _square(x: Array) -> Array:
-    """x², as one multiplication. Not ``x ** 2``: NumPy squares, CuPy calls
-    ``pow``, which is not correctly rounded and which a compiled kernel may
+def _sqrt(parameters: Mapping[str, Array], xp: Any) -> Any:
+    """The namespace's ``sqrt`` (``xp``'s, else the parameters').
+
+    RMSprop and Adam square dθ as one multiplication and take √s with
+    ``sqrt``, both correctly rounded everywhere; not ``** 2`` and ``** 0.5``:
+    on CuPy those call ``pow``, which is not, and which a compiled kernel may
     turn into a multiplication, so the two would differ by an ulp."""
-    return x * x
-
-
-def _sqrt(x: Array, xp: Any) -> Array:
-    """√x with the namespace's ``sqrt`` (correctly rounded everywhere), not
-    ``x ** 0.5`` (``pow`` on CuPy); ``xp`` may be ``None``."""
-    sqrt: Array = (namespace(x) if xp is None else xp).sqrt(x)
-    return sqrt
+    return (namespace(*parameters.values()) if xp is None else xp).sqrt
 
 
 def _beta(name: str, value: float) -> float:
@@ -182,10 +178,10 @@ class RMSprop(_Optimizer):
               arrays: State, learning_rate: Any, hyper: Mapping[str, Any],
               xp: Any = None) -> tuple[dict[str, Array], State]:
         """s := β s + (1 − β) dθ²;  θ := θ − α dθ / (√s + ε)."""
-        b, eps = float(self.beta), float(self.epsilon)
-        s = {k: b * arrays["s"][k] + (1.0 - b) * _square(grads[f"d{k}"]) for k in parameters}
-        new = {k: p - learning_rate * grads[f"d{k}"] / (_sqrt(s[k], xp) + eps)
-               for k, p in parameters.items()}
+        b, eps, sqrt = float(self.beta), float(self.epsilon), _sqrt(parameters, xp)
+        g = {k: grads[f"d{k}"] for k in parameters}
+        s = {k: b * arrays["s"][k] + (1.0 - b) * (g[k] * g[k]) for k in parameters}
+        new = {k: p - learning_rate * g[k] / (sqrt(s[k]) + eps) for k, p in parameters.items()}
         return new, {"s": s}
 
 
@@ -225,9 +221,10 @@ class Adam(_Optimizer):
             return ({k: o[0] for k, o in out.items()},
                     {"v": {k: o[1] for k, o in out.items()},
                      "s": {k: o[2] for k, o in out.items()}})
-        v = {k: b1 * arrays["v"][k] + (1.0 - b1) * grads[f"d{k}"] for k in parameters}
-        s = {k: b2 * arrays["s"][k] + (1.0 - b2) * _square(grads[f"d{k}"]) for k in parameters}
-        new = {k: p - learning_rate * (v[k] / c1) / (_sqrt(s[k] / c2, xp) + eps)
+        g, sqrt = {k: grads[f"d{k}"] for k in parameters}, _sqrt(parameters, xp)
+        v = {k: b1 * arrays["v"][k] + (1.0 - b1) * g[k] for k in parameters}
+        s = {k: b2 * arrays["s"][k] + (1.0 - b2) * (g[k] * g[k]) for k in parameters}
+        new = {k: p - learning_rate * (v[k] / c1) / (sqrt(s[k] / c2) + eps)
                for k, p in parameters.items()}
         return new, {"v": v, "s": s}
 

@@ -26,6 +26,8 @@
 #       (its own cases: the rest ran in step 2)                on a 2-core CPU)
 #   5 nnarray train --dataset cat --device gpu, full,  ~30 s  (limit 60 each; 4 s, 7 s
 #       on cupy, torch and jax                                 and 17 s there)
+#   5b benchmarks/profile_epoch.py: a digits-like     ~30 s  (limit 60)
+#       epoch timed and profiled on each path
 #   6 the 9 examples, iterations cut to ~1/10          ~40 s  (limit 60 each; skipped
 #                                                               when the time is up)
 #   7 benchmarks/run.py --device gpu --quick           ~200 s (what is left; 210 s kept
@@ -225,6 +227,10 @@ else
   step train-cat 60 "$before_bench" $py -m nnarray train --dataset cat --device cpu \
     --iterations 250
 fi
+
+# 5b. Where a mini-batch epoch's time goes on each path (host profile; torch's
+# profiler with CUDA): the digits-like fit, into steps.log.
+step profile-epoch 60 "$before_bench" $py benchmarks/profile_epoch.py --device "$dev" --rows 12
 
 # 6. The examples, iterations cut (the course's full runs are the CPU suite's job),
 # after the main job: with little time left they are skipped, not the benchmark.

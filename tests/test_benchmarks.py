@@ -413,3 +413,18 @@ def test_the_fused_contender_trains_with_nnarray_fuse_and_restores_it(monkeypatc
     C.nnarray_fit("numpy", "cpu", fuse=True)(w, X, Y, params)(2)
     C.nnarray_fit("numpy", "cpu")(w, X, Y, params)(2)
     assert seen == ["1", before] and os.environ.get("NNARRAY_FUSE") == before
+
+
+def test_profile_epoch_times_and_profiles_each_backend(capsys):
+    from benchmarks import profile_epoch
+
+    backends = ["numpy", "torch"] if importlib.util.find_spec("torch") else ["numpy"]
+    args = ["--tiny", "--rows", "3"] + [a for b in backends for a in ("--backend", b)]
+    assert profile_epoch.main(args) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("# tiny-batches [3,4,2] relu m=40 batch 16, 2 epochs a fit")
+    for b in backends:
+        assert f"## {b}: " in out and "ms an epoch (cpu (" in out
+    assert out.count("| µs an epoch (own) | calls an epoch | function |") == len(backends)
+    if "torch" in backends:
+        assert "by self_cpu_time_total:" in out and "Self CPU time total" in out
