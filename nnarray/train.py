@@ -10,7 +10,7 @@ batch) or once per epoch (mini-batches), where divergence is checked too.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
@@ -280,7 +280,7 @@ def run(
         raise DivergenceError(iterations, s.learning_rate, math.nan)
 
 
-class RecordPoints(Sequence[int]):
+class RecordPoints:
     """The record points from ``start`` on, computed as read: the multiples
     of ``record_every`` below ``iterations``, then ``iterations − 1``. A run
     of a billion iterations takes no memory before its first step."""
@@ -294,7 +294,12 @@ class RecordPoints(Sequence[int]):
     def __len__(self) -> int:
         return len(self._every) + self._extra
 
-    def __getitem__(self, index: int) -> int:  # type: ignore[override]  # no slices
+    def __iter__(self) -> Iterator[int]:
+        yield from self._every
+        if self._extra:
+            yield self._last
+
+    def __getitem__(self, index: int) -> int:
         n = len(self)
         if not -n <= index < n:
             raise IndexError(f"record point {index} of {n}")
