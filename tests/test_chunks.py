@@ -475,3 +475,23 @@ def test_an_epochs_batches_are_its_shuffled_columns(backend_name):
         for j in range(2):
             np.testing.assert_array_equal(stacked[j], A[:, order[4 * j:4 * j + 4]])
         np.testing.assert_array_equal(rest, A[None, :, order[8:]])
+
+
+def test_graph_engines_keep_three_graphs_and_let_the_oldest_go():
+    """A full batch's graph and an epoch's two batch widths stay side by side;
+    a fourth kind lets the oldest go, and a kind whose shapes change is remade."""
+    from nnarray.engines.chunks import GraphChunks
+
+    class Made(GraphChunks):
+        def _new(self, *args):
+            return object()
+
+    engine = Made(raw=None)
+    full, wide, partial = (engine._graph(k, "shapes") for k in ("full", "batches of 32",
+                                                                  "batches of 14"))
+    assert engine._graph("full", "shapes") is full  # kept: no capture again
+    assert engine._graph("batches of 14", "shapes") is partial
+    engine._graph("batches of 25", "shapes")  # a fourth: the oldest, full's, goes
+    assert list(engine._graphs) == ["batches of 32", "batches of 14", "batches of 25"]
+    assert engine._graph("batches of 32", "other shapes") is not wide
+    assert len(engine._graphs) == GraphChunks.KEPT == 3

@@ -82,14 +82,16 @@ def shapes(*trees: Any) -> tuple[Any, ...]:
 class GraphChunks(Chunks):
     """Chunks as replays of one captured step (CUDA graphs). A graph is
     captured for the first chunk of each kind (full batch; mini-batches of
-    one width, two kept: an epoch's full batches and its partial one) and
-    kept while the shapes stay the same (and, full batch, X and Y). An
-    engine says how a graph is made (:meth:`_new`: an object with
+    one width: an epoch's full batches and its partial one) and kept while
+    the shapes stay the same (and, full batch, X and Y), :attr:`KEPT` at
+    most. An engine says how a graph is made (:meth:`_new`: an object with
     ``run(params, opt, masks, rates, hypers, k, offset, total)`` and the
     static ``inputs``), where an array's data lives (:meth:`_pointer`) and
     how an epoch's batches are copied into a graph (:meth:`_load`)."""
 
     label = "CUDA graph"
+    KEPT = 3
+    """The most graphs kept: a full batch's, and an epoch's full and partial batches'."""
 
     def __init__(self, raw: Any) -> None:
         self._raw = raw
@@ -109,6 +111,8 @@ class GraphChunks(Chunks):
         held = self._graphs.get(kind)
         if held is None or held[0] != key:
             self._graphs.pop(kind, None)  # the old graph and its memory go first
+            while len(self._graphs) >= self.KEPT:  # then the oldest of another kind
+                self._graphs.pop(next(iter(self._graphs)))
             held = self._graphs[kind] = (key, self._new(*args))
         return held[1]
 
@@ -129,11 +133,8 @@ class GraphChunks(Chunks):
                    total: Any) -> tuple[Any, Any, Any]:
         key = (shapes(params, opt, masks, hypers, rates, Xb, Yb), weight)
         # an epoch's full batches and its partial batch: a graph each, kept side by side
-        kind = f"batches of {Xb.shape[2]}"
-        if kind not in self._graphs and sum(k.startswith("batches") for k in self._graphs) > 1:
-            self._graphs.pop(next(k for k in self._graphs if k.startswith("batches")))
-        graph = self._graph(kind, key, params, opt, (Xb, Yb), masks, rates, hypers, True,
-                            weight)
+        graph = self._graph(f"batches of {Xb.shape[2]}", key, params, opt, (Xb, Yb), masks,
+                            rates, hypers, True, weight)
         if offset == 0:
             self._load(graph, (Xb, Yb))  # the epoch's shuffled batches
         return graph.run(params, opt, masks, rates, hypers, k, offset, total)
