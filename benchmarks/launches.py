@@ -16,6 +16,7 @@ kernel each where torch launches one.
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -25,7 +26,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.contenders import torch_lecture_step
+from benchmarks.contenders import nnarray_minibatch, torch_lecture_step
 from benchmarks.workloads import (
     WORKLOADS,
     MiniBatch,
@@ -66,7 +67,6 @@ def epoch_launches(w: MiniBatch, epochs: int = 3) -> dict[str, float]:
     launched outside the graphs an epoch (each one launch on a GPU), and
     ``replays``, the graph replays an epoch (one launch each). From the
     difference between a warm fit of ``epochs`` epochs and one of one."""
-    import nnarray as nn
     from nnarray.engines import runner, torch_graphs
 
     inside = [False]
@@ -87,26 +87,20 @@ def epoch_launches(w: MiniBatch, epochs: int = 3) -> dict[str, float]:
 
         graph.replay = replay
 
-    X, Y, _ = minibatch_problem(w, "float32")
-    init_params = nn.init.initialize_host(list(w.dims), "he", seed=1, dtype="float32")
-    Xd, Yd = (nn.backend.resolve("torch", "cpu").asarray(a, "float32") for a in (X, Y))
-
-    def fit(n: int) -> None:
-        net = nn.Network(list(w.dims), hidden=w.hidden, output="softmax", init=init_params,
-                         backend="torch", dtype="float32")
-        net.fit(Xd, Yd, learning_rate=w.learning_rate, batch_size=w.batch_size, epochs=n,
-                optimizer=nn.optimizers.Adam(), progress=False)
+    data = minibatch_problem(w, "float32")  # the benchmark's fits, of 1 and `epochs` epochs
+    fits = {n: nnarray_minibatch("torch", "cpu")(dataclasses.replace(w, epochs=n), *data)
+            for n in (1, epochs)}
 
     enabled = runner.chunks_enabled
     torch_graphs._Graph.__init__ = init  # type: ignore[method-assign]
     runner.chunks_enabled = lambda b, d: enabled(b, d) or b == "torch"  # CPU: no capture
     runner._chunks.cache_clear()
     try:
-        fit(1)  # the graphs made
+        fits[1]()  # the graphs made
         counts = []
         for n in (1, epochs):
             replays[0] = 0
-            counts.append((launches(lambda n=n: fit(n), lambda: inside[0]), replays[0]))
+            counts.append((launches(fits[n], lambda: inside[0]), replays[0]))
     finally:
         torch_graphs._Graph.__init__ = real_init  # type: ignore[method-assign]
         runner.chunks_enabled = enabled

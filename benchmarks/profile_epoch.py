@@ -27,22 +27,19 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import nnarray as nn
+from benchmarks.contenders import make_sync, nnarray_minibatch
 from benchmarks.workloads import MiniBatch, minibatch_problem, minibatch_workloads
 
 
 def epoch_fit(w: MiniBatch, backend: str, device: str) -> Callable[[], None]:
-    """A warm ``fit`` of ``w`` on ``backend`` and ``device`` (data moved there once)."""
-    X, Y, _ = minibatch_problem(w, "float32")
-    init = nn.init.initialize_host(list(w.dims), "he", seed=1, dtype="float32")
-    target = nn.backend.resolve(backend, device)
-    Xd, Yd = target.asarray(X, "float32"), target.asarray(Y, "float32")
+    """The benchmark's warm ``fit`` of ``w`` on ``backend`` and ``device``
+    (``contenders.nnarray_minibatch``), waiting for the device at its end."""
+    fit_only = nnarray_minibatch(backend, device)(w, *minibatch_problem(w, "float32"))
+    sync = make_sync(device)
 
     def fit() -> None:
-        net = nn.Network(list(w.dims), hidden=w.hidden, output="softmax", init=init,
-                         device=device, backend=backend, dtype="float32")
-        net.fit(Xd, Yd, learning_rate=w.learning_rate, batch_size=w.batch_size,
-                epochs=w.epochs, optimizer=nn.optimizers.Adam(), progress=False)
-        nn.backend.to_numpy(net.parameters["W1"])  # waits for the device
+        fit_only()
+        sync()
 
     fit()
     fit()
