@@ -6,6 +6,7 @@ commit of another repository the tree was copied into."""
 from __future__ import annotations
 
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -87,7 +88,8 @@ def test_gpu_check_records_the_projects_commit_not_the_enclosing_one(tmp_path, g
                     ignore=shutil.ignore_patterns("*.md", "*.png", "__pycache__"))
     out = tmp_path / "out"
     out.mkdir()
-    script = f"set -uo pipefail\npy={sys.executable}\nout={out}\nlog={out / 'steps.log'}\n"
+    script = (f"set -uo pipefail\npy={shlex.quote(sys.executable)}\nout={shlex.quote(str(out))}\n"
+              f"log={shlex.quote(str(out / 'steps.log'))}\n")
     env = {k: v for k, v in os.environ.items() if k != "NNARRAY_COMMIT"}
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", ""))
                                         if p)
