@@ -5,13 +5,16 @@ from __future__ import annotations
 import operator
 from typing import Any
 
+import numpy as np
+
 
 def check_integer(name: str, value: Any, low: int, high: int | None = None) -> int:
     """``value`` as an int in ``low..high`` (no upper bound when ``high`` is
     ``None``): any integer with ``__index__``, such as ``np.int64``, but not a
-    bool; else ``TypeError`` or ``ValueError`` naming ``name``."""
+    bool (NumPy's ``np.bool_`` too: it has ``__index__`` before NumPy 2.3);
+    else ``TypeError`` or ``ValueError`` naming ``name``."""
     span = f"an integer >= {low}" if high is None else f"an integer in {low}..{high}"
-    if isinstance(value, bool) or not hasattr(value, "__index__"):
+    if isinstance(value, bool | np.bool_) or not hasattr(value, "__index__"):
         raise TypeError(f"{name} must be {span}, got {value!r}")
     number = operator.index(value)
     if number < low or (high is not None and number > high):
@@ -24,7 +27,7 @@ def check_seed(seed: Any, legacy: bool = False) -> int | None:
     generator, NumPy's ``RandomState``), or an error naming ``seed``."""
     if seed is None:
         return None
-    if isinstance(seed, bool) or not hasattr(seed, "__index__"):
+    if isinstance(seed, bool | np.bool_) or not hasattr(seed, "__index__"):
         raise TypeError(f"seed must be None or an integer >= 0, got {seed!r}")
     value = int(seed)
     if value < 0 or (legacy and value >= 2**32):
