@@ -639,3 +639,16 @@ def test_command_refuses_bad_data_options(tmp_path, extra, message):
     assert proc.returncode == 2
     assert proc.stderr.startswith("nnarray: error: ")
     assert re.search(message, proc.stderr), proc.stderr
+
+
+@pytest.mark.parametrize("batch_size", [0, -1, 2.5, True])
+@pytest.mark.parametrize("method", ["predict", "predict_proba", "score", "cost"])
+def test_streamed_evaluation_refuses_a_bad_batch_size(tmp_path, method, batch_size):
+    """A batch size of 0 used to loop forever, growing memory, on streamed data."""
+    path = tmp_path / "d.npz"
+    np.savez(path, X=np.ones((3, 100)), Y=np.zeros((1, 100)))
+    arrays = nn.io.open_arrays(path)
+    net = nn.Network([3, 4, 1], seed=1)
+    args = (arrays["X"],) if method.startswith("predict") else (arrays["X"], arrays["Y"])
+    with pytest.raises((TypeError, ValueError), match="batch_size must be an integer >= 1"):
+        getattr(net, method)(*args, batch_size=batch_size)

@@ -59,6 +59,7 @@ import array_api_compat
 import numpy as np
 
 from .arrays import is_array, to_numpy
+from .checks import check_integer
 from .random import HostRandom
 from .targets import Array, Target, dtype_name
 
@@ -361,7 +362,9 @@ class Stream:
 
     def n_batches(self, batch_size: int | None) -> int:
         """How many batches an epoch has (``None``: one per chunk)."""
-        return len(self.chunk_sizes) if batch_size is None else -(-self.m // batch_size)
+        if batch_size is None:
+            return len(self.chunk_sizes)
+        return -(-self.m // check_integer("batch_size", batch_size, 1))
 
     def order(self, random: HostRandom) -> Order:
         """An epoch's chunk-aware shuffle drawn from ``random`` (see the
@@ -375,6 +378,8 @@ class Stream:
         last one partial; ``None``: one batch per chunk) in ``order`` (``None``:
         as stored), on the device (``device=False``: host NumPy arrays). Use it
         as a context manager: leaving it stops the reading thread."""
+        if batch_size is not None:
+            batch_size = check_integer("batch_size", batch_size, 1)
         return Batches(self, batch_size, order, device)
 
     def fingerprint(self) -> dict[str, Any]:
