@@ -26,6 +26,7 @@ import argparse
 import importlib
 import importlib.util
 import math
+import os
 import platform
 import sys
 import time
@@ -199,6 +200,15 @@ def _check_writable(option: str, path: str) -> None:
     if not path:
         raise ValueError(f"{option} needs a file path, got {path!r}")
     io.check_writable(path, option)
+
+
+def _check_not_input(option: str, path: str, source: Any) -> None:
+    """Refuse an output ``path`` that is the training data's own file: the
+    save would destroy the user's data."""
+    source = os.fspath(source)
+    if os.path.exists(source) and os.path.exists(path) and os.path.samefile(source, path):
+        raise ValueError(f"{option} {path} is the training data's file: writing there would "
+                         f"overwrite the data; choose another path")
 
 
 def _integer(low: int) -> Callable[[str], int]:
@@ -392,6 +402,7 @@ def cmd_train(args: argparse.Namespace) -> None:
                              ("--plot", args.plot)):
             if path is not None:
                 _check_writable(option, path)
+                _check_not_input(option, path, args.data or args.dataset)
     rows = args.examples_as_rows
     if args.data is not None:
         train, test = _read("--data", args.data, lambda: open_data(args.data, rows)), None

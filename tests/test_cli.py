@@ -284,3 +284,20 @@ def test_the_help_is_plain_text(monkeypatch):
     for text in helps:
         assert "``" not in text and ":func:" not in text, text
     assert cli.DESCRIPTION in helps[0] and "nnarray evaluate flower.npz" in helps[0]
+
+
+@pytest.mark.parametrize("option", ["--save", "--checkpoint"])
+@pytest.mark.parametrize("source", ["--dataset", "--data"])
+def test_an_output_path_that_is_the_training_data_is_refused_before_training(
+        tmp_path, option, source, capsys):
+    """``--save d.npz`` on ``--dataset d.npz`` used to replace the user's data."""
+    data = tmp_path / "d.npz"
+    X = np.random.default_rng(0).standard_normal((3, 50))
+    np.savez(data, X=X, Y=(X[:1] > 0) * 1.0)
+    before = data.read_bytes()
+    extra = ["--batch-size", "10", "--epochs", "1"] if source == "--data" else [
+        "--iterations", "2"]
+    same = str(tmp_path / "." / "d.npz")  # the same file by another spelling
+    assert main_status(["train", source, str(data), *extra, option, same]) == 2
+    assert "is the training data's file" in one_error_line(capsys)
+    assert data.read_bytes() == before
