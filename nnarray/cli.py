@@ -203,9 +203,11 @@ def _check_writable(option: str, path: str) -> None:
 
 
 def _check_not_input(option: str, path: str, source: Any) -> None:
-    """Refuse an output ``path`` that is the training data's own file: the
-    save would destroy the user's data."""
+    """Refuse an output ``path`` that is the training data's own file (a
+    built-in dataset's name is no file): the save would destroy the user's data."""
     source = os.fspath(source)
+    if source in RECIPES:
+        return
     if os.path.exists(source) and os.path.exists(path) and os.path.samefile(source, path):
         raise ValueError(f"{option} {path} is the training data's file: writing there would "
                          f"overwrite the data; choose another path")

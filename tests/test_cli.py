@@ -301,3 +301,13 @@ def test_an_output_path_that_is_the_training_data_is_refused_before_training(
     assert main_status(["train", source, str(data), *extra, option, same]) == 2
     assert "is the training data's file" in one_error_line(capsys)
     assert data.read_bytes() == before
+
+
+def test_a_built_in_datasets_name_is_no_file_to_protect(tmp_path, monkeypatch):
+    """``--dataset planar --save planar`` writes the model, even beside a file
+    named ``planar``: the built-in data is no file of the user's."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "planar").write_bytes(b"")
+    assert main_status(["train", "--dataset", "planar", "--iterations", "2",
+                        "--save", "planar"]) in (0, None)
+    assert (tmp_path / "planar").stat().st_size > 0

@@ -362,9 +362,7 @@ class Stream:
 
     def n_batches(self, batch_size: int | None) -> int:
         """How many batches an epoch has (``None``: one per chunk)."""
-        if batch_size is None:
-            return len(self.chunk_sizes)
-        return -(-self.m // check_integer("batch_size", batch_size, 1))
+        return len(self.chunk_sizes) if batch_size is None else -(-self.m // batch_size)
 
     def order(self, random: HostRandom) -> Order:
         """An epoch's chunk-aware shuffle drawn from ``random`` (see the
