@@ -510,6 +510,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             backend.BackendUnavailableError) as exc:
         print(f"nnarray: error: {_one_line(str(exc))}", file=sys.stderr)
         return 2
+    except MemoryError as exc:  # NumPy's and CuPy's say what they could not allocate
+        print(f"nnarray: error: out of memory: {_one_line(str(exc))}", file=sys.stderr)
+        return 2
     return 0
 
 

@@ -6,14 +6,13 @@ before any parameter changes."""
 
 from __future__ import annotations
 
-import math
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from . import checkpoint, optimizers, train
-from .backend import check_integer
+from .backend import check_integer, check_number
 from .backend.precision import check_matmul_precision
 from .inputs import Inputs
 from .step import Settings
@@ -74,7 +73,7 @@ def plan(inputs: Inputs, hidden: str, seed: int | None, meta: Mapping[str, Any],
         batch_size = check_integer("batch_size", batch_size, 1)
         if epochs is None:
             raise ValueError("batch_size needs epochs= (the number of passes over the data)")
-        epochs = check_integer("epochs", epochs, 0)
+        epochs = check_integer("epochs", epochs, 0, train.MAX_STEPS)
     elif epochs is not None:
         raise ValueError("epochs needs batch_size= (without it, training is full batch "
                          "for `iterations` steps)")
@@ -82,12 +81,24 @@ def plan(inputs: Inputs, hidden: str, seed: int | None, meta: Mapping[str, Any],
         patience = check_integer("patience", patience, 1)
         if validation is None:
             raise ValueError("patience needs validation=(X_val, Y_val) to watch")
+    for name, f in (("on_iteration", on_iteration), ("on_epoch", on_epoch)):
+        if f is not None and not callable(f):
+            raise TypeError(f"{name} must be a function or None, got {f!r}")
+    if Y is None:
+        raise TypeError("Y must be the labels, an array (n[L], m), got None")
     X, Y = inputs.data(X, Y, stream=batch_size is not None, examples_as_rows=examples_as_rows)
     val: tuple[Any, Any] | None = None  # (X or a Stream, Y or None)
     if validation is not None:
         if not isinstance(validation, tuple | list) or len(validation) != 2:
-            raise TypeError("validation must be a pair (X_val, Y_val)")
-        val = inputs.data(*validation, stream=True, examples_as_rows=examples_as_rows)
+            raise TypeError("validation must be a pair (X_val, Y_val), got "
+                            f"{type(validation).__name__}")
+        if validation[1] is None:
+            raise TypeError("validation must be a pair (X_val, Y_val) with labels, got Y_val None")
+        try:
+            val = inputs.data(*validation, stream=True, examples_as_rows=examples_as_rows)
+        except (TypeError, ValueError) as e:
+            error = TypeError if isinstance(e, TypeError) else ValueError
+            raise error(f"validation (X_val, Y_val): {e}") from None
     X, Y, examples = inputs.split(X, Y)
     processes = 1 if examples is None else len(examples.counts)
     if batch_size is not None and batch_size % processes:
@@ -116,27 +127,17 @@ def check_dropout(dropout: Mapping[int, float] | None, L: int) -> dict[int, floa
         return {}
     if not isinstance(dropout, Mapping):
         raise TypeError(f"dropout must be a dict {{layer: keep_prob}}, got {dropout!r}")
+    if L < 2:
+        raise ValueError(f"dropout applies to hidden layers, and this network has none: got "
+                         f"{dropout!r}")
     out = {}
     for l, keep in dropout.items():
-        if isinstance(l, bool) or not isinstance(l, int) or not 1 <= l < L:
-            raise ValueError(f"dropout layers must be hidden layers 1..{L - 1}, got {l!r}")
-        try:
-            value = float(keep)
-        except (TypeError, ValueError):
-            raise TypeError(f"dropout keep_prob for layer {l} must be a number in (0, 1], "
-                            f"got {keep!r}") from None
-        if not 0.0 < value <= 1.0:
-            raise ValueError(f"dropout keep_prob for layer {l} must be in (0, 1], got {keep!r}")
-        out[l] = value
+        layer = check_integer("a dropout layer (a hidden layer)", l, 1, L - 1)
+        out[layer] = check_number(f"dropout keep_prob for layer {l}", keep, 0.0, 1.0,
+                                  open_low=True)
     return out
 
 
 def nonnegative(name: str, value: Any) -> float:
     """``value`` as a finite Python float >= 0, or an error naming ``name``."""
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        raise TypeError(f"{name} must be a number, got {value!r}") from None
-    if not math.isfinite(v) or v < 0:
-        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
-    return v
+    return check_number(name, value, 0.0)

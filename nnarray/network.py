@@ -7,7 +7,6 @@ there before any parameter changes.
 
 from __future__ import annotations
 
-import math
 import os
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -239,7 +238,7 @@ class Network:
         sigmoid output; class indices ``(1, m)`` (argmax over the rows) for a
         softmax one; the values A[L] for a linear one. Streamed X: as
         :meth:`predict_proba`, batch by batch, a host NumPy array."""
-        threshold = _threshold(threshold)
+        threshold = _backend.check_number("threshold", threshold)
         X, _ = self._in.data(X, stream=True, examples_as_rows=examples_as_rows)
         if isinstance(X, _backend.Stream):
             return X.map(lambda Xb: self._labels(self._forward(Xb), threshold), batch_size)
@@ -416,11 +415,3 @@ def _check_choices(hidden: str, output: str, generator: str) -> None:
         raise ValueError(f"output must be one of {list(losses.OUTPUTS)}, got {output!r}")
 
 
-def _threshold(value: Any) -> float:
-    """``predict``'s threshold as a finite Python float."""
-    if isinstance(value, bool) or not hasattr(value, "__float__"):
-        raise TypeError(f"threshold must be a number, got {value!r}")
-    t = float(value)
-    if not math.isfinite(t):
-        raise ValueError(f"threshold must be a finite number, got {value!r}")
-    return t

@@ -17,26 +17,19 @@ in one kernel.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .backend import Array, namespace
+from .backend import Array, check_number, namespace
 
 State = dict[str, Any]
 
 
-def check_learning_rate(learning_rate: float) -> float:
+def check_learning_rate(learning_rate: Any) -> float:
     """``learning_rate`` as a Python float > 0 (a NumPy scalar would promote
     float32 parameters to float64)."""
-    try:
-        lr = float(learning_rate)
-    except (TypeError, ValueError):
-        raise TypeError(f"learning_rate must be a number, got {learning_rate!r}") from None
-    if not math.isfinite(lr) or lr <= 0:
-        raise ValueError(f"learning_rate must be a finite number > 0, got {learning_rate!r}")
-    return lr
+    return check_number("learning_rate", learning_rate, 0.0, open_low=True)
 
 
 def gradient_descent(
@@ -47,6 +40,11 @@ def gradient_descent(
     missing = [f"d{k}" for k in parameters if f"d{k}" not in grads]
     if missing:
         raise ValueError(f"grads is missing {missing} for the parameters {sorted(parameters)}")
+    for k, p in parameters.items():
+        shape = getattr(grads[f"d{k}"], "shape", None)
+        if shape is None or tuple(shape) != tuple(p.shape):
+            raise ValueError(f"grads['d{k}'] must have the shape of parameters['{k}'], "
+                             f"{tuple(p.shape)}, got {shape if shape is None else tuple(shape)}")
     return apply_gradients(parameters, grads, lr)
 
 
@@ -85,11 +83,12 @@ def _sqrt(parameters: Mapping[str, Array], xp: Any) -> Any:
     return (namespace(*parameters.values()) if xp is None else xp).sqrt
 
 
-def _beta(name: str, value: float) -> float:
-    value = float(value)
-    if not 0.0 <= value < 1.0:
-        raise ValueError(f"{name} must be in [0, 1), got {value!r}")
-    return value
+def _beta(name: str, value: Any) -> float:
+    return check_number(name, value, 0.0, 1.0, open_high=True)
+
+
+def _epsilon(value: Any) -> float:
+    return check_number("epsilon", value, 0.0, open_low=True)
 
 
 class _Optimizer:
@@ -169,6 +168,7 @@ class RMSprop(_Optimizer):
 
     def __post_init__(self) -> None:
         _beta("beta", self.beta)
+        _epsilon(self.epsilon)
 
     def init(self, parameters: Mapping[str, Array]) -> State:
         """The state before the first step (zeros shaped like the parameters)."""
@@ -197,6 +197,7 @@ class Adam(_Optimizer):
     def __post_init__(self) -> None:
         _beta("beta1", self.beta1)
         _beta("beta2", self.beta2)
+        _epsilon(self.epsilon)
 
     def init(self, parameters: Mapping[str, Array]) -> State:
         """The state before the first step (zeros shaped like the parameters)."""

@@ -567,9 +567,14 @@ def _finite_check(backend_name: str) -> Callable[..., Any]:
     return compile_step(finite, backend_name)
 
 
+MAX_STEPS = 2**53
+"""The most iterations (or epochs) a fit takes: float64 counts every step
+up to it, and a ``range`` of steps has a length."""
+
+
 def check_iterations(iterations: Any, record_every: Any) -> tuple[int, int]:
-    """``iterations >= 0`` and ``record_every >= 1`` as ints."""
-    return (check_integer("iterations", iterations, 0),
+    """``0 <= iterations <= MAX_STEPS`` and ``record_every >= 1`` as ints."""
+    return (check_integer("iterations", iterations, 0, MAX_STEPS),
             check_integer("record_every", record_every, 1))
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import subprocess
@@ -177,6 +178,36 @@ def test_check_integer_takes_any_integer_as_an_int():
     for value in (1, np.int64(3), np.uint8(3)):
         out = backend.check_integer("n", value, 1, 3)
         assert type(out) is int and out == int(value)
+
+
+@pytest.mark.parametrize(("value", "bounds", "error", "message"), [
+    ("0.1", {}, TypeError, "x must be a finite number, got '0.1'"),
+    (True, {"low": 0.0}, TypeError, "x must be a finite number >= 0, got True"),
+    (np.True_, {"low": 0.0}, TypeError, "x must be a finite number >= 0, got np.True_"),
+    (1j, {}, TypeError, "x must be a finite number, got 1j"),
+    (np.complex128(1), {}, TypeError, "x must be a finite number, got np.complex128(1+0j)"),
+    (None, {}, TypeError, "x must be a finite number, got None"),
+    (np.ones(2), {}, TypeError, "x must be a finite number, got array([1., 1.])"),
+    (10**400, {}, ValueError, "x must be a finite number, got 1000"),
+    (math.nan, {}, ValueError, "x must be a finite number, got nan"),
+    (-math.inf, {"high": 1.0}, ValueError, "x must be a finite number <= 1, got -inf"),
+    (0, {"low": 0.0, "open_low": True}, ValueError, "x must be a finite number > 0, got 0"),
+    (1.0, {"low": 0.0, "high": 1.0, "open_high": True}, ValueError,
+     "x must be a number in [0, 1), got 1.0"),
+    (0.0, {"low": 0.0, "high": 1.0, "open_low": True}, ValueError,
+     "x must be a number in (0, 1], got 0.0"),
+    (1.5, {"high": 1.0, "open_high": True}, ValueError, "x must be a finite number < 1, got 1.5"),
+])
+def test_check_number_names_the_argument_and_the_range(value, bounds, error, message):
+    with pytest.raises(error, match=re.escape(message)):
+        backend.check_number("x", value, **bounds)
+
+
+def test_check_number_takes_real_scalars_as_a_python_float_at_the_ends_it_includes():
+    for value in (1, 0.5, np.float32(0.5), np.int64(1), np.array(0.25), 0.0):
+        out = backend.check_number("x", value, 0.0, 1.0)
+        assert type(out) is float and out == float(value)
+    assert backend.check_number("x", -1e300) == -1e300  # unbounded: any finite number
 
 
 def test_dtype_name_reads_each_librarys_dtypes_and_refuses_others_every_time():

@@ -60,7 +60,7 @@ def test_optimizer_by_name_or_object_and_errors():
     assert optimizers.get(adam) is adam
     with pytest.raises(ValueError, match=r"optimizer must be one of \['adam', 'gd'"):
         optimizers.get("sgd2")
-    with pytest.raises(ValueError, match=r"beta1 must be in \[0, 1\)"):
+    with pytest.raises(ValueError, match=r"beta1 must be a number in \[0, 1\)"):
         optimizers.Adam(beta1=1.0)
 
 
@@ -222,8 +222,8 @@ def test_callbacks_are_called():
      ({"batch_size": 0, "epochs": 1}, "batch_size must be an integer >= 1, got 0"),
      ({"patience": 3}, "patience needs validation="),
      ({"l2": -1}, "l2 must be a finite number >= 0"),
-     ({"dropout": {2: 0.5}}, r"dropout layers must be hidden layers 1..1"),
-     ({"dropout": {1: 0.0}}, r"keep_prob for layer 1 must be in \(0, 1\]"),
+     ({"dropout": {2: 0.5}}, r"dropout layer \(a hidden layer\) must be an integer in 1..1, got 2"),
+     ({"dropout": {1: 0.0}}, r"keep_prob for layer 1 must be a number in \(0, 1\], got 0.0"),
      ({"optimizer": "nope"}, "optimizer must be one of")],
 )
 def test_bad_training_options_change_nothing(kwargs, message):

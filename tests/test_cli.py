@@ -205,6 +205,18 @@ def test_counts_out_of_range_are_refused_naming_the_option(option, value, capsys
     assert f"argument {option}: must be an integer >= " in line and repr(value) in line, line
 
 
+@pytest.mark.parametrize(("argv", "named"), [
+    (["--iterations", str(10**20)], "iterations must be an integer in 0..9007199254740992"),
+    (["--batch-size", "8", "--epochs", str(10**20)], "epochs must be an integer in 0.."),
+    # 16 PB of W1, beyond any address space: refused by the allocator at once
+    (["--layers", "2,1000000000000000,1"], "out of memory: "),
+])
+def test_a_size_beyond_the_machine_is_one_error_line_before_training(argv, named, capsys):
+    assert main_status(["train", "--dataset", "planar", "--quiet", *argv]) == 2
+    line = one_error_line(capsys)
+    assert named in line, line
+
+
 def fit_spy(monkeypatch):
     """Network.fit replaced by one that records its keyword arguments and
     trains nothing; returns the list of calls."""

@@ -263,3 +263,59 @@ def test_nan_initial_parameters_are_refused(tmp_path):
     path = tmp_path / "m.npz"
     nn.Network([2, 3, 1], init=params, dtype="float64").save(path)
     np.testing.assert_array_equal(nn.load(path).parameters["b2"], params["b2"])
+
+
+_X, _Y = flower(20)
+
+
+@pytest.mark.parametrize(("kwargs", "error", "message"), [
+    ({"learning_rate": "0.1"}, TypeError, "learning_rate must be a finite number > 0, got '0.1'"),
+    ({"learning_rate": True}, TypeError, "learning_rate must be a finite number > 0, got True"),
+    ({"learning_rate": 10**400}, ValueError, "learning_rate must be a finite number > 0, got 1"),
+    ({"l2": "0.5"}, TypeError, "l2 must be a finite number >= 0, got '0.5'"),
+    ({"decay_rate": np.True_}, TypeError, "decay_rate must be a finite number >= 0"),
+    ({"dropout": {1: "0.5"}}, TypeError, r"keep_prob for layer 1 must be a number in \(0, 1\]"),
+    ({"dropout": {1.0: 0.5}}, TypeError, r"a dropout layer \(a hidden layer\) must be an integer "
+     "in 1..2, got 1.0"),
+    ({"dropout": {3: 0.5}}, ValueError, r"dropout layer \(a hidden layer\) .* 1..2, got 3"),
+    ({"iterations": 10**20}, ValueError, "iterations must be an integer in 0..9007199254740992"),
+    ({"batch_size": 5, "epochs": 2**60}, ValueError, "epochs must be an integer in 0.."),
+    ({"on_iteration": 5}, TypeError, "on_iteration must be a function or None, got 5"),
+    ({"batch_size": 5, "epochs": 2, "on_epoch": "print"}, TypeError,
+     "on_epoch must be a function or None, got 'print'"),
+    ({"validation": (_X, None)}, TypeError, "with labels, got Y_val None"),
+    ({"validation": (_X[:1], _Y)}, ValueError,
+     r"validation \(X_val, Y_val\): X has 1 rows but the network's input layer has n_x=2"),
+    ({"validation": 5}, TypeError, r"validation must be a pair \(X_val, Y_val\), got int"),
+    ({"Y": None}, TypeError, r"Y must be the labels, an array \(n\[L\], m\), got None"),
+])
+def test_a_bad_fit_argument_is_named_and_changes_nothing(kwargs, error, message):
+    network = nn.Network([2, 4, 3, 1], seed=1, dtype="float64")
+    network.fit(_X, _Y, iterations=2, progress=False)
+    before = {k: np.copy(v) for k, v in network.parameters.items()}
+    history = network.history
+    kwargs = {"iterations": 3, "Y": _Y, **kwargs}
+    with pytest.raises(error, match=message):
+        network.fit(_X, progress=False, **kwargs)
+    assert network.history is history
+    for k, v in network.parameters.items():
+        np.testing.assert_array_equal(v, before[k])
+
+
+def test_a_dropout_layer_may_be_any_integer_type():
+    runs = []
+    for layer in (np.int64(1), 1):
+        network = nn.Network([2, 4, 3, 1], seed=1, dtype="float64")
+        network.fit(_X, _Y, iterations=2, dropout={layer: 0.5}, progress=False)
+        runs.append(network.parameters)
+    plain = nn.Network([2, 4, 3, 1], seed=1, dtype="float64")
+    plain.fit(_X, _Y, iterations=2, progress=False)
+    for k, v in runs[0].items():
+        np.testing.assert_array_equal(v, runs[1][k])  # the same run: layer 1 dropped out
+    assert not np.array_equal(runs[0]["W1"], plain.parameters["W1"])
+
+
+def test_dropout_on_a_network_without_hidden_layers_is_refused():
+    with pytest.raises(ValueError, match="dropout applies to hidden layers, and this network "
+                                         r"has none: got \{1: 0.5\}"):
+        nn.Network([2, 1]).fit(_X, _Y, iterations=1, dropout={1: 0.5}, progress=False)

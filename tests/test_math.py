@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 import warnings
 
@@ -483,7 +484,8 @@ def test_model_backward_by_default_takes_g_prime_from_z():
 
 
 def test_optimizer_messages_and_beta_range():
-    with pytest.raises(TypeError, match=_full("learning_rate must be a number, got 'fast'")):
+    with pytest.raises(TypeError, match=_full(
+            "learning_rate must be a finite number > 0, got 'fast'")):
         optimizers.check_learning_rate("fast")
     with pytest.raises(ValueError, match=_full(
             "grads is missing ['db1'] for the parameters ['W1', 'b1']")):
@@ -495,8 +497,29 @@ def test_optimizer_messages_and_beta_range():
                        (lambda v: optimizers.Adam(beta2=v), "beta2")]:
         make(0.0)  # [0, 1): zero is allowed (no averaging)
         for bad in (1.0, -0.1):
-            with pytest.raises(ValueError, match=_full(f"{name} must be in [0, 1), got {bad}")):
+            with pytest.raises(ValueError, match=_full(
+                    f"{name} must be a number in [0, 1), got {bad}")):
                 make(bad)
+
+
+@pytest.mark.parametrize("make", [lambda v: optimizers.RMSprop(epsilon=v),
+                                  lambda v: optimizers.Adam(epsilon=v)])
+@pytest.mark.parametrize("bad, error", [(0.0, ValueError), (-1e-8, ValueError),
+                                        (math.nan, ValueError), ("1e-8", TypeError),
+                                        (None, TypeError)])
+def test_an_optimizer_refuses_an_epsilon_that_is_not_a_number_above_0(make, bad, error):
+    with pytest.raises(error, match=_full(f"epsilon must be a finite number > 0, got {bad!r}")):
+        make(bad)
+
+
+def test_gradient_descent_refuses_a_gradient_of_another_shape():
+    params = {"W1": np.ones((4, 2)), "b1": np.zeros((4, 1))}
+    grads = {"dW1": np.ones((4, 2)), "db1": np.ones(4)}  # db1 raveled: b1 would become (4, 4)
+    with pytest.raises(ValueError, match=_full(
+            "grads['db1'] must have the shape of parameters['b1'], (4, 1), got (4,)")):
+        optimizers.gradient_descent(params, grads, 0.1)
+    with pytest.raises(ValueError, match=r"grads\['dW1'\] .* \(4, 2\), got None"):
+        optimizers.gradient_descent(params, {"dW1": 1.0, "db1": np.ones((4, 1))}, 0.1)
 
 
 @pytest.mark.parametrize("name", ["momentum", "rmsprop", "adam"])

@@ -294,8 +294,8 @@ def test_bad_data_is_refused_before_any_change(X, Y, message):
     ("kwargs", "message"),
     [({"learning_rate": 0}, "learning_rate must be a finite number > 0"),
      ({"learning_rate": float("nan")}, "learning_rate"),
-     ({"iterations": -1}, "iterations must be an integer >= 0, got -1"),
-     ({"iterations": 2.5}, "iterations must be an integer >= 0, got 2.5"),
+     ({"iterations": -1}, "iterations must be an integer in 0..9007199254740992, got -1"),
+     ({"iterations": 2.5}, "iterations must be an integer in 0..9007199254740992, got 2.5"),
      ({"record_every": 0}, "record_every must be an integer >= 1, got 0")],
 )
 def test_bad_hyperparameters(kwargs, message):

@@ -12,7 +12,7 @@ API standard. One job a module:
   (the only host syncs);
 - ``precision``: the float32 matmul precision JAX is asked for;
 - ``random``: :class:`HostRandom`, host draws bit-identical everywhere;
-- ``checks``: integer arguments (counts, seeds) checked, the argument named;
+- ``checks``: number arguments (counts, seeds, rates) checked, the argument named;
 - ``streams``: :class:`Stream`, mini-batches read from Dask, memmap or zarr
   data onto the device, the next one prefetched;
 - ``sharding``: device sets on JAX (data parallel over devices and hosts).
@@ -48,7 +48,7 @@ from .arrays import (
     to_float,
     to_numpy,
 )
-from .checks import check_integer
+from .checks import check_integer, check_number
 from .libraries import (
     _INSTALL,
     BACKENDS,
@@ -85,6 +85,7 @@ __all__ = [
     "available_devices",
     "backend_of",
     "check_integer",
+    "check_number",
     "convert",
     "device",
     "dtype_name",
