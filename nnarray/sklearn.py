@@ -8,7 +8,7 @@ Needs scikit-learn (``pip install 'nnarray[sklearn]'``).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -59,16 +59,39 @@ class _NNBase(BaseEstimator):
         self.backend = backend
         self.dtype = dtype
 
+    def _hidden_layer_sizes(self) -> list[int]:
+        """``hidden_layer_sizes`` as ints >= 1 (one int is one hidden layer, as in
+        scikit-learn's MLPs); 2.7 or True is refused, not rounded."""
+        sizes = self.hidden_layer_sizes
+        if isinstance(sizes, str) or not hasattr(sizes, "__iter__"):
+            sizes = [sizes]
+        return [backend.check_integer(f"hidden_layer_sizes[{i}]", n, 1)
+                for i, n in enumerate(sizes)]
+
+    def _refit(self, fit: Callable[[], None]) -> None:
+        """Run ``fit``; if it raises, the estimator is left as it was (its
+        ``classes_``, ``n_features_in_`` and network from the last fit that
+        succeeded), so that it never predicts with a mix of two fits."""
+        before = dict(self.__dict__)
+        try:
+            fit()
+        except BaseException:
+            self.__dict__.clear()
+            self.__dict__.update(before)
+            raise
+
     def _train(self, X: np.ndarray, Y: np.ndarray) -> None:
         """Build the network for X ``(m, n)`` and targets Y ``(n_out, m)``, then fit."""
+        sizes = self._hidden_layer_sizes()
+        batch_size = backend.check_integer("batch_size", self.batch_size, 1)
         seed = int(check_random_state(self.random_state).randint(2**31 - 1))
-        dims = [X.shape[1], *[int(n) for n in self.hidden_layer_sizes], Y.shape[0]]
+        dims = [X.shape[1], *sizes, Y.shape[0]]
         self.network_ = Network(dims, hidden=self.hidden, output=self._output, init="he",
                                 seed=seed, device=self.device, backend=self.backend,
                                 dtype=self.dtype)
         self.history_ = self.network_.fit(
             X.T, Y, learning_rate=self.learning_rate, optimizer=self.optimizer,
-            batch_size=min(int(self.batch_size), X.shape[0]), epochs=self.epochs, l2=self.l2,
+            batch_size=min(batch_size, X.shape[0]), epochs=self.epochs, l2=self.l2,
             progress=False,
         )
         self.n_iter_ = len(self.history_.epochs)
@@ -94,17 +117,19 @@ class NNClassifier(ClassifierMixin, _NNBase):
 
     def fit(self, X: Any, y: Any) -> NNClassifier:
         """Train on X ``(m, n_features)`` and labels y ``(m,)`` of any type."""
-        X, y = validate_data(self, X, y, dtype=[np.float64, np.float32])
-        y = column_or_1d(y, warn=True)
-        check_classification_targets(y)
-        self.classes_, encoded = np.unique(y, return_inverse=True)
-        if len(self.classes_) < 2:
-            raise ValueError(
-                f"NNClassifier needs samples of at least 2 classes, got 1 class: "
-                f"{self.classes_[0]!r}"
-            )
-        Y = np.eye(len(self.classes_))[:, encoded]
-        self._train(X, Y)
+        def fit() -> None:
+            X_, y_ = validate_data(self, X, y, dtype=[np.float64, np.float32])
+            y_ = column_or_1d(y_, warn=True)
+            check_classification_targets(y_)
+            self.classes_, encoded = np.unique(y_, return_inverse=True)
+            if len(self.classes_) < 2:
+                raise ValueError(
+                    f"NNClassifier needs samples of at least 2 classes, got 1 class: "
+                    f"{self.classes_[0]!r}"
+                )
+            self._train(X_, np.eye(len(self.classes_))[:, encoded])
+
+        self._refit(fit)
         return self
 
     def predict_proba(self, X: Any) -> np.ndarray:
@@ -124,13 +149,15 @@ class NNRegressor(RegressorMixin, _NNBase):
 
     def fit(self, X: Any, y: Any) -> NNRegressor:
         """Train on X ``(m, n_features)`` and targets y ``(m,)`` or ``(m, n_targets)``."""
-        X, y = validate_data(self, X, y, dtype=[np.float64, np.float32], multi_output=True,
-                             y_numeric=True)
-        if y.ndim == 2 and y.shape[1] == 1:
-            y = column_or_1d(y, warn=True)
-        self._y_1d = y.ndim == 1
-        Y = np.asarray(y, dtype=np.float64).reshape(X.shape[0], -1).T
-        self._train(X, Y)
+        def fit() -> None:
+            X_, y_ = validate_data(self, X, y, dtype=[np.float64, np.float32],
+                                   multi_output=True, y_numeric=True)
+            if y_.ndim == 2 and y_.shape[1] == 1:
+                y_ = column_or_1d(y_, warn=True)
+            self._y_1d = y_.ndim == 1
+            self._train(X_, np.asarray(y_, dtype=np.float64).reshape(X_.shape[0], -1).T)
+
+        self._refit(fit)
         return self
 
     def predict(self, X: Any) -> np.ndarray:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
@@ -92,3 +94,37 @@ def test_diabetes_regression_is_comparable_to_mlpregressor(tmp_path):
     results = _example("diabetes").main(["--device", "cpu", "--plots", str(tmp_path)])
     ours, theirs = results["nnarray"][0], results["scikit-learn MLPRegressor"][0]
     assert ours >= theirs - 0.05 and ours > 0.2
+
+
+@pytest.mark.parametrize(("params", "error", "message"), [
+    ({"hidden_layer_sizes": (2.7,)}, TypeError, "hidden_layer_sizes[0] must be an integer >= 1"),
+    ({"hidden_layer_sizes": (4, True)}, TypeError, "hidden_layer_sizes[1] must be an integer"),
+    ({"hidden_layer_sizes": (0,)}, ValueError, "hidden_layer_sizes[0] must be an integer >= 1"),
+    ({"batch_size": "8"}, TypeError, "batch_size must be an integer >= 1, got '8'"),
+    ({"learning_rate": "0.1"}, TypeError, "learning_rate must be a finite number > 0"),
+    ({"l2": -1.0}, ValueError, "l2 must be a finite number >= 0"),
+    ({"epochs": 2.5}, TypeError, "epochs must be an integer"),
+])
+@pytest.mark.parametrize("Estimator", [NNClassifier, NNRegressor])
+def test_a_failed_refit_leaves_the_last_fitted_estimator(Estimator, params, error, message):
+    X, y = make_blobs(n_samples=60, n_features=3, centers=2, random_state=0)
+    estimator = Estimator(hidden_layer_sizes=(4,), epochs=2, random_state=0).fit(X, y)
+    fitted = dict(estimator.__dict__)
+    before = estimator.predict(X)
+    # another problem: 2 features, 3 classes with string labels (the regressor: 3 values)
+    X2, y2 = make_blobs(n_samples=60, n_features=2, centers=3, random_state=1)
+    y2 = np.array(["a", "b", "c"])[y2] if Estimator is NNClassifier else y2.astype(float)
+    estimator.set_params(**params)
+    with pytest.raises(error, match=re.escape(message)):
+        estimator.fit(X2, y2)
+    assert estimator.__dict__.keys() == fitted.keys()
+    for k, v in fitted.items():
+        if k not in Estimator().get_params():
+            assert estimator.__dict__[k] is v, k  # classes_, n_features_in_, network_, ...
+    np.testing.assert_array_equal(estimator.predict(X), before)
+
+
+def test_one_int_is_one_hidden_layer_as_in_scikit_learns_mlps():
+    X, y = make_blobs(n_samples=40, n_features=3, centers=2, random_state=0)
+    estimator = NNClassifier(hidden_layer_sizes=5, epochs=1, random_state=0).fit(X, y)
+    assert estimator.network_.layer_dims == [3, 5, 2]
