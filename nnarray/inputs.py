@@ -125,20 +125,20 @@ class Inputs:
         if data.n_y is not None and data.n_y != n_y and not one_hot:
             raise ValueError(f"Y {tuple(Y.shape)} has {data.n_y} values per example but "
                              f"must have n[L]={n_y} for this network")
-        data.prepare = lambda Xb, Yb: self.check_batch(Xb, Yb, one_hot)
+        data.prepare = lambda Xb, Yb, parts: self.check_batch(Xb, Yb, one_hot, parts)
         return data
 
-    def check_batch(self, X: Any, Y: Any, one_hot: bool) -> tuple[Any, Any]:
+    def check_batch(self, X: Any, Y: Any, one_hot: bool,
+                    sources: tuple[list[Any], list[Any]]) -> tuple[Any, Any]:
         """A streamed batch on the host, checked as :meth:`inputs` checks
         whole inputs: X finite; Y finite, made one-hot from integer classes,
-        with the output's labels."""
-        xp = backend.namespace(X)
-        if not bool(xp.all(xp.isfinite(X))):
-            raise ValueError("X contains NaN or inf values")
+        with the output's labels. ``sources`` are the parts of X and Y the
+        batch was cast from (an overflow in the cast is named as one)."""
+        finite("X", X, sources[0])
         if Y is None:
             return X, Y
-        if not bool(xp.all(xp.isfinite(Y))):
-            raise ValueError("Y contains NaN or inf values")
+        finite("Y", Y, sources[1])
+        xp = backend.namespace(Y)
         n_y = self.layer_dims[-1]
         if one_hot:
             Y = _one_hot(Y, n_y)
@@ -217,10 +217,12 @@ def _one_hot(Y: Any, n_y: int) -> Any:
 def finite(name: str, a: Array, source: Any = None) -> Array:
     """``a`` if all its values are finite, else a ``ValueError`` naming
     ``name``: that it overflows ``a``'s dtype when ``source`` (what ``a``
-    was cast from) is finite, else that it contains NaN or inf."""
+    was cast from, or a list of the parts it was cast from) is finite, else
+    that it contains NaN or inf."""
     if _all_finite(a):
         return a
-    if source is not None and backend.is_array(source) and _all_finite(source):
+    parts = source if isinstance(source, list) else [source]
+    if source is not None and all(backend.is_array(p) and _all_finite(p) for p in parts):
         dtype = backend.dtype_name(a.dtype)
         largest = float(backend.numpy_namespace.finfo(dtype).max)
         raise ValueError(f"{name} has values beyond {dtype}'s range (|x| > {largest:.4g}): "

@@ -62,7 +62,7 @@ class _NNBase(BaseEstimator):
     def _hidden_layer_sizes(self) -> list[int]:
         """``hidden_layer_sizes`` as ints >= 1 (one int is one hidden layer, as in
         scikit-learn's MLPs); 2.7 or True is refused, not rounded."""
-        sizes = self.hidden_layer_sizes
+        sizes: Any = self.hidden_layer_sizes
         if isinstance(sizes, str) or not hasattr(sizes, "__iter__"):
             sizes = [sizes]
         return [backend.check_integer(f"hidden_layer_sizes[{i}]", n, 1)

@@ -474,6 +474,30 @@ def test_examples_as_rows_is_the_transposed_data(tmp_path):
 # --------------------------------------------------------------------------- errors, threads
 
 
+@pytest.mark.parametrize("what", ["X", "Y"])
+def test_streamed_float64_beyond_float32s_range_is_an_overflow_not_nan(tmp_path, what):
+    X, Y = _data(m=40, n_x=2)
+    Y = Y * 3.0  # a linear output's targets
+    (X if what == "X" else Y)[0, 33] = 1e39  # finite in float64, inf in float32
+    np.save(tmp_path / "X.npy", X)
+    net = nn.Network([2, 3, 1], output="linear", seed=1)  # float32
+    overflow = (rf"{what} has values beyond float32's range \(\|x\| > 3.403e\+38\): it "
+                rf"overflows float32 .*\(in a batch drawn from examples 0\.\.39 of the stream\)")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # NumPy's cast warning stays inside
+        with pytest.raises(backend.StreamDataError, match=overflow):
+            net.fit(nn.open_memmap(tmp_path / "X.npy"), Y, batch_size=40, epochs=1,
+                    progress=False)
+        if what == "X":
+            with pytest.raises(backend.StreamDataError, match=r"X has values beyond float32's "
+                               r"range .*\(in examples 0\.\.39 of the stream\)"):
+                net.predict(nn.open_memmap(tmp_path / "X.npy"), batch_size=7)
+    (X if what == "X" else Y)[0, 33] = np.inf  # inf in the data itself: named as such
+    np.save(tmp_path / "X.npy", X)
+    with pytest.raises(backend.StreamDataError, match=f"{what} contains NaN or inf values"):
+        net.fit(nn.open_memmap(tmp_path / "X.npy"), Y, batch_size=40, epochs=1, progress=False)
+
+
 def test_bad_streamed_input_is_refused_naming_it_and_nothing_changes(tmp_path):
     X, Y = _data(m=100)
     bad = X.copy()

@@ -70,9 +70,12 @@ array), read and shuffled as one. Dask and zarr arrays keep their own chunks."""
 THREAD_NAME = "nnarray-prefetch"
 """The name prefix of the thread that reads the next batch."""
 
-Prepare = Callable[[np.ndarray, np.ndarray | None], tuple[np.ndarray, np.ndarray | None]]
+Prepare = Callable[[np.ndarray, np.ndarray | None, tuple[list[np.ndarray], list[np.ndarray]]],
+                  tuple[np.ndarray, np.ndarray | None]]
 """Checks and completes a host batch ``(X, Y)`` (lecture layout, the network's
-dtype) before it goes to the device; raises ``ValueError`` on bad values."""
+dtype) before it goes to the device, given the parts of X and of Y it was
+cast from (to tell an overflow in the cast from NaN or inf in the data);
+raises ``ValueError`` on bad values."""
 
 
 class StreamDataError(ValueError):
@@ -515,7 +518,7 @@ class _Reader:
         Y = _joined(ys, s.dtype) if ys else None
         if s.prepare is not None:
             try:
-                X, Y = s.prepare(X, Y)
+                X, Y = s.prepare(X, Y, (xs, ys))
             except ValueError as exc:
                 what = "examples" if self.within is None else "a batch drawn from examples"
                 raise StreamDataError(f"{exc} (in {what} {', '.join(where)} of the stream)"
@@ -527,7 +530,8 @@ class _Reader:
 
 def _joined(parts: list[np.ndarray], dtype: str) -> np.ndarray:
     """The parts side by side as a new C-ordered array of ``dtype`` (the cast
-    of one batch)."""
-    if len(parts) == 1:
-        return np.array(parts[0], dtype=dtype, order="C", copy=True)
-    return np.concatenate(parts, axis=1, dtype=dtype, casting="unsafe")
+    of one batch; an overflow in the cast is left to ``prepare`` to report)."""
+    with np.errstate(over="ignore"):
+        if len(parts) == 1:
+            return np.array(parts[0], dtype=dtype, order="C", copy=True)
+        return np.concatenate(parts, axis=1, dtype=dtype, casting="unsafe")
