@@ -43,6 +43,7 @@ of Python objects is refused in nnarray's words.
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import json
 import math
@@ -198,13 +199,31 @@ def _unwritable(path: Path, target: Path) -> tuple[type[OSError], str] | None:
     return None
 
 
+_NAME_MAX = 255
+"""The longest file name, in bytes, on common file systems (ext4, XFS,
+APFS, NTFS counts 255 characters: no fewer bytes)."""
+
+
+def _temporary_prefix(name: str) -> str:
+    """``.NAME.``, the start of the temporary files of saves to ``name``. A
+    name too long to leave room for ``PID.RANDOM.tmp`` (up to 24 bytes) is cut,
+    and 12 hex digits of its SHA-256 keep two long names apart."""
+    raw = os.fsencode(name)
+    if len(raw) <= _NAME_MAX - 28:
+        return f".{name}."
+    digest = hashlib.sha256(raw).hexdigest()[:12]
+    return f".{os.fsdecode(raw[:_NAME_MAX - 28 - 13])}~{digest}."
+
+
 def _create_temporary(folder: Path, name: str) -> tuple[int, Path]:
-    """A new file ``.NAME.PID.RANDOM.tmp`` in ``folder``, open for writing,
-    created with mode ``0o666`` (the umask applies)."""
+    """A new file ``.NAME.PID.RANDOM.tmp`` in ``folder`` (see
+    :func:`_temporary_prefix`), open for writing, created with mode
+    ``0o666`` (the umask applies)."""
     flags = (os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
              | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0))
+    prefix = _temporary_prefix(name)
     while True:
-        tmp = folder / f".{name}.{os.getpid()}.{secrets.token_hex(6)}.tmp"
+        tmp = folder / f"{prefix}{os.getpid()}.{secrets.token_hex(6)}.tmp"
         try:
             return os.open(tmp, flags, 0o666), tmp
         except FileExistsError:
@@ -412,8 +431,8 @@ def numpy_refusal(exc: BaseException) -> str:
 def _remove_stale_temporaries(folder: Path, name: str) -> None:
     """Delete the temporary files of earlier saves to ``name`` whose writer
     process is gone (killed mid-save); a live writer's file is left alone."""
-    prefix = f".{name}."
-    for tmp in folder.glob(f".{glob_escape(name)}.*.tmp"):
+    prefix = _temporary_prefix(name)
+    for tmp in folder.glob(f"{glob_escape(prefix)}*.tmp"):
         pid = tmp.name[len(prefix):].split(".", 1)[0]
         if not pid.isdigit() or int(pid) == os.getpid() or _alive(int(pid)):
             continue

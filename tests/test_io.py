@@ -515,6 +515,37 @@ def test_the_temporary_file_is_unique_per_writer(tmp_path, monkeypatch):
     assert second.startswith(f".model.npz.{os.getpid()}.") and second != first
 
 
+@pytest.mark.parametrize("name", ["m" * 251 + ".npz", "é" * 125 + ".npz", "m" * 225 + ".npz"])
+def test_a_name_as_long_as_the_file_system_allows_is_saved(tmp_path, name, monkeypatch):
+    path = tmp_path / name  # 255 bytes (the limit), 254 bytes in UTF-8, 229
+    seen = []
+    original = np.savez
+
+    def spy(f, **arrays):
+        seen.append([p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")])
+        original(f, **arrays)
+
+    monkeypatch.setattr(np, "savez", spy)
+    network = nn.Network([2, 3, 1], seed=1)
+    network.save(path)
+    [[temporary]] = seen
+    assert len(os.fsencode(temporary)) <= 255
+    assert temporary.startswith(f".{name[:20]}") and f".{os.getpid()}." in temporary
+    # a dead writer's temporary file (no process has pid 999999999)
+    dead = tmp_path / temporary.replace(f".{os.getpid()}.", ".999999999.")
+    dead.write_bytes(b"half a file")
+    nn.Network([2, 3, 1], seed=2).save(path)  # removes the dead writer's file
+    assert sorted(p.name for p in tmp_path.iterdir()) == [name]
+    for k, v in nn.load(path).parameters.items():
+        np.testing.assert_array_equal(v, nn.Network([2, 3, 1], seed=2).parameters[k])
+
+
+def test_two_long_names_that_share_their_start_keep_their_temporaries_apart():
+    a, b = ("x" * 240 + tail for tail in ("a.npz", "b.npz"))
+    assert nnio._temporary_prefix(a) != nnio._temporary_prefix(b)
+    assert nnio._temporary_prefix("model.npz") == ".model.npz."
+
+
 _KILLED = textwrap.dedent("""
     import os, signal, sys
     import numpy as np
