@@ -319,3 +319,31 @@ def test_dropout_on_a_network_without_hidden_layers_is_refused():
     with pytest.raises(ValueError, match="dropout applies to hidden layers, and this network "
                                          r"has none: got \{1: 0.5\}"):
         nn.Network([2, 1]).fit(_X, _Y, iterations=1, dropout={1: 0.5}, progress=False)
+
+
+def test_a_masked_array_with_masked_values_is_refused_naming_it():
+    network = nn.Network([2, 4, 1], seed=1, dtype="float64")
+    before = {k: np.copy(v) for k, v in network.parameters.items()}
+    masked = np.ma.masked_array(_X, mask=_X > 1)
+    count = int((_X > 1).sum())
+    with pytest.raises(TypeError, match=rf"X is a masked array with {count} masked values: "
+                                        r"fill them \(X.filled\(value\)\)"):
+        network.fit(masked, _Y, iterations=2, progress=False)
+    with pytest.raises(TypeError, match="Y is a masked array with 1 masked values"):
+        network.fit(_X, np.ma.masked_array(_Y, mask=np.arange(_Y.size).reshape(_Y.shape) == 3),
+                    iterations=2, progress=False)
+    with pytest.raises(TypeError, match="X is a masked array"):
+        network.predict(masked)
+    for k, v in network.parameters.items():
+        np.testing.assert_array_equal(v, before[k])
+
+
+@pytest.mark.filterwarnings("ignore:the matrix subclass:PendingDeprecationWarning")
+@pytest.mark.parametrize("wrap", [np.ma.masked_array, np.asmatrix])
+def test_an_ndarray_subclass_without_masked_values_is_read_as_its_values(wrap):
+    plain, wrapped = (nn.Network([2, 4, 1], seed=1, dtype="float64") for _ in range(2))
+    plain.fit(_X, _Y, iterations=3, progress=False)
+    wrapped.fit(wrap(_X), wrap(_Y), iterations=3, progress=False)
+    for k, v in plain.parameters.items():
+        np.testing.assert_array_equal(wrapped.parameters[k], v)
+    np.testing.assert_array_equal(wrapped.predict_proba(wrap(_X)), plain.predict_proba(_X))

@@ -133,6 +133,12 @@ def as_array(name: str, a: Any) -> Array:
     NumPy array of it; ``TypeError`` naming ``name`` when it is not numeric."""
     if type(a) is np.ndarray and a.dtype.kind in "biuf":  # the common case, probes skipped
         return a
+    if isinstance(a, np.ndarray):  # a subclass: its own operators are not the standard's
+        if isinstance(a, np.ma.MaskedArray) and np.ma.count_masked(a):
+            raise TypeError(f"{name} is a masked array with {np.ma.count_masked(a)} masked "
+                            f"values: fill them ({name}.filled(value)) or drop those examples; "
+                            "nnarray reads values, not masks")
+        a = np.asarray(a)  # np.matrix, a memmap, a mask-free masked array: a plain view
     if is_array(a):
         dtype = str(a.dtype)
         if not any(k in dtype for k in ("float", "int", "bool")) or "complex" in dtype:
