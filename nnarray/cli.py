@@ -405,6 +405,8 @@ def cmd_train(args: argparse.Namespace) -> None:
             if path is not None:
                 _check_writable(option, path)
                 _check_not_input(option, path, args.data or args.dataset)
+        if args.plot is not None:  # its format too; no suffix: matplotlib's default added
+            args.plot = importlib.import_module("nnarray.plot").check_path(args.plot)
     rows = args.examples_as_rows
     if args.data is not None:
         train, test = _read("--data", args.data, lambda: open_data(args.data, rows)), None

@@ -27,6 +27,26 @@ def _pyplot() -> Any:
     return plt
 
 
+def check_path(path: str | os.PathLike[str]) -> str:
+    """The file a figure saved as ``path`` goes to (without a suffix,
+    matplotlib adds its default format's), checked before any work:
+    ``ImportError`` without matplotlib, ``ValueError`` naming the path when
+    its suffix is no format matplotlib writes."""
+    _pyplot()
+    import matplotlib
+    from matplotlib.figure import Figure
+
+    formats = Figure().canvas.get_supported_filetypes()
+    path = os.fspath(path)
+    suffix = os.path.splitext(path)[1][1:].lower()
+    if not suffix:
+        return f"{path}.{matplotlib.rcParams['savefig.format']}"
+    if suffix not in formats:
+        raise ValueError(f"cannot save a plot as {path!r}: .{suffix} is no format "
+                         f"matplotlib writes (one of {', '.join(sorted(formats))})")
+    return path
+
+
 def _finish(ax: Any, path: str | os.PathLike[str] | None) -> Any:
     if path is not None:
         ax.figure.tight_layout()

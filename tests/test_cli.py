@@ -323,3 +323,23 @@ def test_a_built_in_datasets_name_is_no_file_to_protect(tmp_path, monkeypatch):
     assert main_status(["train", "--dataset", "planar", "--iterations", "2",
                         "--save", "planar"]) in (0, None)
     assert (tmp_path / "planar").stat().st_size > 0
+
+
+def test_a_plot_format_matplotlib_cannot_write_is_refused_before_training(tmp_path, monkeypatch,
+                                                                         capsys):
+    pytest.importorskip("matplotlib")
+    calls = fit_spy(monkeypatch)
+    path = tmp_path / "cost.xyz"
+    assert main_status(["train", "--dataset", "planar", "--quiet", "--plot", str(path)]) == 2
+    line = one_error_line(capsys)
+    assert f"cannot save a plot as {str(path)!r}: .xyz is no format" in line and "png" in line
+    assert calls == [] and not path.exists()
+
+
+def test_a_plot_path_without_a_suffix_is_saved_and_reported_as_png(tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    path = tmp_path / "cost"
+    assert main_status(["train", "--dataset", "planar", "--quiet", "--iterations", "2",
+                        "--plot", str(path)]) == 0
+    assert f"saved {path}.png" in capsys.readouterr().out
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cost.png"]

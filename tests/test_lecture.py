@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import re
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -80,6 +82,21 @@ def test_user_data_loaders(tmp_path):
         nn.datasets.load_npz(npz)
     with pytest.raises(FileNotFoundError, match="no data file"):
         nn.datasets.load_csv(tmp_path / "missing.csv")
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("", "holds no examples"),
+    ("a,label\n", "holds no examples"),
+    ("1\n2\n3\n", "must have 2 columns or more, the features and the label, got 1"),
+])
+def test_a_csv_without_examples_or_features_is_refused_naming_the_file(tmp_path, text,
+                                                                      message):
+    csv = tmp_path / "bad.csv"
+    csv.write_text(text)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # NumPy's "input contained no data" stays inside
+        with pytest.raises(ValueError, match=re.escape(f"{str(csv)!r} {message}")):
+            nn.datasets.load_csv(csv)
 
 
 # ---------------------------------------------------------------------- #

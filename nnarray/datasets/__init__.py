@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import warnings
 import zipfile
 from collections.abc import Sequence
 from importlib import resources
@@ -144,9 +145,16 @@ def load_csv(path: str | os.PathLike[str], label_column: int | str = -1,
     except ValueError:
         header = [h.strip() for h in first.strip().split(delimiter)]
     try:
-        table = np.loadtxt(path, delimiter=delimiter, skiprows=1 if header else 0, ndmin=2)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # "input contained no data": below
+            table = np.loadtxt(path, delimiter=delimiter, skiprows=1 if header else 0, ndmin=2)
     except ValueError as exc:
         raise ValueError(f"{str(path)!r}: every value must be numeric ({exc})") from None
+    if table.shape[0] == 0:
+        raise ValueError(f"{str(path)!r} holds no examples (no rows of values)")
+    if table.shape[1] < 2:
+        raise ValueError(f"{str(path)!r} must have 2 columns or more, the features and the "
+                         f"label, got {table.shape[1]}")
     if isinstance(label_column, str):
         if header is None or label_column not in header:
             raise ValueError(f"label_column={label_column!r} is not in the header {header}")
