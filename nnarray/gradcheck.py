@@ -41,6 +41,8 @@ def check(
     gradients are :func:`~nnarray.propagation.model_backward`'s, by the
     lecture's formulas; with them, the training loop's.
     """
+    epsilon = backend.check_number("epsilon", epsilon, 0.0, open_low=True)
+    l2 = backend.check_number("l2", l2, 0.0)
     dtypes = {backend.dtype_name(p.dtype) for p in parameters.values()}
     if dtypes != {"float64"}:
         raise ValueError(

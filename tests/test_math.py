@@ -220,6 +220,18 @@ def test_gradcheck_refuses_float32():
         gradcheck.check(p32, X, Y)
 
 
+@pytest.mark.parametrize(("kwargs", "error", "message"), [
+    ({"epsilon": 0.0}, ValueError, "epsilon must be a finite number > 0, got 0.0"),
+    ({"epsilon": "1e-7"}, TypeError, "epsilon must be a finite number > 0, got '1e-7'"),
+    ({"l2": -0.1}, ValueError, "l2 must be a finite number >= 0, got -0.1"),
+    ({"l2": True}, TypeError, "l2 must be a finite number >= 0, got True"),
+])
+def test_gradcheck_names_a_bad_epsilon_or_l2(kwargs, error, message):
+    X, Y, params = ref.problem([3, 1])
+    with pytest.raises(error, match=_full(message)):
+        gradcheck.check(params, X, Y, **kwargs)
+
+
 def test_shape_errors_speak_the_lectures_terms():
     X, _, params = ref.problem([4, 3, 1])
     params["W2"] = np.ones((1, 5))
