@@ -16,7 +16,7 @@ _INSTALL = {
     "torch": "pip install 'nnarray[torch]'",
     "jax": "pip install 'nnarray[jax]'",
     "dask": "pip install 'nnarray[dask]'",
-    "array_api_strict": "pip install array-api-strict",
+    "array_api_strict": "pip install 'array-api-strict>=2.6.1'",
 }
 
 
