@@ -341,48 +341,56 @@ def torch_autograd(device: str) -> Make:
     return make
 
 
-def jax_fori(device: str) -> Make:
+def jax_lecture_loop(w: Workload, X: Any, Y: Any) -> Callable[[tuple[Any, ...], int], Any]:
     """The lecture's step written once in JAX and run k times inside one
     ``jax.jit`` of ``lax.fori_loop`` (k is an argument: one compile for every
-    k); float32 products at ``precision="highest"`` (no TF32). The
-    compiler's own floor for the lecture's step."""
+    k), over the parameters ``(W1..WL, b1..bL)``; float32 products at
+    ``precision="highest"`` (no TF32). ``X``, ``Y``: JAX arrays."""
+    import jax
+    import jax.numpy as jnp
+    from jax import lax
+
+    L, m, lr = len(w.dims) - 1, X.shape[1], w.learning_rate
+    hi = lax.Precision.HIGHEST
+
+    def step(_: Any, P: tuple[Any, ...]) -> tuple[Any, ...]:
+        Ws, bs = P[:L], P[L:]
+        A, cache = X, []
+        for l in range(L):
+            Z = jnp.matmul(Ws[l], A, precision=hi) + bs[l]
+            cache.append((A, Z))
+            if l < L - 1:
+                A = jnp.tanh(Z) if w.hidden == "tanh" else jnp.maximum(Z, 0)
+            else:
+                A = jax.nn.sigmoid(Z)
+        dZ = A - Y
+        new_W, new_b = list(Ws), list(bs)
+        for l in range(L - 1, -1, -1):
+            A_prev, _ = cache[l]
+            dW = jnp.matmul(dZ, A_prev.T, precision=hi) / m
+            db = jnp.sum(dZ, axis=1, keepdims=True) / m
+            if l > 0:
+                dA = jnp.matmul(Ws[l].T, dZ, precision=hi)
+                if w.hidden == "tanh":
+                    dZ = dA * (1 - A_prev * A_prev)
+                else:
+                    dZ = jnp.where(cache[l - 1][1] > 0, dA, 0)
+            new_W[l] = Ws[l] - lr * dW
+            new_b[l] = bs[l] - lr * db
+        return (*new_W, *new_b)
+
+    return jax.jit(lambda P, k: lax.fori_loop(0, k, step, P))
+
+
+def jax_fori(device: str) -> Make:
+    """:func:`jax_lecture_loop` on ``device``: the compiler's own floor for
+    the lecture's step."""
     def make(w: Workload, X: np.ndarray, Y: np.ndarray, params: dict[str, np.ndarray]) -> Run:
         import jax
-        import jax.numpy as jnp
-        from jax import lax
 
         dev = jax.devices("cpu" if device == "cpu" else "gpu")[0]
-        L, m, lr = len(w.dims) - 1, X.shape[1], w.learning_rate
-        Xd, Yd = jax.device_put(X, dev), jax.device_put(Y, dev)
-        hi = lax.Precision.HIGHEST
-
-        def step(_: Any, P: tuple[Any, ...]) -> tuple[Any, ...]:
-            Ws, bs = P[:L], P[L:]
-            A, cache = Xd, []
-            for l in range(L):
-                Z = jnp.matmul(Ws[l], A, precision=hi) + bs[l]
-                cache.append((A, Z))
-                if l < L - 1:
-                    A = jnp.tanh(Z) if w.hidden == "tanh" else jnp.maximum(Z, 0)
-                else:
-                    A = jax.nn.sigmoid(Z)
-            dZ = A - Yd
-            new_W, new_b = list(Ws), list(bs)
-            for l in range(L - 1, -1, -1):
-                A_prev, _ = cache[l]
-                dW = jnp.matmul(dZ, A_prev.T, precision=hi) / m
-                db = jnp.sum(dZ, axis=1, keepdims=True) / m
-                if l > 0:
-                    dA = jnp.matmul(Ws[l].T, dZ, precision=hi)
-                    if w.hidden == "tanh":
-                        dZ = dA * (1 - A_prev * A_prev)
-                    else:
-                        dZ = jnp.where(cache[l - 1][1] > 0, dA, 0)
-                new_W[l] = Ws[l] - lr * dW
-                new_b[l] = bs[l] - lr * db
-            return (*new_W, *new_b)
-
-        train = jax.jit(lambda P, k: lax.fori_loop(0, k, step, P))
+        L = len(w.dims) - 1
+        train = jax_lecture_loop(w, jax.device_put(X, dev), jax.device_put(Y, dev))
         state = [tuple(jax.device_put(params[f"{p}{l}"], dev) for p in "Wb"
                        for l in range(1, L + 1))]  # (W1..WL, b1..bL)
 

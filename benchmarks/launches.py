@@ -6,7 +6,9 @@ as the aten operations torch runs (views and the like left out: they launch
 nothing), for the hand-written torch step the benchmark times as a CUDA
 graph, and for nnarray's torch graph step, replayed (no cost) and as a
 chunk's first step (with the record point's cost); and for a mini-batch
-epoch, the operations launched outside nnarray's graphs and the replays::
+epoch, the operations launched outside nnarray's graphs and the replays.
+For JAX, the operations of the compiled loop's body (XLA's program on the
+CPU: fusions, products, copies), nnarray's chunk against the loop by hand::
 
     python benchmarks/launches.py
 
@@ -17,6 +19,7 @@ kernel each where torch launches one.
 from __future__ import annotations
 
 import dataclasses
+import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -26,7 +29,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.contenders import nnarray_minibatch, torch_lecture_step
+from benchmarks.contenders import jax_lecture_loop, nnarray_minibatch, torch_lecture_step
 from benchmarks.workloads import (
     WORKLOADS,
     MiniBatch,
@@ -131,6 +134,51 @@ def step_launches(w: Workload) -> dict[str, int]:
             "first": launches(graph.first), "replayed": launches(graph.replay)}
 
 
+def loop_body_ops(hlo: str) -> dict[str, int]:
+    """The operations of the body of the one ``while`` loop in the text of a
+    compiled XLA program, by kind (``fusion``, ``dot``, ``copy``, ...)."""
+    body = re.search(r"\bwhile\(.*?body=%?([\w.\-]+)", hlo)
+    if body is None:
+        raise ValueError("the program has no while loop")
+    lines = hlo.splitlines()
+    start = next(i for i, line in enumerate(lines)
+                 if re.match(rf"%?{re.escape(body.group(1))} ", line))
+    ops: dict[str, int] = {}
+    for line in lines[start + 1:]:
+        if line.startswith("}"):
+            break
+        op = re.search(r"= \S+ ([\w\-]+)\(", line)
+        if op and op.group(1) not in ("parameter", "get-tuple-element", "tuple", "constant"):
+            ops[op.group(1)] = ops.get(op.group(1), 0) + 1
+    return ops
+
+
+def jax_loop_ops(w: Workload) -> dict[str, dict[str, int]]:
+    """The operations of the compiled loop's body on JAX's CPU device, float32:
+    ``hand`` (the benchmark's ``fori_loop`` by hand) and ``nnarray`` (a
+    full-batch chunk whose first and last steps record the cost)."""
+    import jax
+
+    from nnarray.engines.jax_chunks import JaxChunks
+    from nnarray.optimizers import GradientDescent
+    from nnarray.step import raw_step
+
+    cpu = jax.devices("cpu")[0]
+    X, Y, params = jax.device_put(problem(w, "float32"), cpu)
+    L = len(w.dims) - 1
+    hand = jax_lecture_loop(w, X, Y)
+    P = tuple(params[f"{p}{l}"] for p in "Wb" for l in range(1, L + 1))
+    chunks = JaxChunks(raw_step(w.hidden, "sigmoid", GradientDescent(), 0.0, jax.numpy))
+    rates = jax.device_put(np.full(200, w.learning_rate, np.float32), cpu)
+    ours = chunks._full.lower(params, {}, X, Y, None, rates, {}, 200, True, True, None)
+    return {"hand": loop_body_ops(hand.lower(P, 200).compile().as_text()),
+            "nnarray": loop_body_ops(ours.compile().as_text())}
+
+
+def _ops(ops: dict[str, int]) -> str:
+    return ", ".join(f"{n} {kind}" for kind, n in sorted(ops.items()))
+
+
 def main() -> None:
     print("| workload | hand-written torch step | nnarray graph step, replayed | "
           "nnarray, a chunk's first step (with the cost) |")
@@ -147,6 +195,14 @@ def main() -> None:
     for mb in minibatch_workloads(quick=False, tiny=False):
         e = epoch_launches(mb)
         print(f"| {mb.name} | {e['outside']:.0f} | {e['replays']:.0f} |", flush=True)
+    print()
+    print("| workload | JAX fori_loop by hand, the loop's body | nnarray jax chunk, the loop's "
+          "body |")
+    print("| --- | --- | --- |")
+    for w in WORKLOADS:
+        if w.on_cpu:
+            ops = jax_loop_ops(w)
+            print(f"| {w.name} | {_ops(ops['hand'])} | {_ops(ops['nnarray'])} |", flush=True)
 
 
 if __name__ == "__main__":

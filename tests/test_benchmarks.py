@@ -389,6 +389,36 @@ def test_an_epochs_batches_are_all_graph_replays():
     assert 0 < e["outside"] < 100
 
 
+def test_the_loop_body_ops_are_read_from_the_compiled_program():
+    text = "\n".join([
+        "%cond (p: (s32[])) -> pred[] {", "  %c = s32[] constant(3)", "}",
+        "%body.7 (p: (s32[], f32[4])) -> (s32[], f32[4]) {",
+        "  %a = f32[4]{0} get-tuple-element(%p), index=1",
+        "  %f = f32[4]{0} fusion(%a), kind=kLoop, calls=%fused",
+        "  %g = f32[4]{0} fusion(%f), kind=kLoop, calls=%fused.1",
+        "  %d = f32[4]{0} dot(%f, %g), lhs_contracting_dims={0}",
+        "  ROOT %t = (s32[], f32[4]) tuple(%i, %d)", "}",
+        "ENTRY %main () -> f32[4] {",
+        "  %w = (s32[], f32[4]) while(%x), condition=%cond, body=%body.7", "}"])
+    from benchmarks import launches
+
+    assert launches.loop_body_ops(text) == {"fusion": 2, "dot": 1}
+    with pytest.raises(ValueError, match="no while loop"):
+        launches.loop_body_ops("ENTRY %main () -> f32[] {\n}")
+
+
+def test_nnarrays_jax_loop_body_has_the_hand_written_loops_products_and_fusions():
+    """The chunk's loop runs the step without its cost: the body is the
+    hand-written loop's, fusion for fusion (the cost is computed at the record
+    points only, outside the loop)."""
+    pytest.importorskip("jax")
+    from benchmarks import launches
+
+    ops = launches.jax_loop_ops(TINY[0])
+    assert ops["nnarray"]["dot"] == ops["hand"]["dot"]
+    assert ops["nnarray"]["fusion"] == ops["hand"]["fusion"]
+
+
 @pytest.mark.parametrize("before", [None, "0"])
 def test_the_fused_contender_trains_with_nnarray_fuse_and_restores_it(monkeypatch, before):
     import os

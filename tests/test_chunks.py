@@ -275,11 +275,29 @@ def test_compiled_chunks_use_the_highest_float32_precision(optimizer, precision,
     assert all(p == (want, want) for p in precisions), precisions
 
 
+def _programs(jaxpr) -> list:
+    """Every jaxpr inside ``jaxpr`` (cond branches, loop bodies), and itself."""
+    found = [jaxpr]
+    for eqn in jaxpr.eqns:
+        for value in eqn.params.values():
+            for sub in value if isinstance(value, tuple | list) else [value]:
+                inner = getattr(sub, "jaxpr", sub)
+                if hasattr(inner, "eqns"):
+                    found += _programs(inner)
+    return found
+
+
+def _uses(jaxpr, names: set) -> set:
+    return {e.primitive.name for p in _programs(jaxpr) for e in p.eqns} & names
+
+
 @pytest.mark.parametrize("last", [False, True])
 def test_a_chunks_costs_come_from_the_steps_own_forward_pass(last):
     """The record points' costs (the first step's, and the last's when asked)
-    add no forward pass: the chunk's program has the step's 3L − 1 matrix
-    products (L forward, L dW and L − 1 dA), not one more forward per cost."""
+    add no forward pass: each of the chunk's three step programs (its first
+    step, the loop's body, its last step) has the step's 3L − 1 matrix
+    products (L forward, L dW and L − 1 dA), not one more forward per cost;
+    and the loop's body computes no cost."""
     jax = pytest.importorskip("jax")
     jnp = jax.numpy
     X, Y = _data()
@@ -294,7 +312,15 @@ def test_a_chunks_costs_come_from_the_steps_own_forward_pass(last):
             {}, 3, True)
     jaxpr = jax.make_jaxpr(lambda *a: chunks.full_batch(*a, last=last), static_argnums=(7, 8))
     L = len(dims) - 1
-    assert len(_dot_precisions(jaxpr(*args).jaxpr)) == 3 * L - 1
+    programs = _programs(jaxpr(*args).jaxpr)
+    products = [n for p in programs
+                if (n := sum(e.primitive.name == "dot_general" for e in p.eqns))]
+    assert products == [3 * L - 1] * 3
+    loops = [e for p in programs for e in p.eqns if e.primitive.name == "while"]
+    assert len(loops) == 1
+    costs = {"log", "log1p"}  # the cost's softplus
+    assert not _uses(loops[0].params["body_jaxpr"].jaxpr, costs)
+    assert _uses(jaxpr(*args).jaxpr, costs)  # the check can fail
     # the costs are those of the chunk's first and last steps: chunks of one
     # (the per-step path) give the same bits
     out = chunks.full_batch(*args, last=last)

@@ -20,15 +20,15 @@ class JaxChunks(Chunks):
     recompile. float32 products run at ``precision="highest"`` (no TF32)
     unless ``precision="tf32"``.
 
-    Every step of a full-batch chunk is the same program, cost included (from
-    the step's own forward pass; the chunk keeps its first step's and, when
-    asked, its last's), as in the CUDA-graph engines: a record point costs no
-    second forward pass and the loop has no branch. One step on its own is a
-    chunk of one, so the per-step path (``on_iteration``, divergence replay)
-    and chunks give the same bits. Nothing is donated: the parameters at a
-    chunk's start stay alive as the record point's checkpoint (divergence
-    replay, early stopping), and the other inputs are the user's (X, Y) or
-    used once."""
+    A full-batch chunk's record points (its first step when ``want``, its last
+    when ``last``) run the step with its cost, from the step's own forward
+    pass; the loop between them runs the step without it, with no branch. One
+    step on its own is a chunk of one, with its cost only when wanted, so a
+    step runs the same program on the per-step path (``on_iteration``,
+    divergence replay) and in a chunk, and gives the same bits. Nothing is
+    donated: the parameters at a chunk's start stay alive as the record
+    point's checkpoint (divergence replay, early stopping), and the other
+    inputs are the user's (X, Y) or used once."""
 
     steps_as_chunks = True
     host_operands = True  # jit's own dispatch copies NumPy operands
@@ -42,15 +42,25 @@ class JaxChunks(Chunks):
         self._jax, self._precision = jax, precision
 
         def full(params: Any, opt: Any, X: Any, Y: Any, masks: Any, rates: Any, hypers: Any,
-                 k: Any, last: Any, weights: Any) -> Any:
+                 k: Any, want: Any, last: Any, weights: Any) -> Any:
+            def step(i: Any, p: Any, o: Any, cost: bool) -> Any:
+                return raw(p, o, X, Y, _take(masks, i), rates[i], _take(hypers, i), cost,
+                           weights)
+
+            def costed(i: Any, p: Any, o: Any) -> Any:
+                return step(i, p, o, True)
+
             def body(i: Any, carry: Any) -> Any:
-                p, o, first, final = carry
-                p, J, o = raw(p, o, X, Y, _take(masks, i), rates[i], _take(hypers, i), True,
-                              weights)
-                return p, o, jnp.where(i == 0, J, first), jnp.where(i == last, J, final)
+                p, _, o = step(i, carry[0], carry[1], False)
+                return p, o
 
             J0 = jnp.zeros((), dtype=rates.dtype)
-            return lax.fori_loop(0, k, body, (params, opt, J0, J0))
+            start = want.astype(k.dtype)  # the first step runs with its cost when wanted
+            tail = last & (k - 1 >= start)  # and the last, when asked and not the first
+            p, first, o = lax.cond(want, costed, lambda i, p, o: (p, J0, o), 0, params, opt)
+            p, o = lax.fori_loop(start, k - tail.astype(k.dtype), body, (p, o))
+            p, final, o = lax.cond(tail, costed, lambda i, p, o: (p, first, o), k - 1, p, o)
+            return p, o, first, final
 
         def batches(params: Any, opt: Any, Xb: Any, Yb: Any, masks: Any, rates: Any,
                     hypers: Any, offset: Any, k: Any, weight: Any, total: Any) -> Any:
@@ -73,7 +83,9 @@ class JaxChunks(Chunks):
                    last: bool = False) -> tuple[Any, Any, Any]:
         with matmul_precision(self._precision):
             params, opt, first, final = self._full(params, opt, X, Y, masks, rates, hypers, k,
-                                                   k - 1 if last else -1, weights)
+                                                   want, last, weights)
+        if not want:
+            first = None
         return params, opt, (first, final) if last else first
 
     def mini_batch(self, params: Any, opt: Any, Xb: Any, Yb: Any, masks: Any, rates: Any,

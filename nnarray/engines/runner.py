@@ -124,7 +124,7 @@ class Runner:
         """One step at the optimizer's step ``opt["t"] + 1``; returns
         ``(parameters, J or None, optimizer state)``."""
         if self.chunks is not None and self.chunks.steps_as_chunks:
-            return self.chunk(params, opt, X, Y, [rate], self.step_capacity, weights)
+            return self.chunk(params, opt, X, Y, [rate], self.step_capacity, weights, want=want)
         t = opt["t"]
         hyper: dict[str, Any] = self.s.optimizer.hyper(t + 1)
         step_rate: Any = rate
@@ -205,11 +205,12 @@ class Runner:
 
     def chunk(self, params: dict[str, Array], opt: dict[str, Any], X: Array, Y: Array,
               rates: Sequence[float], capacity: int, weights: Array | None = None,
-              last: bool = False) -> tuple[Any, Any, Any]:
+              last: bool = False, want: bool = True) -> tuple[Any, Any, Any]:
         """``len(rates)`` full-batch steps as compiled chunks of at most
         ``capacity`` steps; returns the parameters, the cost before the first
-        step (with ``last``, where the engine's ``costs_last``: the pair of
-        the costs before the first and the last step) and the optimizer state."""
+        step (``None`` unless ``want``; with ``last``, where the engine's
+        ``costs_last``: the pair of the costs before the first and the last
+        step) and the optimizer state."""
         chunks = self._compiled()
         t, arrays = opt["t"], opt_arrays(opt)
         J, done = None, 0
@@ -219,7 +220,7 @@ class Runner:
                                                    X.shape[1])
             final = last and done + n == len(rates)
             params, arrays, J_n = chunks.full_batch(params, arrays, X, Y, masks, rate, hypers,
-                                                    n, True, weights, last=final)
+                                                    n, want and done == 0, weights, last=final)
             if final:
                 first, J_last = J_n
                 J = (first if J is None else J, J_last)
