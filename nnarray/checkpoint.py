@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import math
 import os
+import warnings
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -51,7 +52,12 @@ def fingerprint(a: Array | Stream | None) -> dict[str, Any] | None:
 
 def writer(path: str | os.PathLike[str], model_meta: Mapping[str, Any],
            settings: Mapping[str, Any], kind: str) -> Callable[[Snapshot], None]:
-    """The function the training loop calls with each :class:`Snapshot`."""
+    """The function the training loop calls with each :class:`Snapshot`.
+
+    A snapshot holding NaN or inf (a parameter, the optimizer's moments,
+    early stopping's best parameters or cost, a validation cost) is not
+    written: a ``RuntimeWarning`` says so, and the file keeps the last
+    finite checkpoint."""
 
     def write(snap: Snapshot) -> None:
         arrays = {k: to_numpy(v) for k, v in snap.parameters.items()}
@@ -64,6 +70,19 @@ def writer(path: str | os.PathLike[str], model_meta: Mapping[str, Any],
             best_cost = snap.best[0]
             arrays |= {f"best.{k}": to_numpy(v) for k, v in snap.best[1].items()}
             prefixes.append("best")
+        bad = [k for k, a in arrays.items() if not np.isfinite(a).all()]
+        if best_cost is not None and not math.isfinite(best_cost):
+            bad.append("best_cost")
+        if not all(math.isfinite(v) for v in snap.history.val_costs):
+            bad.append("the validation costs")
+        if bad:  # the last good checkpoint stays
+            unit = "iteration" if kind == "iterations" else "epoch"
+            warnings.warn(
+                f"checkpoint at {unit} {snap.position} not written: {_names(bad)} "
+                f"{'holds' if len(bad) == 1 else 'hold'} NaN or inf (training is diverging; "
+                f"try a smaller learning rate); {str(path)!r} is left as it was",
+                RuntimeWarning, stacklevel=2)
+            return
         h = snap.history
         training = {
             "kind": kind, "position": snap.position, "step_count": snap.step_count,
@@ -77,6 +96,12 @@ def writer(path: str | os.PathLike[str], model_meta: Mapping[str, Any],
                                               training=training))
 
     return write
+
+
+def _names(keys: list[str], limit: int = 4) -> str:
+    """``W1, v.W1 and 3 more``: the first names of a list."""
+    shown = ", ".join(keys[:limit])
+    return shown if len(keys) <= limit else f"{shown} and {len(keys) - limit} more"
 
 
 def read(path: str | os.PathLike[str], model_meta: Mapping[str, Any],

@@ -234,8 +234,9 @@ def run(
             # full batch, only dropout draws: without it the random state never moves
             before = (i, state.parameters, state.opt_state,
                       loop.random.state() if s.dropout else None)
-            if loop.checkpoint_due(i, start, iterations):  # so ex.checkpoint is set
-                ex.checkpoint(loop.snapshot(i))  # type: ignore[misc]
+            # the state at i, written once the cost at i is known finite: a
+            # diverging run leaves the last good checkpoint as it was
+            snap = loop.snapshot(i) if loop.checkpoint_due(i, start, iterations) else None
             if runner.per_step:
                 new, J, opt_state = loop.step(X, Y, s.rate(i), True)
             else:
@@ -246,6 +247,8 @@ def run(
             c = to_float(J)
             if not math.isfinite(c):
                 _replay(loop, checkpoint, i, c)
+            if snap is not None:
+                ex.checkpoint(snap)  # type: ignore[misc]
             checkpoint = before
             state.history.record(i, c)
             bar.record(i, c)

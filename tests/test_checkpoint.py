@@ -222,3 +222,45 @@ def test_the_command_line_resumes_to_the_same_figures(tmp_path):
         return [line for line in out.splitlines() if "accuracy" in line or "cost" in line]
 
     assert figures(resumed) == figures(whole) and figures(whole)
+
+
+@pytest.mark.parametrize("backend_name", ["numpy", "torch", "jax"])
+def test_a_diverging_run_keeps_its_last_finite_checkpoint(tmp_path, backend_name):
+    """The cost turns inf at iteration 22: the checkpoint of iteration 20
+    stays, whole and finite; the state of iteration 25, already NaN, is
+    never written over it."""
+    pytest.importorskip(backend_name)
+    X = np.random.default_rng(0).standard_normal((5, 400)).astype(np.float32)
+    ck = tmp_path / "ck.npz"
+    net = nn.Network([5, 8, 1], output="linear", seed=1, backend=backend_name)
+    with pytest.raises(nn.DivergenceError) as err:
+        net.fit(X, 3 * X[:1], iterations=300, learning_rate=0.731, record_every=5,
+                checkpoint=ck, checkpoint_every=5, progress=False)
+    assert err.value.iteration == 22
+    arrays, meta = nnio.load_arrays(ck)
+    assert meta["training"]["position"] == 20
+    assert all(np.isfinite(a).all() for a in arrays.values())
+    assert nn.load(ck).layer_dims == [5, 8, 1]
+
+
+def test_a_snapshot_holding_nan_is_not_written(tmp_path):
+    """The writer's own guard (an epoch's last step can leave NaN behind a
+    finite mean cost): a warning names the array, the file stays as it was."""
+    from nnarray import checkpoint
+    from nnarray.train import History, Snapshot
+
+    ck = tmp_path / "ck.npz"
+    net = nn.Network([2, 3, 1], dtype="float64")
+    net.save(ck)
+    before = ck.read_bytes()
+    params = dict(net.parameters, W2=np.full((1, 3), np.nan))
+    opt = {"t": 4, "v": {k: np.zeros_like(v) for k, v in net.parameters.items()}}
+    write = checkpoint.writer(ck, {"layer_dims": [2, 3, 1], "dtype": "float64"}, {},
+                              "epochs")
+    with pytest.warns(RuntimeWarning, match=r"epoch 2 not written: W2 holds NaN or inf"):
+        write(Snapshot(2, params, opt, {}, History([4, 8], [0.5, 0.4], [0, 1]),
+                       step_count=8))
+    opt["v"]["b1"] = np.full((3, 1), np.inf)
+    with pytest.warns(RuntimeWarning, match=r"v\.b1 holds"):
+        write(Snapshot(2, dict(net.parameters), opt, {}, History(), step_count=8))
+    assert ck.read_bytes() == before
