@@ -108,8 +108,9 @@ def read(path: str | os.PathLike[str], model_meta: Mapping[str, Any],
          settings: Mapping[str, Any], kind: str, target: Target,
          max_bytes: int = io.DEFAULT_MAX_BYTES) -> Snapshot:
     """The :class:`Snapshot` of a checkpoint, on ``target``; ``ValueError``
-    when the file is no checkpoint or belongs to another run (every
-    difference of the network or the settings named)."""
+    when the file is no checkpoint, belongs to another run (every
+    difference of the network or the settings named) or holds state no run
+    writes (NaN or inf, a negative ``s``: the entry named)."""
     arrays, meta = io.load_arrays(path, max_bytes=max_bytes)
     name = repr(str(path))
     training = meta.get("training")
@@ -128,6 +129,7 @@ def read(path: str | os.PathLike[str], model_meta: Mapping[str, Any],
     if diffs:
         raise ValueError(f"{name} is a checkpoint of another run; it differs in "
                          + "; ".join(diffs))
+    _check_values(arrays, name)
     try:
         dtype = meta["dtype"]
 
@@ -152,6 +154,20 @@ def read(path: str | os.PathLike[str], model_meta: Mapping[str, Any],
                         _count(training, "waited"), _count(training, "step_count"))
     except (KeyError, TypeError, ValueError, IndexError) as exc:
         raise ValueError(f"{name} is not a consistent nnarray checkpoint: {exc}") from exc
+
+
+def _check_values(arrays: Mapping[str, np.ndarray], name: str) -> None:
+    """Refuse state no run writes, naming the entry: NaN or inf anywhere (a
+    checkpoint is written finite), a negative mean of squared gradients
+    (``s.W1``, ...: RMSprop's and Adam's, >= 0)."""
+    for key, a in arrays.items():
+        if not np.isfinite(a).all():
+            raise ValueError(f"{name} is not a consistent nnarray checkpoint: {key} holds "
+                             f"NaN or inf (a checkpoint is written with finite values only)")
+        if key.startswith("s.") and (a < 0).any():
+            raise ValueError(f"{name} is not a consistent nnarray checkpoint: {key} holds "
+                             f"negative values (the optimizer's running mean of squared "
+                             f"gradients is >= 0)")
 
 
 def _count(where: Any, key: Any) -> int:

@@ -33,17 +33,21 @@ from .step import Settings, cost
 
 
 class DivergenceError(ArithmeticError):
-    """The cost became NaN or inf; the network keeps its last finite parameters."""
+    """The cost (or the parameters) became NaN or inf; the network keeps its
+    last finite parameters. ``kept`` says which those are, ``what`` what
+    went non-finite (default: the cost at ``iteration``)."""
 
     def __init__(self, iteration: int, learning_rate: float, cost: float,
-                 unit: str = "iteration") -> None:
+                 unit: str = "iteration", *, kept: str | None = None,
+                 what: str | None = None) -> None:
         self.iteration = iteration
         self.learning_rate = learning_rate
         self.cost = cost
+        what = what or f"the cost is {cost} at {unit} {iteration}"
+        kept = kept or "the parameters of the last finite step were kept"
         super().__init__(
-            f"training diverged: the cost is {cost} at {unit} {iteration} with "
-            f"learning_rate={learning_rate}; the parameters of the last finite step were "
-            f"kept. Try a smaller learning rate (e.g. {learning_rate / 10:g})."
+            f"training diverged: {what} with learning_rate={learning_rate}; {kept}. "
+            f"Try a smaller learning rate (e.g. {learning_rate / 10:g})."
         )
 
 
@@ -276,11 +280,17 @@ def run(
     finally:
         bar.close()
     if iterations and not all_finite(state.parameters):
+        kept = None
         if checkpoint is not None:  # the parameters at the last record point
             state.parameters = checkpoint[1]
+            at = checkpoint[0]
             if tail:  # the checkpoint is the point before it: the steps between replayed
                 state.parameters = _steps_to(loop, checkpoint, points[-1])
-        raise DivergenceError(iterations, s.learning_rate, math.nan)
+                at = points[-1]
+            kept = f"the parameters of iteration {at} (its cost finite) were kept"
+        raise DivergenceError(iterations, s.learning_rate, math.nan, kept=kept,
+                              what=f"the parameters hold NaN or inf after iteration "
+                                   f"{iterations - 1}")
 
 
 class RecordPoints:
@@ -332,8 +342,9 @@ def _replay(loop: _Loop, checkpoint: Any, i: int, c: float) -> None:
     """Replay from the last finite record point to the first non-finite cost;
     keep the parameters before it and raise :class:`DivergenceError`."""
     state, s = loop.state, loop.s
-    if checkpoint is None:
-        raise DivergenceError(i, s.learning_rate, c)
+    if checkpoint is None:  # the run's first record point: no step was taken
+        raise DivergenceError(i, s.learning_rate, c,
+                              kept="the parameters the run started from were kept")
     j, params, opt_state, random_state = checkpoint
     if random_state is not None:
         loop.random.restore(random_state)
@@ -438,7 +449,12 @@ def _end_epoch(loop: _Loop, bar: Progress, total: Any, start: tuple[Any, Any], e
     c = to_float(total)  # m >= 1: a batch or more, so total is set
     if not math.isfinite(c):
         state.parameters, state.opt_state = start
-        raise DivergenceError(epoch, loop.s.learning_rate, c, unit="epoch")
+        if epoch == first or all_finite(state.parameters):
+            kept = f"the parameters from before epoch {epoch} were kept"
+        else:  # a step at the end of the last epoch, after its last cost
+            kept = (f"the last step of epoch {epoch - 1} (its mean cost finite) had already "
+                    "left NaN or inf in the parameters: no finite parameters were kept")
+        raise DivergenceError(epoch, loop.s.learning_rate, c, unit="epoch", kept=kept)
     state.history.record(step_count, c)
     state.history.epochs.append(epoch)
     bar.record(epoch, c)

@@ -174,6 +174,56 @@ def test_an_edited_mini_batch_checkpoint_is_refused(runs, tmp_path, path, value,
         net().fit(X, Y, progress=False, resume=bad, validation=(X, Y), **MINI)
 
 
+def edited_array(src, dst, key, edit):
+    """A copy of the checkpoint ``src`` at ``dst`` with ``edit`` applied to
+    its array ``key`` in place (a valid file)."""
+    arrays, meta = nnio.load_arrays(src)
+    edit(arrays[key])
+    nnio.save_arrays(dst, arrays, meta)
+    return dst
+
+
+def _nan(a):
+    a[0, 0] = np.nan
+
+
+def _inf(a):
+    a[-1, 0] = np.inf
+
+
+def _negative(a):
+    a[0, 0] = -1e-3
+
+
+ARRAY_EDITS = [
+    ("full", "W2", _nan, "W2 holds NaN or inf"),
+    ("full", "v.W1", _nan, r"v\.W1 holds NaN or inf"),
+    ("full", "v.b2", _inf, r"v\.b2 holds NaN or inf"),
+    ("full", "s.W2", _negative, r"s\.W2 holds negative values"),
+    ("mini", "best.W1", _nan, r"best\.W1 holds NaN or inf"),
+    ("mini", "s.b1", _inf, r"s\.b1 holds NaN or inf"),
+]
+
+
+@pytest.mark.parametrize("run, key, edit, message", ARRAY_EDITS,
+                         ids=[f"{k}-{e.__name__[1:]}" for _, k, e, _ in ARRAY_EDITS])
+def test_non_finite_or_negative_checkpoint_state_is_refused_naming_it(runs, tmp_path, run,
+                                                                      key, edit, message):
+    """NaN early-stopping parameters would end a fit with NaN weights, NaN
+    parameters with a DivergenceError that says the last finite ones were
+    kept, a NaN, infinite or negative moment with the learning rate blamed."""
+    X, Y = flower()
+    bad = edited_array(runs["dir"] / f"{run}.npz", tmp_path / "bad.npz", key, edit)
+    kw = dict(validation=(X, Y), **MINI) if run == "mini" else FULL
+    fresh = net()
+    before = fresh.parameters
+    with pytest.raises(ValueError, match=message) as err:
+        fresh.fit(X, Y, progress=False, resume=bad, **kw)
+    assert "bad.npz" in str(err.value) and "not a consistent nnarray checkpoint" in str(err.value)
+    for k, v in before.items():
+        np.testing.assert_array_equal(fresh.parameters[k], v)
+
+
 FIELDS = ["position", "t", "step_count", "waited", "best_cost",
           ("history", "iterations"), ("history", "costs"), ("history", "epochs"),
           ("history", "val_costs"), ("random_state", "state", "state"),
@@ -347,3 +397,42 @@ def test_an_ndarray_subclass_without_masked_values_is_read_as_its_values(wrap):
     for k, v in plain.parameters.items():
         np.testing.assert_array_equal(wrapped.parameters[k], v)
     np.testing.assert_array_equal(wrapped.predict_proba(wrap(_X)), plain.predict_proba(_X))
+
+
+# --- what a DivergenceError says -------------------------------------------------------------
+
+
+def _linear_net():
+    return nn.Network([5, 8, 1], output="linear", seed=1)
+
+
+def _normal():
+    return np.random.default_rng(0).standard_normal((5, 400)).astype(np.float32)
+
+
+def test_a_divergence_at_the_first_record_point_says_no_step_was_kept():
+    X = _normal()
+    fresh = _linear_net()
+    start = fresh.parameters
+    with pytest.raises(nn.DivergenceError, match="the cost is inf at iteration 0") as err:
+        fresh.fit(X * 1e30, X[:1], iterations=5, learning_rate=0.1, progress=False)
+    assert "the parameters the run started from were kept" in str(err.value)
+    assert "last finite step" not in str(err.value)
+    for k, v in start.items():
+        np.testing.assert_array_equal(fresh.parameters[k], v)
+
+
+def test_parameters_that_overflow_in_the_last_step_are_named_as_such():
+    """No cost is computed after the last step: the error says the
+    parameters overflowed, not that a cost at iteration 1 was NaN."""
+    X = _normal()
+    fresh = _linear_net()
+    start = fresh.parameters
+    with pytest.raises(nn.DivergenceError) as err:
+        fresh.fit(X, 3 * X[:1], iterations=1, learning_rate=3e38, progress=False)
+    message = str(err.value)
+    assert "the parameters hold NaN or inf after iteration 0" in message
+    assert "the parameters of iteration 0 (its cost finite) were kept" in message
+    assert "cost is nan" not in message
+    for k, v in start.items():
+        np.testing.assert_array_equal(fresh.parameters[k], v)
