@@ -7,7 +7,15 @@ any old file intact, and of two processes writing one path the last rename
 wins whole. A temporary file left by a killed writer is never read, and is
 removed by the next write to that path. A new file gets the permissions
 ``np.savez`` would give it (``0o666`` less the umask), an overwritten one
-keeps its own; a symbolic link is kept and its target replaced.
+keeps its own, and its owner and group where the writer may set them
+(root); a symbolic link is kept and its target replaced. The rename gives
+the path a new file: another hard link to the old one keeps the old
+content.
+
+Refused before anything is written: an empty path, a target that is a
+folder or no regular file (a device, a FIFO, a socket: never replaced by a
+regular file), a file the user may not write (as ``cp`` refuses it), a
+folder that is missing or not writable.
 """
 
 from __future__ import annotations
@@ -31,20 +39,22 @@ def write_atomically(path: str | os.PathLike[str], write: Callable[[IO[bytes]], 
     ``np.savez`` gives it; a file overwritten keeps its permission bits. A
     symbolic link stays a link: its target is replaced (the temporary file
     is made in the target's folder, so that the rename is atomic there).
-    Errors are ``OSError`` naming ``path`` (never the temporary file; see
-    :func:`check_writable` for the folder's), and leave the file at
-    ``path`` as it was.
+    Owner and group are kept where the writer may set them (root replacing
+    another user's file). Errors are ``OSError`` naming ``path`` (never the
+    temporary file; see :func:`check_writable` for what is refused before
+    writing), and leave the file at ``path`` as it was; an empty ``path``
+    is a ``ValueError``.
     """
-    path = Path(path)
+    path = _nonempty(path, "path")
     target = _target(path)
     problem = _unwritable(path, target)
     if problem is not None:
         kind, reason = problem
         raise kind(f"cannot write {str(path)!r}: {reason}")
     try:
-        mode = stat.S_IMODE(os.stat(target).st_mode)
+        old: os.stat_result | None = os.stat(target)
     except FileNotFoundError:
-        mode = None  # a new file: the umask decides, as for any file created
+        old = None  # a new file: the umask decides, as for any file created
     except OSError as exc:
         raise _write_error(path, exc) from None
     _remove_stale_temporaries(target.parent, target.name)
@@ -54,8 +64,9 @@ def write_atomically(path: str | os.PathLike[str], write: Callable[[IO[bytes]], 
         raise _write_error(path, exc) from None
     try:
         with os.fdopen(fd, "wb") as f:
-            if mode is not None:
-                _chmod(f.fileno(), tmp, mode)
+            if old is not None:
+                _chown(f.fileno(), old)  # before the mode: chown may clear set-id bits
+                _chmod(f.fileno(), tmp, stat.S_IMODE(old.st_mode))
             write(f)
             f.flush()
             os.fsync(f.fileno())
@@ -70,17 +81,26 @@ def write_atomically(path: str | os.PathLike[str], write: Callable[[IO[bytes]], 
 
 def check_writable(path: str | os.PathLike[str], name: str) -> None:
     """Refuse a ``path`` that :func:`write_atomically` could not write, before
-    any work is done for it: ``FileNotFoundError`` when its folder does not
-    exist, ``NotADirectoryError`` when that is no folder,
-    ``IsADirectoryError`` when ``path`` is a folder, ``PermissionError``
-    when the folder is not writable. The message names the argument
-    ``name`` (e.g. ``"--save"``) and ``path``. A symbolic link is
-    followed, as saving follows it."""
-    path = Path(path)
+    any work is done for it: ``ValueError`` when it is empty,
+    ``FileNotFoundError`` when its folder does not exist,
+    ``NotADirectoryError`` when that is no folder, ``IsADirectoryError``
+    when ``path`` is a folder, ``OSError`` when it is no regular file (a
+    device, a FIFO, a socket), ``PermissionError`` when the folder, or the
+    file there, is not writable. The message names the argument ``name``
+    (e.g. ``"--save"``) and ``path``. A symbolic link is followed, as
+    saving follows it."""
+    path = _nonempty(path, name)
     problem = _unwritable(path, _target(path))
     if problem is not None:
         kind, reason = problem
         raise kind(f"{name} {str(path)!r} cannot be written: {reason}")
+
+
+def _nonempty(path: str | os.PathLike[str], name: str) -> Path:
+    """``Path(path)``; ``ValueError`` for ``""`` (which ``Path`` reads as ``"."``)."""
+    if os.fspath(path) in ("", b""):
+        raise ValueError(f"{name} is empty: give the file to write, e.g. 'model.npz'")
+    return Path(path)
 
 
 def _target(path: Path) -> Path:
@@ -107,7 +127,41 @@ def _unwritable(path: Path, target: Path) -> tuple[type[OSError], str] | None:
         return NotADirectoryError, f"{via}{shown!r} is not a folder"
     if not os.access(folder, os.W_OK | os.X_OK):
         return PermissionError, f"{via}folder {shown!r} is not writable"
+    it = "that" if linked else "it"
+    try:
+        mode = os.stat(target).st_mode
+    except OSError:  # no file yet (or none that can be seen): a new one is made
+        return None
+    if not stat.S_ISREG(mode):
+        return OSError, (f"{via}{it} is a {_kind(mode)}, not a regular file; nnarray "
+                         "replaces only regular files")
+    if not os.access(target, os.W_OK):
+        return PermissionError, (f"{via}{it} is not writable (mode {stat.filemode(mode)}); "
+                                 "nnarray does not replace a file you may not write")
     return None
+
+
+def _kind(mode: int) -> str:
+    """What a file that is no regular file is, from its ``st_mode``."""
+    kinds = [(stat.S_ISCHR, "character device"), (stat.S_ISBLK, "block device"),
+             (stat.S_ISFIFO, "FIFO (named pipe)"), (stat.S_ISSOCK, "socket")]
+    return next((name for test, name in kinds if test(mode)), "special file")
+
+
+def _chown(fd: int, old: os.stat_result) -> None:
+    """Give the new file the owner and group of the file it replaces, where
+    the writer may (root may; others keep the file their own, as any file
+    they replace)."""
+    new = os.fstat(fd)
+    if (new.st_uid, new.st_gid) == (old.st_uid, old.st_gid) or not hasattr(os, "fchown"):
+        return
+    try:
+        os.fchown(fd, old.st_uid, old.st_gid)
+    except PermissionError:
+        try:  # a group of the writer's own may still be kept
+            os.fchown(fd, -1, old.st_gid)
+        except PermissionError:
+            pass
 
 
 _NAME_MAX = 255
