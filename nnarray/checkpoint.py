@@ -246,7 +246,8 @@ def attach(extras: Extras, settings: Settings, X: Any, Y: Any, path: Any, every:
     """Fill ``extras`` with the checkpoint writer (every ``every`` iterations,
     a multiple of ``record_every``, or epochs) and the resumed state of a
     fit of the model ``meta`` on ``(X, Y)`` for ``total`` iterations or
-    epochs (see :func:`check_resume`)."""
+    epochs (see :func:`check_resume`). A ``path`` that could not be written
+    is refused here, before training (:func:`nnarray.io.check_writable`)."""
     kind = "iterations" if batch_size is None else "epochs"
     if every is None:
         every = record_every or 1
@@ -254,6 +255,8 @@ def attach(extras: Extras, settings: Settings, X: Any, Y: Any, path: Any, every:
     if record_every is not None and every % record_every:
         raise ValueError(f"checkpoint_every must be a multiple of record_every="
                          f"{record_every} (checkpoints fall on record points), got {every}")
+    if path is not None and sharding.is_main_process():  # the process that writes
+        io.check_writable(path, "checkpoint")  # before training, not at the first checkpoint
     record = {
         "optimizer": repr(settings.optimizer), "learning_rate": settings.learning_rate,
         "decay_rate": settings.decay_rate, "l2": settings.l2,

@@ -213,6 +213,20 @@ def _check_not_input(option: str, path: str, source: Any) -> None:
                          f"overwrite the data; choose another path")
 
 
+def _check_apart(save: str | None, checkpoint: str | None) -> None:
+    """Refuse ``--save`` and ``--checkpoint`` naming one file: the final save
+    would turn the checkpoint into a model, which ``--resume`` refuses."""
+    if save is None or checkpoint is None:
+        return
+    same = (os.path.samefile(save, checkpoint)
+            if os.path.exists(save) and os.path.exists(checkpoint)
+            else os.path.realpath(save) == os.path.realpath(checkpoint))
+    if same:
+        raise ValueError(f"--save {save} and --checkpoint {checkpoint} are one file: the "
+                         "model saved at the end would replace the checkpoint, and "
+                         "--resume could not continue from it; choose two paths")
+
+
 def _integer(low: int) -> Callable[[str], int]:
     """An argparse type: an integer >= ``low``."""
     def parse(text: str) -> int:
@@ -399,12 +413,20 @@ def cmd_train(args: argparse.Namespace) -> None:
     """``nnarray train``: build, train, report, and optionally save and plot."""
     _data_options(args)
     say = _join(args)
+    if args.checkpoint_every is not None and args.checkpoint is None:
+        raise ValueError("--checkpoint-every needs --checkpoint PATH (where to write them)")
+    if (args.checkpoint_every is not None and args.batch_size is None
+            and args.checkpoint_every % args.record_every):
+        raise ValueError(f"--checkpoint-every must be a multiple of --record-every "
+                         f"{args.record_every} (checkpoints fall on record points), got "
+                         f"{args.checkpoint_every}")
     if not args.distributed or distributed.is_main_process():  # the process that writes
         for option, path in (("--save", args.save), ("--checkpoint", args.checkpoint),
                              ("--plot", args.plot)):
             if path is not None:
                 _check_writable(option, path)
                 _check_not_input(option, path, args.data or args.dataset)
+        _check_apart(args.save, args.checkpoint)
         if args.plot is not None:  # its format too; no suffix: matplotlib's default added
             args.plot = importlib.import_module("nnarray.plot").check_path(args.plot)
     rows = args.examples_as_rows

@@ -264,3 +264,21 @@ def test_a_snapshot_holding_nan_is_not_written(tmp_path):
     with pytest.warns(RuntimeWarning, match=r"v\.b1 holds"):
         write(Snapshot(2, dict(net.parameters), opt, {}, History(), step_count=8))
     assert ck.read_bytes() == before
+
+
+@pytest.mark.parametrize("where, error, reason", [
+    ("no/such/dir/ck.npz", FileNotFoundError, "folder '.*dir' does not exist"),
+    ("folder", IsADirectoryError, "it is a folder"),
+])
+def test_a_checkpoint_path_that_cannot_be_written_is_refused_before_training(
+        tmp_path, where, error, reason):
+    """As the command line does: not at the first checkpoint, after the
+    weights changed."""
+    (tmp_path / "folder").mkdir()
+    X, Y = _data()
+    net = _net()
+    before = _params(net)
+    with pytest.raises(error, match=rf"^checkpoint '.*{where}' cannot be written: {reason}"):
+        net.fit(X, Y, **FULL, checkpoint=tmp_path / where, checkpoint_every=40)
+    for k, v in before.items():
+        np.testing.assert_array_equal(_params(net)[k], v)
