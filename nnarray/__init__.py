@@ -31,10 +31,11 @@ from .backend import (
 )
 from .io import open_arrays, open_memmap
 from .network import LogisticRegression, Network, load
-from .train import DivergenceError, History
+from .train import CostRoseWarning, DivergenceError, History
 
 __all__ = [
     "BackendUnavailableError",
+    "CostRoseWarning",
     "DivergenceError",
     "History",
     "LogisticRegression",

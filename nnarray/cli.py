@@ -30,8 +30,10 @@ import os
 import platform
 import sys
 import time
+import warnings
 import zipfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -40,7 +42,7 @@ from typing import Any, NoReturn, TypeVar
 from . import __version__, backend, datasets, distributed, io
 from .engines import gemm
 from .network import Network, load
-from .train import DivergenceError
+from .train import CostRoseWarning, DivergenceError
 
 Split = tuple[Any, Any]
 T = TypeVar("T")
@@ -211,6 +213,27 @@ def _check_not_input(option: str, path: str, source: Any) -> None:
     if os.path.exists(source) and os.path.exists(path) and os.path.samefile(source, path):
         raise ValueError(f"{option} {path} is the training data's file: writing there would "
                          f"overwrite the data; choose another path")
+
+
+@contextmanager
+def _warnings_apart(category: type[Warning]) -> Iterator[list[warnings.WarningMessage]]:
+    """Collect the warnings of ``category`` raised inside (the list yielded);
+    the others are shown as they would be, also when an error ends the block."""
+    kept: list[warnings.WarningMessage] = []
+    caught: list[warnings.WarningMessage] = []
+    try:
+        with warnings.catch_warnings(record=True) as seen:
+            warnings.simplefilter("always")
+            try:
+                yield kept
+            finally:
+                caught += seen or []
+    finally:  # the filters restored: the others shown as they would have been
+        for w in caught:
+            if issubclass(w.category, category):
+                kept.append(w)
+            else:
+                warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
 
 
 def _check_apart(save: str | None, checkpoint: str | None) -> None:
@@ -447,11 +470,12 @@ def cmd_train(args: argparse.Namespace) -> None:
     iterations = recipe.iterations if args.iterations is None else args.iterations
     start = time.perf_counter()
     learning_rate = recipe.learning_rate if args.learning_rate is None else args.learning_rate
-    hist = net.fit(*train, iterations=iterations, learning_rate=learning_rate,
-                   progress=not args.quiet, record_every=args.record_every,
-                   checkpoint=args.checkpoint, checkpoint_every=args.checkpoint_every,
-                   resume=args.resume, batch_size=args.batch_size, epochs=args.epochs,
-                   examples_as_rows=rows)
+    with _warnings_apart(CostRoseWarning) as rose:  # said below, in the command's words
+        hist = net.fit(*train, iterations=iterations, learning_rate=learning_rate,
+                       progress=not args.quiet, record_every=args.record_every,
+                       checkpoint=args.checkpoint, checkpoint_every=args.checkpoint_every,
+                       resume=args.resume, batch_size=args.batch_size, epochs=args.epochs,
+                       examples_as_rows=rows)
     seconds = time.perf_counter() - start
     if not args.quiet:
         say(table(["iteration", "cost"], list(zip(hist.iterations, hist.costs, strict=True))))
@@ -459,6 +483,9 @@ def cmd_train(args: argparse.Namespace) -> None:
     done = (f"{iterations} iterations" if args.batch_size is None else
             f"{args.epochs} epochs of batches of {args.batch_size}")
     say(f"{done} in {seconds:.2f} s on {net.execution(args.record_every)}, {net.dtype}")
+    if rose and (not args.distributed or distributed.is_main_process()):
+        said = str(rose[-1].message).replace("learning_rate=", "--learning-rate ")
+        print(f"nnarray: warning: {said}", file=sys.stderr)
     if args.save is not None:
         net.save(args.save)  # of several processes, the first writes
         say(f"saved {args.save}")

@@ -12,10 +12,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import checkpoint, optimizers, train
-from .backend import check_integer, check_number
+from .backend import Stream, check_integer, check_number, to_float
 from .backend.precision import check_matmul_precision
 from .inputs import Inputs
-from .step import Settings
+from .step import Settings, cost
+
+START_SAMPLE = 1024
+"""The examples :meth:`Plan.start_cost` measures the starting cost on."""
 
 
 @dataclass
@@ -32,6 +35,19 @@ class Plan:
     record_every: int
     batch_size: int | None = None
     epochs: int = 0
+
+    def start_cost(self, parameters: Mapping[str, Any]) -> float | None:
+        """Mini-batches in memory, from their start: J of ``parameters`` on
+        the first ``START_SAMPLE`` examples (one forward pass, one host
+        sync), what :func:`nnarray.train.cost_rose` measures a rise from;
+        ``None`` otherwise (full batch records J at iteration 0 itself)."""
+        ex = self.extras
+        if (self.batch_size is None or not self.epochs or isinstance(self.X, Stream)
+                or ex.examples is not None or ex.resume is not None):
+            return None
+        k = min(self.X.shape[1], START_SAMPLE)
+        s = self.settings
+        return to_float(cost(parameters, self.X[:, :k], self.Y[:, :k], s.hidden, s.output))
 
     def run(self, state: train.TrainState, progress: bool) -> None:
         """Train ``state`` by this plan (see :func:`nnarray.train.run` and

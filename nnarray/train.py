@@ -51,6 +51,38 @@ class DivergenceError(ArithmeticError):
         )
 
 
+class CostRoseWarning(RuntimeWarning):
+    """The last recorded cost exceeds the first: the run blew up and stayed
+    finite (a learning rate too large, most often)."""
+
+
+ROSE_FACTOR = 10.0
+"""Mini-batches: a last epoch's cost above this many times the starting
+parameters' cost warns (:func:`cost_rose`)."""
+
+
+def cost_rose(history: History, learning_rate: float,
+              start: float | None = None) -> str | None:
+    """What :class:`CostRoseWarning` says when ``history``'s last cost
+    exceeds its first, J[last] > J[0], or (mini-batches) ``ROSE_FACTOR``
+    times ``start``, the starting parameters' cost (an epoch's mean already
+    holds a blow-up within it); ``None`` when neither."""
+    costs = history.costs
+    if not costs:
+        return None
+    unit = "epoch" if history.epochs else "iteration"
+    points = history.epochs or history.iterations
+    if start is not None and costs[-1] > ROSE_FACTOR * start:
+        since = f"{start:.6g} (the starting parameters')"
+    elif len(costs) >= 2 and costs[-1] > costs[0]:
+        since = f"{costs[0]:.6g} at {unit} {points[0]}"
+    else:
+        return None
+    return (f"the cost rose over the run, from {since} to {costs[-1]:.6g} at {unit} "
+            f"{points[-1]}: learning_rate={learning_rate:g} is likely too large; try a "
+            f"smaller one (e.g. {learning_rate / 10:g})")
+
+
 @dataclass
 class History:
     """Costs recorded before the update at iterations 0, k, 2k, ... and the last
