@@ -216,10 +216,11 @@ def check_resume(snap: Snapshot, *, total: int, record_every: int | None, batche
     problems = []
     if snap.opt_state["t"] != steps:
         problems.append(f"the optimizer's step count t is {snap.opt_state['t']}, not {steps}")
+    at = f"{unit} {snap.position}"
     if h.iterations != points:
-        problems.append(f"the History's record points are {h.iterations[:8]}, not {points[:8]}")
+        problems.append(_differ("the History's record points", h.iterations, points, at))
     if h.epochs != epochs:
-        problems.append(f"the History's epochs are {h.epochs[:8]}, not {epochs[:8]}")
+        problems.append(_differ("the History's epochs", h.epochs, epochs, at))
     if len(h.costs) != len(points):
         problems.append(f"the History holds {len(h.costs)} costs for {len(points)} records")
     if len(h.val_costs) != (len(points) if validation else 0):
@@ -239,6 +240,20 @@ def check_resume(snap: Snapshot, *, total: int, record_every: int | None, batche
     if problems:
         raise ValueError(f"{name} is not a consistent checkpoint of this run: "
                          + "; ".join(problems))
+
+def _differ(what: str, got: list[int], want: list[int], at: str) -> str:
+    """How the list ``got`` differs from ``want`` (the run's, at ``at``):
+    their lengths and ends, or the first entry that differs."""
+    def span(values: list[int]) -> str:
+        return "none" if not values else (f"{values[0]}" if len(values) == 1
+                                          else f"{values[0]} to {values[-1]}")
+
+    if len(got) != len(want):
+        return (f"{what} are {len(got)} ({span(got)}) where a checkpoint at {at} has "
+                f"{len(want)} ({span(want)})")
+    i = next(i for i, (a, b) in enumerate(zip(got, want, strict=True)) if a != b)
+    return f"{what}: entry {i} is {got[i]!r} where a checkpoint at {at} has {want[i]}"
+
 
 def attach(extras: Extras, settings: Settings, X: Any, Y: Any, path: Any, every: Any,
            resume: Any, record_every: int | None, batch_size: int | None, *,

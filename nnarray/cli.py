@@ -236,6 +236,20 @@ def _warnings_apart(category: type[Warning]) -> Iterator[list[warnings.WarningMe
                 warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
 
 
+def _note_rows(args: argparse.Namespace, data: Split) -> None:
+    """Note, for an error's hint, when ``--data`` read without
+    ``--examples-as-rows`` looks like one example per row: more features
+    than examples, or Y's examples along X's rows."""
+    X, Y = data
+    if args.examples_as_rows or len(X.shape) != 2:
+        return
+    along_rows = len(Y.shape) >= 1 and Y.shape[0] == X.shape[0] != X.shape[1]
+    if along_rows or X.shape[0] > X.shape[1]:
+        args.rows_hint = (f"--data {args.data} read as one example per column gives X "
+                          f"{tuple(X.shape)}, Y {tuple(Y.shape)}: if its examples are rows, "
+                          "add --examples-as-rows")
+
+
 def _check_apart(save: str | None, checkpoint: str | None) -> None:
     """Refuse ``--save`` and ``--checkpoint`` naming one file: the final save
     would turn the checkpoint into a model, which ``--resume`` refuses."""
@@ -455,6 +469,7 @@ def cmd_train(args: argparse.Namespace) -> None:
     rows = args.examples_as_rows
     if args.data is not None:
         train, test = _read("--data", args.data, lambda: open_data(args.data, rows)), None
+        _note_rows(args, train)
         args.dataset = str(args.data)  # user data: its layers and dtype
     recipe = RECIPES.get(args.dataset, RECIPES["cat"])
     if args.data is None:
@@ -507,6 +522,7 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     if args.data is not None:
         train, test = _read("--data", args.data,
                             lambda: open_data(args.data, args.examples_as_rows)), None
+        _note_rows(args, train)
     else:
         train, test = _read("--dataset", args.dataset, lambda: load_dataset(args.dataset))
     print(net)
@@ -559,7 +575,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except (ValueError, TypeError, OSError, ImportError, zipfile.BadZipFile, DivergenceError,
             backend.BackendUnavailableError) as exc:
-        print(f"nnarray: error: {_one_line(str(exc))}", file=sys.stderr)
+        hint = getattr(args, "rows_hint", None)
+        hint = f" ({hint})" if hint and isinstance(exc, ValueError | TypeError) else ""
+        print(f"nnarray: error: {_one_line(str(exc))}{hint}", file=sys.stderr)
         return 2
     except MemoryError as exc:  # NumPy's and CuPy's say what they could not allocate
         print(f"nnarray: error: out of memory: {_one_line(str(exc))}", file=sys.stderr)

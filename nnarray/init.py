@@ -17,6 +17,7 @@ he         N(0, 1) · sqrt(2 / n[l-1])             ReLU
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -91,6 +92,7 @@ def initialize_host(
         rng = np.random.default_rng(seed)
         def draw(n: int, n_prev: int) -> np.ndarray:
             return rng.standard_normal((n, n_prev))
+    _check_host_draws(dims)
     params: dict[str, np.ndarray] = {}
     for l in range(1, len(dims)):
         n, n_prev = dims[l], dims[l - 1]
@@ -101,6 +103,45 @@ def initialize_host(
         params[f"W{l}"] = W.astype(name)
         params[f"b{l}"] = np.zeros((n, 1), dtype=name)
     return params
+
+
+def host_memory() -> int | None:
+    """This machine's physical memory in bytes; ``None`` where the system
+    does not say (then NumPy's own ``MemoryError`` applies)."""
+    try:
+        pages, size = os.sysconf("SC_PHYS_PAGES"), os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, ValueError, OSError):
+        return None
+    return pages * size if pages > 0 and size > 0 else None
+
+
+def _check_host_draws(dims: Sequence[int]) -> None:
+    """Refuse, before anything is drawn, a layer whose W[l] ``(n[l],
+    n[l-1])`` could not be drawn on the host: the float64 draw alone larger
+    than the machine's memory (a ``MemoryError`` naming the layer, the draw
+    and both sizes)."""
+    memory = host_memory()
+    if memory is None:
+        return
+    for l in range(1, len(dims)):
+        need = dims[l] * dims[l - 1] * 8
+        if need > memory:
+            raise MemoryError(
+                f"layer {l}: W{l} ({dims[l]:,} x {dims[l - 1]:,}) is drawn on the host in "
+                f"float64 before it is cast and copied to the device: the draw takes "
+                f"{_size(need)}, more than this machine's {_size(memory)} of memory; use "
+                f"smaller layers")
+
+
+def _size(nbytes: float) -> str:
+    """``7.28 TiB``: bytes in binary units."""
+    if nbytes < 1024:
+        return f"{int(nbytes)} B"
+    for unit in ("KiB", "MiB", "GiB", "TiB"):
+        nbytes /= 1024
+        if nbytes < 1024:
+            return f"{nbytes:.3g} {unit}"
+    return f"{nbytes / 1024:.3g} PiB"
 
 
 def initialize_parameters(

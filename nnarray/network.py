@@ -371,8 +371,14 @@ def load(path: str | os.PathLike[str], device: str | None = None,
     """
     arrays, meta = io.load_arrays(path, max_bytes=max_bytes)
     arrays = {k: a for k, a in arrays.items() if "." not in k}  # a checkpoint's state
+    classes = {"Network": Network, "LogisticRegression": LogisticRegression}
+    name = meta.get("class")
+    if not isinstance(name, str) or name not in classes:
+        raise ValueError(f"{str(path)!r} is not a consistent nnarray model: its metadata's "
+                         f"class is {io.zips.short(name)}, not one of the classes nnarray "
+                         f"saves ({', '.join(classes)}); nothing of it is imported")
     try:
-        cls = {"Network": Network, "LogisticRegression": LogisticRegression}[meta["class"]]
+        cls = classes[name]
         dims = _init.check_layer_dims(meta["layer_dims"])
         dtype = _backend.dtype_name(meta["dtype"])
         _init.check_parameters(arrays, dims)
@@ -384,7 +390,10 @@ def load(path: str | os.PathLike[str], device: str | None = None,
             "hidden": meta["hidden"], "output": meta["output"]}
         shape = dims[0] if cls is LogisticRegression else dims
         host = cls(shape, init=arrays, device="cpu", dtype=dtype, **kwargs)
-    except (KeyError, TypeError, ValueError) as exc:
+    except KeyError as exc:
+        raise ValueError(f"{str(path)!r} is not a consistent nnarray model: its metadata has "
+                         f"no {exc.args[0]!r} entry") from exc
+    except (TypeError, ValueError) as exc:
         raise ValueError(f"{str(path)!r} is not a consistent nnarray model: {exc}") from exc
     return host.to(device, backend)
 

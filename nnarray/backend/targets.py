@@ -126,6 +126,10 @@ class Target:
             import jax
 
             return jax.device_put(host, self.native)
+        if self.backend == "torch" and not host.flags.writeable:
+            # torch shares a CPU array's memory and warns that a read-only
+            # one (a memmap, a loaded file) may be written: give it a copy
+            host = np.array(host)
         with self.context():
             return self.xp.asarray(host, device=self.native)
 
