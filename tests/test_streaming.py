@@ -294,6 +294,59 @@ def test_a_file_truncated_under_a_fit_is_an_error_naming_it_not_a_signal(tmp_pat
         assert last.endswith("but the file has 1,000 bytes (truncated?)"), last
 
 
+def _open_fds():
+    return set(os.listdir("/proc/self/fd"))
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="needs /proc/self/fd")
+@pytest.mark.parametrize("change", ["float32 of the same size", "same layout", "deleted"])
+def test_a_file_replaced_or_deleted_under_a_fit_is_still_the_one_read(tmp_path, change):
+    """The file is opened once, when the fit starts: what happens to its
+    path afterwards (``os.replace``, ``unlink``) changes nothing, and the
+    descriptor is closed when the fit ends."""
+    X, Y = _data(m=400, n_x=4)
+    path = tmp_path / "X.npy"
+    np.save(path, np.ascontiguousarray(X.T))  # float64, examples as rows
+    other = np.random.default_rng(9).normal(size=X.T.shape)
+
+    def swap(epoch, history):
+        if epoch != 0:
+            return
+        if change == "deleted":
+            path.unlink()
+            return
+        new = tmp_path / "new.npy"
+        if change == "same layout":
+            np.save(new, other)
+        else:  # the same bytes: float32 with twice the rows
+            np.save(new, other.astype(np.float32).reshape(-1, 4))
+            assert new.stat().st_size == path.stat().st_size
+        os.replace(new, path)
+
+    kw = dict(TRAIN, epochs=3, examples_as_rows=True)
+    ref_net = _net(dims=(4, 5, 1))
+    ref_hist = ref_net.fit(np.ascontiguousarray(X.T), Y[0], **kw)
+    before = _open_fds()
+    net = _net(dims=(4, 5, 1))
+    hist = net.fit(nn.open_memmap(path), Y[0], on_epoch=swap, **kw)
+    _assert_same_run(net, hist, ref_net, ref_hist)
+    assert _open_fds() == before  # the descriptor is closed with the fit
+
+
+def test_a_file_replaced_before_the_fit_starts_is_the_one_read(tmp_path):
+    """The documented other side: the fit opens the file by its path."""
+    X, Y = _data(m=200, n_x=4)
+    path = tmp_path / "X.npy"
+    np.save(path, np.ascontiguousarray(X.T))
+    Xm = nn.open_memmap(path)
+    other = np.random.default_rng(9).normal(size=X.T.shape)
+    np.save(tmp_path / "new.npy", other)
+    os.replace(tmp_path / "new.npy", path)
+    net, ref_net = _net(dims=(4, 5, 1)), _net(dims=(4, 5, 1))
+    kw = dict(TRAIN, examples_as_rows=True)
+    _assert_same_run(net, net.fit(Xm, Y[0], **kw), ref_net, ref_net.fit(other, Y[0], **kw))
+
+
 # --------------------------------------------------------------------------- Dask
 
 

@@ -31,11 +31,15 @@ examples in one chunk).
 
 A memmap with a file behind it is read with positioned reads of the file
 (``os.preadv``), at the memmap's offset and strides, never through its
-mapping: a file that shrinks while it is streamed (truncated, or rewritten
-shorter) is a :class:`StreamDataError` naming the file, where reading the
-mapping beyond the file's end would kill the process (SIGBUS). A memmap of
-memory (``X.view(np.memmap)``) or copy-on-write (``mode="c"``, whose
-changes live only in the mapping) is read as an array.
+mapping. The file is opened once, by its path, when the stream is built (a
+fit's start), and every batch is read from that descriptor until the
+stream is dropped: a file replaced (``os.replace``) or deleted during the
+fit is still the one read, and one replaced before the stream is built is
+the new file. A file that shrinks while it is streamed (truncated in place)
+is a :class:`StreamDataError` naming the file, where reading the mapping
+beyond the file's end would kill the process (SIGBUS). A memmap of memory
+(``X.view(np.memmap)``) or copy-on-write (``mode="c"``, whose changes live
+only in the mapping) is read as an array.
 
 A zarr array some of whose chunks were never written (they read as its
 fill value) is streamed with a :class:`MissingChunksWarning`, once per
@@ -50,6 +54,7 @@ import mmap
 import os
 import sys
 import warnings
+import weakref
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -145,8 +150,10 @@ class _Source:
         if self.m == 0 or self.n == 0:
             raise ValueError(f"{name} is empty (shape {shape})")
         self.file = _file_of(a) if kind == "memmap" else None
+        self.fd = -1  # the file's descriptor, open while this source lives
         if self.file is not None:
-            self.file.check(name)
+            self.fd = self.file.open(name)
+            weakref.finalize(self, os.close, self.fd)
         if kind == "zarr":
             _warn_missing_chunks(name, a)
 
@@ -169,7 +176,8 @@ class _Source:
         if self.file is not None:
             shape = list(self.a.shape)
             shape[self.axis] = hi - lo
-            return self.file.read(self.name, lo * self.file.strides[self.axis], tuple(shape))
+            return self.file.read(self.name, self.fd, lo * self.file.strides[self.axis],
+                                  tuple(shape))
         return self.a[index]
 
     def gather(self, raw: np.ndarray, sel: slice | np.ndarray) -> np.ndarray:
@@ -198,35 +206,38 @@ class _File:
     strides: tuple[int, ...]
     dtype: np.dtype
 
-    def check(self, name: str) -> None:
-        """Refuse, before anything is read, a file shorter than the array."""
+    def open(self, name: str) -> int:
+        """The file opened for reading, after refusing one shorter than the
+        array (before anything is read); the caller closes the descriptor."""
         _, hi = _extent(0, self.shape, self.strides, self.dtype.itemsize)
         try:
-            size = os.stat(self.path).st_size
+            fd = os.open(self.path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
         except OSError as exc:
             raise ValueError(f"{name} is a memmap of {self.path!r}, which cannot be read: "
                              f"{exc.strerror}") from None
+        size = os.fstat(fd).st_size
         if self.start + hi > size:
+            os.close(fd)
             raise ValueError(f"{name} is a memmap of {self.path!r} up to byte "
                              f"{self.start + hi:,}, but the file has {size:,} bytes "
                              "(truncated?)")
+        return fd
 
-    def read(self, name: str, at: int, shape: tuple[int, ...]) -> np.ndarray:
+    def read(self, name: str, fd: int, at: int, shape: tuple[int, ...]) -> np.ndarray:
         """A copy of the elements of ``shape`` whose first is at ``at``
-        (relative to ``start``), read from the file."""
+        (relative to ``start``), read from the file open as ``fd``."""
         try:
-            with open(self.path, "rb", buffering=0) as f:
-                return self._read(f, name, at, shape)
+            return self._read(fd, name, at, shape)
         except OSError as exc:
             raise StreamDataError(f"{name} is streamed from {self.path!r}, which cannot be "
                                   f"read: {exc.strerror or exc}") from None
 
-    def _read(self, f: Any, name: str, at: int, shape: tuple[int, ...]) -> np.ndarray:
+    def _read(self, fd: int, name: str, at: int, shape: tuple[int, ...]) -> np.ndarray:
         for order in ("C", "F"):  # stored contiguously: one read into the result
             out = np.empty(shape, self.dtype, order=order)
             if all(s == t for n, s, t in zip(shape, self.strides, out.strides, strict=True)
                    if n > 1):
-                _read_into(f, name, self.path, self.start + at, out)
+                _read_into(fd, name, self.path, self.start + at, out)
                 return out
         result = np.empty(shape, self.dtype)
         out, strides = result, self.strides
@@ -244,7 +255,7 @@ class _File:
             first = at + j * strides[outer]
             lo, hi = _extent(first, part, strides, self.dtype.itemsize)
             span = np.empty(hi - lo, np.uint8)
-            _read_into(f, name, self.path, self.start + lo, span)
+            _read_into(fd, name, self.path, self.start + lo, span)
             view = np.ndarray(part, self.dtype, buffer=span, offset=first - lo,
                               strides=strides)
             out[(slice(j, k),) if outer == 0 else (slice(None), slice(j, k))] = view
@@ -277,20 +288,23 @@ def _file_of(a: np.memmap) -> _File | None:
                  np.dtype(a.dtype))
 
 
-def _read_into(f: Any, name: str, path: str, at: int, out: np.ndarray) -> None:
-    """Fill ``out``'s bytes from byte ``at`` of the open file ``f``."""
+def _read_into(fd: int, name: str, path: str, at: int, out: np.ndarray) -> None:
+    """Fill ``out``'s bytes from byte ``at`` of the file open as ``fd``
+    (positioned reads: the descriptor's offset is never used, so threads may
+    share it)."""
     # out is contiguous: ravel is a view; an ndarray is a buffer (NumPy's stubs say so
     # from Python 3.12 on)
     buffer = memoryview(out.ravel(order="K").view(np.uint8))  # type: ignore[arg-type]
     done = 0
     while done < len(buffer):
         if hasattr(os, "preadv"):
-            got = os.preadv(f.fileno(), [buffer[done:]], at + done)
-        else:
-            f.seek(at + done)
-            got = f.readinto(buffer[done:]) or 0
+            got = os.preadv(fd, [buffer[done:]], at + done)
+        else:  # Windows: a read at a position of a duplicate descriptor
+            with os.fdopen(os.dup(fd), "rb", buffering=0) as f:
+                f.seek(at + done)
+                got = f.readinto(buffer[done:]) or 0
         if got == 0:
-            size = os.fstat(f.fileno()).st_size
+            size = os.fstat(fd).st_size
             raise StreamDataError(
                 f"{name} is streamed from {path!r}, which now ends at byte {size:,}: the "
                 f"batch needs bytes {at:,} to {at + len(buffer):,} (was the file truncated "
