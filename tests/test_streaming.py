@@ -134,13 +134,25 @@ def test_npz_refusals_name_the_file_and_the_member(tmp_path):
         nn.open_arrays(tmp_path / "x.npy")
 
 
+def _zarr_array(group, name, data=None, **kw):
+    """``group.create_array`` (zarr 3), or ``create_dataset`` (zarr 2.18),
+    then ``data`` written (zarr 3.0's ``create_array`` takes no data)."""
+    if data is not None:
+        kw.update(shape=data.shape, dtype=data.dtype)
+    create = group.create_array if hasattr(group, "create_array") else group.create_dataset
+    a = create(name, **kw)
+    if data is not None:
+        a[...] = data
+    return a
+
+
 def test_zarr_group_streams_by_its_chunks(tmp_path):
     zarr = pytest.importorskip("zarr")
     X, Y = _data(m=120)
     group = zarr.open_group(str(tmp_path / "d.zarr"), mode="w")
-    group.create_array("X", data=np.ascontiguousarray(X.T), chunks=(120, 3))  # one chunk
-    group.create_array("Y", data=Y[0], chunks=(50,))
-    group.create_array("X7", data=np.ascontiguousarray(X.T), chunks=(7, 3))
+    _zarr_array(group, "X", data=np.ascontiguousarray(X.T), chunks=(120, 3))  # one chunk
+    _zarr_array(group, "Y", data=Y[0], chunks=(50,))
+    _zarr_array(group, "X7", data=np.ascontiguousarray(X.T), chunks=(7, 3))
     arrays = nn.open_arrays(tmp_path / "d.zarr")
     assert sorted(arrays) == ["X", "X7", "Y"] and not isinstance(arrays["X"], np.ndarray)
     net, ref_net = _net(), _net()
@@ -166,8 +178,8 @@ def test_a_zarr_array_missing_chunks_warns_once_per_fit(tmp_path):
     zarr = pytest.importorskip("zarr")
     X, Y = _data(m=120)
     group = zarr.open_group(str(tmp_path / "d.zarr"), mode="w")
-    group.create_array("X", data=np.ascontiguousarray(X.T), chunks=(20, 3))  # 6 chunks
-    group.create_array("Y", data=Y[0], chunks=(60,))
+    _zarr_array(group, "X", data=np.ascontiguousarray(X.T), chunks=(20, 3))  # 6 chunks
+    _zarr_array(group, "Y", data=Y[0], chunks=(60,))
     arrays = nn.open_arrays(tmp_path / "d.zarr")
     with warnings.catch_warnings(record=True) as seen:
         warnings.simplefilter("always")
@@ -191,6 +203,55 @@ def test_a_zarr_array_missing_chunks_warns_once_per_fit(tmp_path):
         nn.open_arrays(tmp_path / "d.zarr", missing_chunks="error")
     with pytest.raises(ValueError, match="missing_chunks must be 'warn' or 'error', got 'skip'"):
         nn.open_arrays(tmp_path / "d.zarr", missing_chunks="skip")
+
+
+@pytest.mark.parametrize("rows", [3000, 2900])  # 2900: the last shard is partly outside
+def test_holes_inside_the_shards_of_a_sharded_zarr_array_are_missing_chunks(tmp_path, rows):
+    """zarr 3 counts a stored shard as all its inner chunks written; each
+    shard's index says which are (an inner chunk never written is marked
+    empty there), and only inner chunks inside the array's shape count."""
+    zarr = pytest.importorskip("zarr", minversion="3")  # zarr 2 has no sharding
+    X = np.random.default_rng(0).normal(size=(rows, 8))
+    Y = (X[:, 0] > 0).astype(np.float64)
+    group = zarr.open_group(str(tmp_path / "d.zarr"), mode="w")
+    a = _zarr_array(group, "X", shape=X.shape, dtype="f8", chunks=(250, 8), shards=(1000, 8))
+    a[:250], a[500:] = X[:250], X[500:]  # rows 250..499, one inner chunk, never written
+    _zarr_array(group, "Y", data=Y, chunks=(1000,))
+    assert streams.uninitialized_chunks(a) == 1
+    with pytest.raises(ValueError, match=r"zarr array 'X' has 1 of 12 chunks not written"):
+        nn.open_arrays(tmp_path / "d.zarr", missing_chunks="error")
+    arrays = nn.open_arrays(tmp_path / "d.zarr")
+    with pytest.warns(streams.MissingChunksWarning, match=r"^X \(zarr array '/X'.*\) has 1 "
+                                                          r"of 12 chunks not written"):
+        _net(dims=(8, 3, 1)).fit(arrays["X"], arrays["Y"], examples_as_rows=True, **TRAIN)
+    a[250:500] = X[250:500]  # the hole filled: nothing missing, no warning
+    assert streams.uninitialized_chunks(a) == 0
+    nn.open_arrays(tmp_path / "d.zarr", missing_chunks="error")
+    b = _zarr_array(group, "B", shape=X.shape, dtype="f8", chunks=(250, 8), shards=(1000, 8))
+    b[:1000] = X[:1000]  # whole shards never written: their inner chunks inside the shape
+    assert streams.uninitialized_chunks(b) == -(-rows // 250) - 4
+
+
+def test_a_damaged_zarr_chunk_is_an_error_naming_the_array_and_the_chunk(tmp_path):
+    zarr = pytest.importorskip("zarr")
+    X, Y = _data(m=120)
+    group = zarr.open_group(str(tmp_path / "d.zarr"), mode="w")
+    _zarr_array(group, "X", data=np.ascontiguousarray(X.T), chunks=(20, 3))  # 6 chunks
+    _zarr_array(group, "Y", data=Y[0], chunks=(60,))
+    meta = {"zarr.json", ".zarray", ".zattrs"}
+    files = sorted(p for p in (tmp_path / "d.zarr" / "X").rglob("*")
+                   if p.is_file() and p.name not in meta)
+    files[2].write_bytes(b"\x00" * files[2].stat().st_size)  # chunk 2: examples 40..59
+    arrays = nn.open_arrays(tmp_path / "d.zarr")
+    net = _net()
+    before = _params(net)
+    with pytest.raises(backend.StreamDataError) as error:
+        net.fit(arrays["X"], arrays["Y"], examples_as_rows=True, **TRAIN)
+    assert re.match(r"X \(zarr array '/X'.*\): chunk \(2, 0\) of examples 40\.\.59 cannot be "
+                    r"read: \w+Error: .+\(a damaged or partly written chunk file\?\)",
+                    str(error.value)), error.value
+    for k, v in before.items():
+        np.testing.assert_array_equal(_params(net)[k], v, err_msg=k)
 
 
 def test_missing_chunks_of_a_complete_npz_are_not_a_question(tmp_path):
