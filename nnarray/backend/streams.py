@@ -116,7 +116,7 @@ def _sharding(a: Any) -> tuple[tuple[int, ...], tuple[int, ...], dict[str, Any]]
     """The shard shape, the inner chunk shape and the ``sharding_indexed``
     codec's configuration of a sharded zarr 3 array; ``None`` for any
     other (zarr 2 has no sharding)."""
-    meta = getattr(a, "metadata", None)
+    meta: Any = getattr(a, "metadata", None)
     if getattr(meta, "zarr_format", None) != 3:
         return None
     try:
