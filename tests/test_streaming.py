@@ -411,6 +411,26 @@ def test_a_file_replaced_before_the_fit_starts_is_the_one_read(tmp_path):
 # --------------------------------------------------------------------------- Dask
 
 
+@pytest.mark.parametrize("batch_size", [None, 20])
+def test_nan_in_a_late_chunk_of_a_dask_validation_set_names_it_and_changes_nothing(
+        batch_size):
+    da = pytest.importorskip("dask.array")
+    X, Y = _data(m=200)
+    Xv = X.copy()
+    Xv[0, 190] = np.nan  # in the last of four chunks, read after an epoch of training
+    net = _net()
+    before = _params(net)
+    kw = dict(learning_rate=0.1, progress=False, batch_size=batch_size,
+              validation=(da.from_array(Xv, chunks=(3, 50)), da.from_array(Y, chunks=(1, 50))))
+    kw.update(dict(iterations=20, record_every=5) if batch_size is None else dict(epochs=2))
+    with pytest.raises(backend.StreamDataError, match=r"^validation \(X_val, Y_val\): X "
+                       r"contains NaN or inf values \(in examples 150\.\.199 of the stream\)$"):
+        net.fit(X, Y, **kw)
+    for k, v in before.items():
+        np.testing.assert_array_equal(_params(net)[k], v, err_msg=k)
+    assert net.history.costs == [] and net.history.val_costs == []
+
+
 def test_dask_input_streams_chunk_by_chunk_on_the_prefetch_thread():
     da = pytest.importorskip("dask.array")
     dask = pytest.importorskip("dask")
