@@ -254,6 +254,37 @@ def test_a_damaged_zarr_chunk_is_an_error_naming_the_array_and_the_chunk(tmp_pat
         np.testing.assert_array_equal(_params(net)[k], v, err_msg=k)
 
 
+MANY_MEMBERS = textwrap.dedent("""
+    import resource, sys
+    import numpy as np
+    import nnarray as nn
+
+    resource.setrlimit(resource.RLIMIT_NOFILE, (64, resource.getrlimit(
+        resource.RLIMIT_NOFILE)[1]))
+    arrays = nn.open_arrays(sys.argv[1])
+    assert len(arrays) == 2000, len(arrays)
+    assert all(isinstance(a, np.memmap) for a in arrays.values())
+    assert all(int(a[0, 0]) == i for i, a in enumerate(arrays[f"a{i}"] for i in range(2000)))
+    net = nn.Network([3, 2, 1], seed=1, dtype="float64")
+    X = arrays["a1999"]
+    net.fit(X, (X[:1] > 1999.5), batch_size=2, epochs=1, progress=False)
+    print("ok")
+""")
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="RLIMIT_NOFILE is POSIX")
+def test_an_npz_of_more_members_than_open_files_allowed_opens(tmp_path):
+    """The archive is mapped once and its members are views of it: 2,000
+    members under a limit of 64 open files."""
+    arrays = {f"a{i}": np.full((3, 4), float(i)) + np.arange(4) / 4 for i in range(2000)}
+    np.savez(tmp_path / "many.npz", **arrays)
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+        p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p))
+    proc = subprocess.run([sys.executable, "-c", MANY_MEMBERS, str(tmp_path / "many.npz")],
+                          capture_output=True, text=True, env=env, timeout=120)
+    assert proc.returncode == 0 and proc.stdout == "ok\n", proc.stderr[-2000:]
+
+
 def test_missing_chunks_of_a_complete_npz_are_not_a_question(tmp_path):
     X, Y = _data(m=10)
     _savez_stored(tmp_path / "d.npz", X=X, Y=Y)
