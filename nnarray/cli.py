@@ -555,9 +555,9 @@ def cmd_info(args: argparse.Namespace) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``nnarray`` and ``python -m nnarray``; returns the exit status."""
-    args = _parser().parse_args(argv)
-    command = {"train": cmd_train, "evaluate": cmd_evaluate, "info": cmd_info}[args.command]
     try:
+        args = _parser().parse_args(argv)
+        command = {"train": cmd_train, "evaluate": cmd_evaluate, "info": cmd_info}[args.command]
         command(args)
     except KeyboardInterrupt:
         print("nnarray: interrupted", file=sys.stderr)
