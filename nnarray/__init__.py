@@ -8,6 +8,7 @@ the Python Array API standard and run on NumPy (CPU) or CuPy (NVIDIA GPU).
 """
 
 from . import (
+    _startup,  # noqa: F401  (first: the command's Ctrl-C while the rest imports)
     activations,
     backend,
     datasets,

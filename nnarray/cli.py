@@ -29,6 +29,7 @@ import math
 import os
 import platform
 import sys
+import threading
 import time
 import warnings
 import zipfile
@@ -437,13 +438,66 @@ def _join(args: argparse.Namespace) -> Any:
             and args.process_id >= args.num_processes):
         raise ValueError(f"--process-id must be in 0..{args.num_processes - 1} "
                          f"(--num-processes {args.num_processes}), got {args.process_id}")
+    distributed.check_run(args.coordinator, args.num_processes, args.process_id,
+                          ("--coordinator", "--num-processes", "--process-id"))
+    if args.timeout is not None:
+        backend.check_integer("--timeout", args.timeout, 1, distributed.MAX_TIMEOUT)
+    seconds = distributed.DEFAULT_TIMEOUT if args.timeout is None else args.timeout
+    where = ("the coordinator from the cluster's environment" if args.coordinator is None
+             else f"the coordinator at {args.coordinator}")
+    who = ("this process" if args.process_id is None
+           else f"process {args.process_id} of {args.num_processes}")
+    if args.timeout is None:
+        print(f"nnarray: {who} waits up to {seconds} s for {where} and every process to "
+              "join (--timeout SECONDS to change it)", file=sys.stderr, flush=True)
+    # JAX ends the process (SIGABRT) when its deadline passes: the watchdog ends it
+    # first, with one line; JAX's own deadline is set past the watchdog's
+    done = _watchdog(seconds + JOIN_GRACE, f"--distributed: {who} waited {seconds} s "
+                     f"({'--timeout' if args.timeout is not None else 'the default'}) for "
+                     f"{where} and every process to join; they did not come (start every "
+                     "process with the same --coordinator and --num-processes)")
     try:
-        distributed.initialize(args.coordinator, args.num_processes, args.process_id,
-                               timeout=args.timeout)
+        distributed.join(args.coordinator, args.num_processes, args.process_id,
+                         timeout=seconds, jax_timeout=seconds + JOIN_GRACE + 60)
     except RuntimeError as exc:
         raise ConnectionError(f"--distributed: JAX could not join the run: {exc}") from exc
+    finally:
+        done.set()
     args.backend, args.device = "jax", "all"
     return print if distributed.is_main_process() else (lambda *a, **k: None)
+
+
+JOIN_GRACE = 2
+"""Seconds the command's watchdog gives the join past ``--timeout`` (so that
+the library's own ``TimeoutError`` at ``--timeout`` comes first)."""
+
+
+def _watchdog(seconds: float, message: str) -> threading.Event:
+    """An event to set within ``seconds``; if it is not, the process ends
+    (:func:`_give_up` with ``message``)."""
+    done = threading.Event()
+
+    def watch() -> None:
+        if not _wait(done, seconds):
+            _give_up(message)
+
+    threading.Thread(target=watch, name="nnarray-watchdog", daemon=True).start()
+    return done
+
+
+def _wait(event: threading.Event, seconds: float) -> bool:
+    """``event.wait(seconds)`` (a stand-in clock in tests)."""
+    return event.wait(seconds)
+
+
+def _give_up(message: str) -> None:
+    """One error line and exit status 2, now, from any thread: the main
+    thread may be blocked in JAX, which would end the process itself."""
+    try:
+        sys.stdout.flush()
+    finally:
+        print(f"nnarray: error: {message}", file=sys.stderr, flush=True)
+        os._exit(2)
 
 
 def cmd_train(args: argparse.Namespace) -> None:
@@ -566,9 +620,9 @@ def cmd_info(args: argparse.Namespace) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``nnarray`` and ``python -m nnarray``; returns the exit status."""
-    args = _parser().parse_args(argv)
-    command = {"train": cmd_train, "evaluate": cmd_evaluate, "info": cmd_info}[args.command]
     try:
+        args = _parser().parse_args(argv)
+        command = {"train": cmd_train, "evaluate": cmd_evaluate, "info": cmd_info}[args.command]
         command(args)
     except KeyboardInterrupt:
         print("nnarray: interrupted", file=sys.stderr)

@@ -17,12 +17,32 @@ The first process alone prints and writes files (:func:`is_main_process`).
 
 from __future__ import annotations
 
+import socket
+import time
 from typing import Any
 
 import numpy as np
 
 from .backend import check_integer, sharding
 from .backend.libraries import _import
+
+MAX_PROCESSES = 2**16
+"""The most processes :func:`initialize` takes."""
+
+CPU_COLLECTIVES = ("gloo", "mpi", "megascale")
+"""JAX's implementations of collectives between host devices of several
+processes (``jax_cpu_collectives_implementation``)."""
+
+DEFAULT_TIMEOUT = 300
+"""Seconds a process waits for the run to form without ``timeout`` (JAX's
+``initialization_timeout`` default)."""
+
+MAX_TIMEOUT = 10**8
+"""The longest ``timeout`` taken, in seconds (about three years)."""
+
+_connect = socket.create_connection  # stand-ins in tests: no network, no waiting
+_clock = time.monotonic
+_sleep = time.sleep
 
 
 def initialize(coordinator: str | None = None, num_processes: int | None = None,
@@ -33,33 +53,90 @@ def initialize(coordinator: str | None = None, num_processes: int | None = None,
 
     ``coordinator`` is process 0's ``HOST:PORT``; with no arguments JAX
     detects the cluster from the environment (SLURM, Open MPI, Kubernetes,
-    Cloud TPU). ``cpu_collectives`` is the implementation of collectives
-    between host devices of several processes (``"gloo"``; ``None`` keeps
-    JAX's setting). ``timeout``: seconds to wait for every process to join
-    (JAX's ``initialization_timeout``, 300 by default), after which JAX ends
-    the process. Call it once, first thing, in every process.
+    Cloud TPU). ``num_processes`` is in 1..2**16, ``process_id`` in
+    0..num_processes−1. ``cpu_collectives`` is the implementation of
+    collectives between host devices of several processes (one of
+    :data:`CPU_COLLECTIVES`; ``None`` keeps JAX's setting). ``timeout``:
+    seconds to wait (default 300, JAX's). A process other than 0 first waits
+    for the coordinator's port to answer (:func:`wait_for_coordinator`) and
+    raises ``TimeoutError`` when it does not within ``timeout``; then JAX
+    waits for every process to join (JAX's ``initialization_timeout``),
+    after which JAX ends the process (SIGABRT; ``nnarray train
+    --distributed`` exits first, with one line). Call it once, first thing,
+    in every process.
 
     The arguments are checked before JAX is imported.
     """
-    given = [coordinator is None, num_processes is None, process_id is None]
-    if any(given) and not all(given):
-        raise ValueError("initialize() takes coordinator, num_processes and process_id "
-                         "together, or none of them (JAX then reads the cluster's "
-                         f"environment); got coordinator={coordinator!r}, "
-                         f"num_processes={num_processes!r}, process_id={process_id!r}")
+    join(coordinator, num_processes, process_id, local_device_ids=local_device_ids,
+         cpu_collectives=cpu_collectives, timeout=timeout)
+
+
+def join(coordinator: str | None, num_processes: int | None, process_id: int | None, *,
+         local_device_ids: int | list[int] | None = None, cpu_collectives: str | None = "gloo",
+         timeout: int | None = None, jax_timeout: int | None = None) -> None:
+    """:func:`initialize`, with JAX's own deadline ``jax_timeout`` apart
+    from ``timeout`` (default: the same), for a caller that ends the process
+    itself before JAX does (the command's watchdog)."""
+    coordinator, num_processes, process_id = check_run(coordinator, num_processes, process_id)
+    if cpu_collectives is not None and cpu_collectives not in CPU_COLLECTIVES:
+        raise ValueError(f"cpu_collectives must be one of {', '.join(map(repr, CPU_COLLECTIVES))} "
+                         f"or None (JAX's setting), got {cpu_collectives!r}")
     options: dict[str, Any] = {}
-    if coordinator is not None:
-        coordinator = check_coordinator(coordinator)
-        num_processes = check_integer("num_processes", num_processes, 1)
-        process_id = check_integer("process_id", process_id, 0, num_processes - 1)
     if timeout is not None:
-        options["initialization_timeout"] = check_integer("timeout", timeout, 1)
+        timeout = options["initialization_timeout"] = check_integer("timeout", timeout, 1,
+                                                                    MAX_TIMEOUT)
+    if jax_timeout is not None:
+        options["initialization_timeout"] = check_integer("jax_timeout", jax_timeout, 1)
+    if coordinator is not None and process_id != 0:
+        wait_for_coordinator(coordinator, DEFAULT_TIMEOUT if timeout is None else timeout)
     jax = _import("jax")
     if cpu_collectives is not None:
         jax.config.update("jax_cpu_collectives_implementation", cpu_collectives)
     jax.distributed.initialize(coordinator_address=coordinator, num_processes=num_processes,
                                process_id=process_id, local_device_ids=local_device_ids,
                                **options)
+
+
+def check_run(coordinator: Any, num_processes: Any, process_id: Any,
+              names: tuple[str, str, str] = ("coordinator", "num_processes", "process_id")
+              ) -> tuple[str | None, int | None, int | None]:
+    """The coordinator, the number of processes (1..2**16) and this one's
+    id (0..num_processes−1), checked, all three or none; errors name them
+    as ``names`` says."""
+    given = [coordinator is None, num_processes is None, process_id is None]
+    if any(given) and not all(given):
+        raise ValueError("initialize() takes coordinator, num_processes and process_id "
+                         "together, or none of them (JAX then reads the cluster's "
+                         f"environment); got coordinator={coordinator!r}, "
+                         f"num_processes={num_processes!r}, process_id={process_id!r}")
+    if coordinator is None:
+        return None, None, None
+    coordinator = check_coordinator(coordinator, names[0])
+    num_processes = check_integer(names[1], num_processes, 1, MAX_PROCESSES)
+    process_id = check_integer(names[2], process_id, 0, num_processes - 1)
+    return coordinator, num_processes, process_id
+
+
+def wait_for_coordinator(coordinator: str, timeout: float, retry: float = 0.25) -> None:
+    """Return once the coordinator's port (``HOST:PORT``, process 0's)
+    accepts a connection, tried every ``retry`` seconds; ``TimeoutError``
+    naming it when it does not within ``timeout`` seconds."""
+    host, _, port = coordinator.rpartition(":")
+    host = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    deadline = _clock() + timeout
+    while True:
+        left = deadline - _clock()
+        try:
+            with _connect((host, int(port)), max(min(left, retry), 0.001)):
+                return
+        except OSError as exc:
+            reason = exc.strerror or str(exc) or type(exc).__name__
+        left = deadline - _clock()
+        if left <= 0:
+            raise TimeoutError(
+                f"no coordinator answered at {coordinator} within {timeout:g} s ({reason}): "
+                "start process 0 there, or check the address and that its port is open")
+        _sleep(min(retry, left))
 
 
 def check_coordinator(address: Any, name: str = "coordinator") -> str:

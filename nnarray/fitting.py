@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import checkpoint, optimizers, train
-from .backend import Stream, check_integer, check_number, to_float
+from .backend import Stream, StreamDataError, check_integer, check_number, to_float
 from .backend.precision import check_matmul_precision
 from .inputs import Inputs
 from .step import Settings, cost
@@ -51,16 +51,23 @@ class Plan:
 
     def run(self, state: train.TrainState, progress: bool) -> None:
         """Train ``state`` by this plan (see :func:`nnarray.train.run` and
-        :func:`nnarray.train.run_epochs`)."""
+        :func:`nnarray.train.run_epochs`). A streamed batch that fails its
+        checks (training's or validation's) puts the state back as it was."""
         s = self.settings
-        if self.batch_size is None:
-            train.run(state, self.X, self.Y, hidden=s.hidden, output=s.output,
-                      iterations=self.iterations, learning_rate=s.learning_rate,
-                      record_every=self.record_every, progress=progress, settings=s,
-                      extras=self.extras)
-        else:
-            train.run_epochs(state, self.X, self.Y, settings=s, epochs=self.epochs,
-                             batch_size=self.batch_size, progress=progress, extras=self.extras)
+        before = (state.parameters, state.opt_state)
+        try:
+            if self.batch_size is None:
+                train.run(state, self.X, self.Y, hidden=s.hidden, output=s.output,
+                          iterations=self.iterations, learning_rate=s.learning_rate,
+                          record_every=self.record_every, progress=progress, settings=s,
+                          extras=self.extras)
+            else:
+                train.run_epochs(state, self.X, self.Y, settings=s, epochs=self.epochs,
+                                 batch_size=self.batch_size, progress=progress,
+                                 extras=self.extras)
+        except StreamDataError:  # a streamed batch failed its checks, perhaps validation's
+            train.put_back(state, before)
+            raise
 
 
 def plan(inputs: Inputs, hidden: str, seed: int | None, meta: Mapping[str, Any], X: Any, Y: Any,

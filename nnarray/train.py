@@ -209,7 +209,10 @@ class _Loop:
             return False
         Xv, Yv = self.extras.validation
         if isinstance(Xv, Stream):
-            v = stream_cost(self.state.parameters, Xv, self.s.hidden, self.s.output)
+            try:
+                v = stream_cost(self.state.parameters, Xv, self.s.hidden, self.s.output)
+            except StreamDataError as exc:  # named as fit() names validation's errors
+                raise StreamDataError(f"validation (X_val, Y_val): {exc}") from None
         else:
             placed = self.extras.validation_examples
             v = to_float(cost(self.state.parameters, Xv, Yv, self.s.hidden, self.s.output,
@@ -577,14 +580,20 @@ def run_stream(
                           first, epochs):
                 return
     except StreamDataError:
-        state.parameters, state.opt_state = before
-        h = state.history
-        for records in (h.iterations, h.costs, h.epochs, h.val_costs):
-            records.clear()
-        h.stopped_early = False
+        put_back(state, before)
         raise
     finally:
         bar.close()
+
+
+def put_back(state: TrainState, before: tuple[dict[str, Array], Any]) -> None:
+    """The state as before a run that failed on its data: ``before``'s
+    parameters and optimizer state, an empty history."""
+    state.parameters, state.opt_state = before
+    h = state.history
+    for records in (h.iterations, h.costs, h.epochs, h.val_costs):
+        records.clear()
+    h.stopped_early = False
 
 
 def stream_cost(parameters: Mapping[str, Array], data: Stream, hidden: str, output: str,

@@ -343,3 +343,38 @@ def test_a_plot_path_without_a_suffix_is_saved_and_reported_as_png(tmp_path, cap
                         "--plot", str(path)]) == 0
     assert f"saved {path}.png" in capsys.readouterr().out
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cost.png"]
+
+
+def _interrupted_import(tmp_path: Path, command: list[str]) -> subprocess.CompletedProcess[str]:
+    """``command`` run where NumPy's import raises ``KeyboardInterrupt`` (a
+    stand-in ``numpy``: Ctrl-C while the package imports, without timing)."""
+    stand_in = tmp_path / "stand-in" / "numpy"
+    stand_in.mkdir(parents=True)
+    (stand_in / "__init__.py").write_text("raise KeyboardInterrupt  # Ctrl-C, here\n")
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+        p for p in (str(stand_in.parent), str(ROOT), os.environ.get("PYTHONPATH", "")) if p))
+    return subprocess.run([sys.executable, *command], capture_output=True, text=True,
+                          cwd=tmp_path, env=env, timeout=120)
+
+
+@pytest.mark.parametrize("how", ["console script", "python -m nnarray"])
+def test_ctrl_c_while_the_command_imports_is_one_line_and_exit_130(how, tmp_path):
+    if how == "console script":  # as pip writes it
+        script = tmp_path / "bin" / "nnarray"
+        script.parent.mkdir()
+        script.write_text("import sys\nfrom nnarray.cli import main\n"
+                          "if __name__ == '__main__':\n    sys.exit(main())\n")
+        command = [str(script), "info"]
+    else:
+        command = ["-m", "nnarray", "info"]
+    proc = _interrupted_import(tmp_path, command)
+    assert (proc.returncode, proc.stderr, proc.stdout) == (130, "nnarray: interrupted\n", "")
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="a POSIX signal")
+def test_a_program_that_imports_nnarray_keeps_pythons_ctrl_c(tmp_path):
+    import signal
+
+    proc = _interrupted_import(tmp_path, ["-c", "import nnarray"])
+    assert proc.returncode == -signal.SIGINT, proc.stderr[-2000:]
+    assert proc.stderr.rstrip().endswith("KeyboardInterrupt"), proc.stderr[-2000:]

@@ -151,10 +151,17 @@ def evaluate_argv(draw, files: dict[str, str]) -> list[str]:
     return argv
 
 
+@contextlib.contextmanager
+def _answers(address, timeout):
+    """A stand-in for ``socket.create_connection``: the coordinator's port answers."""
+    yield None
+
+
 @pytest.fixture()
 def cheap(monkeypatch):
-    """Training capped at 2 iterations or 1 epoch; ``jax.distributed.initialize``
-    failing as a run without its coordinator does (JAX's settings restored)."""
+    """Training capped at 2 iterations or 1 epoch; the coordinator's port
+    answering, and ``jax.distributed.initialize`` failing as a run without
+    its coordinator does (JAX's settings restored)."""
     real_fit = cli.Network.fit
 
     def fit(self, X, Y, iterations=2500, *args, epochs=None, **kwargs):
@@ -165,6 +172,7 @@ def cheap(monkeypatch):
         return real_fit(self, X, Y, iterations, *args, epochs=epochs, **kwargs)
 
     monkeypatch.setattr(cli.Network, "fit", fit)
+    monkeypatch.setattr(cli.distributed, "_connect", _answers)  # no waiting for a port
     try:
         import jax
     except ImportError:

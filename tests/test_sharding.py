@@ -9,6 +9,7 @@ here on NumPy, against the unpadded formulas and by finite differences.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -441,6 +442,9 @@ def test_initialize_takes_all_three_or_none():
     (["--distributed", "--coordinator", "127.0.0.1:1234", "--num-processes", "2",
       "--process-id", "2"], "--process-id must be in 0..1 (--num-processes 2), got 2"),
     (["--distributed", "--num-processes", "0"], "argument --num-processes: must be an integer"),
+    (["--distributed", "--coordinator", "127.0.0.1:1234", "--num-processes", str(10**18),
+      "--process-id", "0"], "--num-processes must be an integer in 1..65536, got 10000"),
+    (["--distributed", "--timeout", str(10**9)], "--timeout must be an integer in 1..100000000"),
     (["--distributed", "--process-id", "-1"], "argument --process-id: must be an integer >= 0"),
     (["--distributed", "--timeout", "0"], "argument --timeout: must be an integer >= 1"),
     (["--distributed", "--timeout", "2.5"], "argument --timeout: must be an integer >= 1"),
@@ -460,6 +464,12 @@ def test_the_command_line_checks_the_distributed_options_before_jax(args, messag
     assert message in err, err
 
 
+@contextlib.contextmanager
+def _answers(address, timeout):
+    """A stand-in for ``socket.create_connection``: the port answers."""
+    yield None
+
+
 @pytest.fixture()
 def jax_initialize(monkeypatch):
     """``jax.distributed.initialize`` replaced by a recorder that joins
@@ -475,6 +485,7 @@ def jax_initialize(monkeypatch):
 
     collectives = jax.config.jax_cpu_collectives_implementation
     monkeypatch.setattr(jax.distributed, "initialize", record)
+    monkeypatch.setattr(nn.distributed, "_connect", _answers)  # every coordinator answers
     yield calls
     jax.config.update("jax_cpu_collectives_implementation", collectives)
 
@@ -502,15 +513,22 @@ def test_the_installed_jax_takes_initialization_timeout():
     ({"coordinator": "host:99999"}, ValueError, "port in 1..65535, got 'host:99999'"),
     ({"coordinator": "host 1:80"}, ValueError, "got 'host 1:80'"),
     ({"coordinator": 1234}, TypeError, "coordinator must be"),
-    ({"num_processes": True}, TypeError, "num_processes must be an integer >= 1, got True"),
-    ({"num_processes": 2.0}, TypeError, "num_processes must be an integer >= 1, got 2.0"),
-    ({"num_processes": 0}, ValueError, "num_processes must be an integer >= 1, got 0"),
+    ({"num_processes": True}, TypeError, r"num_processes must be an integer in 1\.\.65536, "
+                                         "got True"),
+    ({"num_processes": 2.0}, TypeError, r"num_processes must be an integer in 1\.\.65536"),
+    ({"num_processes": 0}, ValueError, r"num_processes must be an integer in 1\.\.65536, got 0"),
+    ({"num_processes": 10**18, "process_id": 1}, ValueError,
+     r"num_processes must be an integer in 1\.\.65536, got 1000000000000000000"),
+    ({"cpu_collectives": "bogus"}, ValueError,
+     "cpu_collectives must be one of 'gloo', 'mpi', 'megascale' or None .JAX's setting., "
+     "got 'bogus'"),
+    ({"timeout": 10**9}, ValueError, r"timeout must be an integer in 1\.\.100000000"),
     ({"process_id": False}, TypeError, r"process_id must be an integer in 0\.\.1, got False"),
     ({"process_id": -1}, ValueError, r"process_id must be an integer in 0\.\.1, got -1"),
     ({"process_id": np.int64(2)}, ValueError, r"process_id must be an integer in 0\.\.1"),
-    ({"timeout": 0}, ValueError, "timeout must be an integer >= 1, got 0"),
-    ({"timeout": 2.5}, TypeError, "timeout must be an integer >= 1, got 2.5"),
-    ({"timeout": True}, TypeError, "timeout must be an integer >= 1, got True"),
+    ({"timeout": 0}, ValueError, r"timeout must be an integer in 1\.\.100000000, got 0"),
+    ({"timeout": 2.5}, TypeError, r"timeout must be an integer in 1\.\.100000000, got 2.5"),
+    ({"timeout": True}, TypeError, r"timeout must be an integer in 1\.\.100000000, got True"),
 ])
 def test_initialize_names_the_bad_argument_before_importing_jax(kwargs, error, message,
                                                                 monkeypatch):
@@ -558,4 +576,124 @@ def test_the_command_line_passes_the_timeout_to_jax(jax_initialize, capsys):
     err = capsys.readouterr().err
     assert status == 2 and len(err.splitlines()) == 1, err
     assert "could not join the run: DEADLINE_EXCEEDED" in err
-    assert [c["initialization_timeout"] for c in jax_initialize] == [5]
+    # JAX's deadline past the command's watchdog (which ends the process first)
+    assert [c["initialization_timeout"] for c in jax_initialize] == [5 + cli.JOIN_GRACE + 60]
+
+
+class Clock:
+    """A stand-in clock: ``sleep`` moves it on, nothing waits."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def test_a_process_other_than_0_gives_up_when_the_coordinators_port_never_answers(
+        monkeypatch):
+    """Before JAX (which would end the process after its timeout), the
+    coordinator's port is tried until ``timeout`` runs out."""
+    clock, tries = Clock(), []
+
+    def refuse(address, timeout):
+        tries.append((address, clock.now))
+        raise ConnectionRefusedError(111, "Connection refused")
+
+    monkeypatch.setitem(sys.modules, "jax", None)  # JAX is never reached
+    monkeypatch.setattr(nn.distributed, "_connect", refuse)
+    monkeypatch.setattr(nn.distributed, "_clock", clock)
+    monkeypatch.setattr(nn.distributed, "_sleep", clock.sleep)
+    with pytest.raises(TimeoutError, match=r"^no coordinator answered at \[::1\]:1234 within "
+                                           r"3 s \(Connection refused\): start process 0 "):
+        nn.distributed.initialize("[::1]:1234", num_processes=2, process_id=1, timeout=3)
+    assert tries[0] == (("::1", 1234), 1000.0) and len(tries) == 13  # every 0.25 s
+    assert clock.now == 1003.0
+
+
+def test_the_coordinators_port_answering_ends_the_wait_at_once():
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        nn.distributed.wait_for_coordinator(f"127.0.0.1:{server.getsockname()[1]}", 5)
+
+
+def test_process_0_does_not_wait_for_a_port(jax_initialize, monkeypatch):
+    def refuse(address, timeout):
+        raise AssertionError("process 0 is the coordinator: nothing to wait for")
+
+    monkeypatch.setattr(nn.distributed, "_connect", refuse)
+    nn.distributed.initialize("127.0.0.1:1234", num_processes=2, process_id=0)
+    assert jax_initialize[0]["process_id"] == 0
+
+
+def test_the_command_says_what_it_waits_for_without_a_timeout(jax_initialize, capsys):
+    from nnarray import cli
+
+    status = cli.main(["train", "--dataset", "planar", "--iterations", "1", "--distributed",
+                       "--coordinator", "127.0.0.1:9", "--num-processes", "2",
+                       "--process-id", "1"])
+    first, error = capsys.readouterr().err.splitlines()
+    assert status == 2 and error.startswith("nnarray: error: --distributed: JAX could not")
+    assert first == ("nnarray: process 1 of 2 waits up to 300 s for the coordinator at "
+                     "127.0.0.1:9 and every process to join (--timeout SECONDS to change it)")
+    assert jax_initialize[0]["initialization_timeout"] == 300 + cli.JOIN_GRACE + 60
+
+
+def test_the_commands_watchdog_ends_a_join_that_outlasts_the_timeout(monkeypatch, capsys):
+    """JAX blocked in its join (a stand-in), the watchdog's time runs out (a
+    stand-in wait): one line naming the coordinator and the timeout, exit 2."""
+    from nnarray import cli
+
+    gave_up, waits, joins = [], [], []
+    expired = __import__("threading").Event()
+
+    def wait(event, seconds):
+        waits.append(seconds)
+        return False  # the time ran out
+
+    def give_up(message):  # the real one prints it and ends the process: os._exit(2)
+        gave_up.append(message)
+        expired.set()
+
+    def join(*args, **kwargs):  # blocked in JAX until the watchdog fires
+        joins.append(kwargs)
+        assert expired.wait(60)
+        raise KeyboardInterrupt  # ends the command without training
+
+    monkeypatch.setattr(cli, "_wait", wait)
+    monkeypatch.setattr(cli, "_give_up", give_up)
+    monkeypatch.setattr(cli.distributed, "join", join)
+    assert cli.main(["train", "--dataset", "planar", "--distributed", "--coordinator",
+                     "127.0.0.1:1234", "--num-processes", "2", "--process-id", "0",
+                     "--timeout", "3"]) == 130
+    assert capsys.readouterr().err == "nnarray: interrupted\n"  # no line before the join
+    assert waits == [3 + cli.JOIN_GRACE]
+    assert joins == [{"timeout": 3, "jax_timeout": 3 + cli.JOIN_GRACE + 60}]
+    assert gave_up == ["--distributed: process 0 of 2 waited 3 s (--timeout) for the "
+                       "coordinator at 127.0.0.1:1234 and every process to join; they did "
+                       "not come (start every process with the same --coordinator and "
+                       "--num-processes)"]
+
+
+@pytest.mark.parametrize("process", ["0", "1"])
+def test_a_run_that_never_forms_exits_2_with_one_line_not_jaxs_abort(process, tmp_path):
+    """For real, with a timeout of 1 s: process 0 of 2 alone (the watchdog
+    ends it), process 1 of 2 with no coordinator (the port never answers)."""
+    pytest.importorskip("jax")
+    port = _free_port()
+    proc = subprocess.run(
+        [sys.executable, "-m", "nnarray", "train", "--dataset", "planar", "--distributed",
+         "--coordinator", f"127.0.0.1:{port}", "--num-processes", "2", "--process-id",
+         process, "--timeout", "1"], capture_output=True, text=True, env=_env(),
+        cwd=tmp_path, timeout=120)
+    assert proc.returncode == 2 and len(proc.stderr.splitlines()) == 1, proc.stderr[-3000:]
+    if process == "0":
+        assert proc.stderr.startswith("nnarray: error: --distributed: process 0 of 2 waited 1 "
+                                      f"s (--timeout) for the coordinator at 127.0.0.1:{port}")
+    else:
+        assert proc.stderr.startswith(f"nnarray: error: no coordinator answered at "
+                                      f"127.0.0.1:{port} within 1 s")

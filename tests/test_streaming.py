@@ -134,13 +134,25 @@ def test_npz_refusals_name_the_file_and_the_member(tmp_path):
         nn.open_arrays(tmp_path / "x.npy")
 
 
+def _zarr_array(group, name, data=None, **kw):
+    """``group.create_array`` (zarr 3), or ``create_dataset`` (zarr 2.18),
+    then ``data`` written (zarr 3.0's ``create_array`` takes no data)."""
+    if data is not None:
+        kw.update(shape=data.shape, dtype=data.dtype)
+    create = group.create_array if hasattr(group, "create_array") else group.create_dataset
+    a = create(name, **kw)
+    if data is not None:
+        a[...] = data
+    return a
+
+
 def test_zarr_group_streams_by_its_chunks(tmp_path):
     zarr = pytest.importorskip("zarr")
     X, Y = _data(m=120)
     group = zarr.open_group(str(tmp_path / "d.zarr"), mode="w")
-    group.create_array("X", data=np.ascontiguousarray(X.T), chunks=(120, 3))  # one chunk
-    group.create_array("Y", data=Y[0], chunks=(50,))
-    group.create_array("X7", data=np.ascontiguousarray(X.T), chunks=(7, 3))
+    _zarr_array(group, "X", data=np.ascontiguousarray(X.T), chunks=(120, 3))  # one chunk
+    _zarr_array(group, "Y", data=Y[0], chunks=(50,))
+    _zarr_array(group, "X7", data=np.ascontiguousarray(X.T), chunks=(7, 3))
     arrays = nn.open_arrays(tmp_path / "d.zarr")
     assert sorted(arrays) == ["X", "X7", "Y"] and not isinstance(arrays["X"], np.ndarray)
     net, ref_net = _net(), _net()
@@ -166,8 +178,8 @@ def test_a_zarr_array_missing_chunks_warns_once_per_fit(tmp_path):
     zarr = pytest.importorskip("zarr")
     X, Y = _data(m=120)
     group = zarr.open_group(str(tmp_path / "d.zarr"), mode="w")
-    group.create_array("X", data=np.ascontiguousarray(X.T), chunks=(20, 3))  # 6 chunks
-    group.create_array("Y", data=Y[0], chunks=(60,))
+    _zarr_array(group, "X", data=np.ascontiguousarray(X.T), chunks=(20, 3))  # 6 chunks
+    _zarr_array(group, "Y", data=Y[0], chunks=(60,))
     arrays = nn.open_arrays(tmp_path / "d.zarr")
     with warnings.catch_warnings(record=True) as seen:
         warnings.simplefilter("always")
@@ -191,6 +203,86 @@ def test_a_zarr_array_missing_chunks_warns_once_per_fit(tmp_path):
         nn.open_arrays(tmp_path / "d.zarr", missing_chunks="error")
     with pytest.raises(ValueError, match="missing_chunks must be 'warn' or 'error', got 'skip'"):
         nn.open_arrays(tmp_path / "d.zarr", missing_chunks="skip")
+
+
+@pytest.mark.parametrize("rows", [3000, 2900])  # 2900: the last shard is partly outside
+def test_holes_inside_the_shards_of_a_sharded_zarr_array_are_missing_chunks(tmp_path, rows):
+    """zarr 3 counts a stored shard as all its inner chunks written; each
+    shard's index says which are (an inner chunk never written is marked
+    empty there), and only inner chunks inside the array's shape count."""
+    zarr = pytest.importorskip("zarr", minversion="3")  # zarr 2 has no sharding
+    X = np.random.default_rng(0).normal(size=(rows, 8))
+    Y = (X[:, 0] > 0).astype(np.float64)
+    group = zarr.open_group(str(tmp_path / "d.zarr"), mode="w")
+    a = _zarr_array(group, "X", shape=X.shape, dtype="f8", chunks=(250, 8), shards=(1000, 8))
+    a[:250], a[500:] = X[:250], X[500:]  # rows 250..499, one inner chunk, never written
+    _zarr_array(group, "Y", data=Y, chunks=(1000,))
+    assert streams.uninitialized_chunks(a) == 1
+    with pytest.raises(ValueError, match=r"zarr array 'X' has 1 of 12 chunks not written"):
+        nn.open_arrays(tmp_path / "d.zarr", missing_chunks="error")
+    arrays = nn.open_arrays(tmp_path / "d.zarr")
+    with pytest.warns(streams.MissingChunksWarning, match=r"^X \(zarr array '/X'.*\) has 1 "
+                                                          r"of 12 chunks not written"):
+        _net(dims=(8, 3, 1)).fit(arrays["X"], arrays["Y"], examples_as_rows=True, **TRAIN)
+    a[250:500] = X[250:500]  # the hole filled: nothing missing, no warning
+    assert streams.uninitialized_chunks(a) == 0
+    nn.open_arrays(tmp_path / "d.zarr", missing_chunks="error")
+    b = _zarr_array(group, "B", shape=X.shape, dtype="f8", chunks=(250, 8), shards=(1000, 8))
+    b[:1000] = X[:1000]  # whole shards never written: their inner chunks inside the shape
+    assert streams.uninitialized_chunks(b) == -(-rows // 250) - 4
+
+
+def test_a_damaged_zarr_chunk_is_an_error_naming_the_array_and_the_chunk(tmp_path):
+    zarr = pytest.importorskip("zarr")
+    X, Y = _data(m=120)
+    group = zarr.open_group(str(tmp_path / "d.zarr"), mode="w")
+    _zarr_array(group, "X", data=np.ascontiguousarray(X.T), chunks=(20, 3))  # 6 chunks
+    _zarr_array(group, "Y", data=Y[0], chunks=(60,))
+    meta = {"zarr.json", ".zarray", ".zattrs"}
+    files = sorted(p for p in (tmp_path / "d.zarr" / "X").rglob("*")
+                   if p.is_file() and p.name not in meta)
+    files[2].write_bytes(b"\x00" * files[2].stat().st_size)  # chunk 2: examples 40..59
+    arrays = nn.open_arrays(tmp_path / "d.zarr")
+    net = _net()
+    before = _params(net)
+    with pytest.raises(backend.StreamDataError) as error:
+        net.fit(arrays["X"], arrays["Y"], examples_as_rows=True, **TRAIN)
+    assert re.match(r"X \(zarr array '/X'.*\): chunk \(2, 0\) of examples 40\.\.59 cannot be "
+                    r"read: \w+Error: .+\(a damaged or partly written chunk file\?\)",
+                    str(error.value)), error.value
+    for k, v in before.items():
+        np.testing.assert_array_equal(_params(net)[k], v, err_msg=k)
+
+
+MANY_MEMBERS = textwrap.dedent("""
+    import resource, sys
+    import numpy as np
+    import nnarray as nn
+
+    resource.setrlimit(resource.RLIMIT_NOFILE, (64, resource.getrlimit(
+        resource.RLIMIT_NOFILE)[1]))
+    arrays = nn.open_arrays(sys.argv[1])
+    assert len(arrays) == 2000, len(arrays)
+    assert all(isinstance(a, np.memmap) for a in arrays.values())
+    assert all(int(a[0, 0]) == i for i, a in enumerate(arrays[f"a{i}"] for i in range(2000)))
+    net = nn.Network([3, 2, 1], seed=1, dtype="float64")
+    X = arrays["a1999"]
+    net.fit(X, (X[:1] > 1999.5), batch_size=2, epochs=1, progress=False)
+    print("ok")
+""")
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="RLIMIT_NOFILE is POSIX")
+def test_an_npz_of_more_members_than_open_files_allowed_opens(tmp_path):
+    """The archive is mapped once and its members are views of it: 2,000
+    members under a limit of 64 open files."""
+    arrays = {f"a{i}": np.full((3, 4), float(i)) + np.arange(4) / 4 for i in range(2000)}
+    np.savez(tmp_path / "many.npz", **arrays)
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+        p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p))
+    proc = subprocess.run([sys.executable, "-c", MANY_MEMBERS, str(tmp_path / "many.npz")],
+                          capture_output=True, text=True, env=env, timeout=120)
+    assert proc.returncode == 0 and proc.stdout == "ok\n", proc.stderr[-2000:]
 
 
 def test_missing_chunks_of_a_complete_npz_are_not_a_question(tmp_path):
@@ -294,7 +386,80 @@ def test_a_file_truncated_under_a_fit_is_an_error_naming_it_not_a_signal(tmp_pat
         assert last.endswith("but the file has 1,000 bytes (truncated?)"), last
 
 
+def _open_fds():
+    return set(os.listdir("/proc/self/fd"))
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="needs /proc/self/fd")
+@pytest.mark.parametrize("change", ["float32 of the same size", "same layout", "deleted"])
+def test_a_file_replaced_or_deleted_under_a_fit_is_still_the_one_read(tmp_path, change):
+    """The file is opened once, when the fit starts: what happens to its
+    path afterwards (``os.replace``, ``unlink``) changes nothing, and the
+    descriptor is closed when the fit ends."""
+    X, Y = _data(m=400, n_x=4)
+    path = tmp_path / "X.npy"
+    np.save(path, np.ascontiguousarray(X.T))  # float64, examples as rows
+    other = np.random.default_rng(9).normal(size=X.T.shape)
+
+    def swap(epoch, history):
+        if epoch != 0:
+            return
+        if change == "deleted":
+            path.unlink()
+            return
+        new = tmp_path / "new.npy"
+        if change == "same layout":
+            np.save(new, other)
+        else:  # the same bytes: float32 with twice the rows
+            np.save(new, np.concatenate([other, other]).astype(np.float32))
+            assert new.stat().st_size == path.stat().st_size
+        os.replace(new, path)
+
+    kw = dict(TRAIN, epochs=3, examples_as_rows=True)
+    ref_net = _net(dims=(4, 5, 1))
+    ref_hist = ref_net.fit(np.ascontiguousarray(X.T), Y[0], **kw)
+    before = _open_fds()
+    net = _net(dims=(4, 5, 1))
+    hist = net.fit(nn.open_memmap(path), Y[0], on_epoch=swap, **kw)
+    _assert_same_run(net, hist, ref_net, ref_hist)
+    assert _open_fds() == before  # the descriptor is closed with the fit
+
+
+def test_a_file_replaced_before_the_fit_starts_is_the_one_read(tmp_path):
+    """The documented other side: the fit opens the file by its path."""
+    X, Y = _data(m=200, n_x=4)
+    path = tmp_path / "X.npy"
+    np.save(path, np.ascontiguousarray(X.T))
+    Xm = nn.open_memmap(path)
+    other = np.random.default_rng(9).normal(size=X.T.shape)
+    np.save(tmp_path / "new.npy", other)
+    os.replace(tmp_path / "new.npy", path)
+    net, ref_net = _net(dims=(4, 5, 1)), _net(dims=(4, 5, 1))
+    kw = dict(TRAIN, examples_as_rows=True)
+    _assert_same_run(net, net.fit(Xm, Y[0], **kw), ref_net, ref_net.fit(other, Y[0], **kw))
+
+
 # --------------------------------------------------------------------------- Dask
+
+
+@pytest.mark.parametrize("batch_size", [None, 20])
+def test_nan_in_a_late_chunk_of_a_dask_validation_set_names_it_and_changes_nothing(
+        batch_size):
+    da = pytest.importorskip("dask.array")
+    X, Y = _data(m=200)
+    Xv = X.copy()
+    Xv[0, 190] = np.nan  # in the last of four chunks, read after an epoch of training
+    net = _net()
+    before = _params(net)
+    kw = dict(learning_rate=0.1, progress=False, batch_size=batch_size,
+              validation=(da.from_array(Xv, chunks=(3, 50)), da.from_array(Y, chunks=(1, 50))))
+    kw.update(dict(iterations=20, record_every=5) if batch_size is None else dict(epochs=2))
+    with pytest.raises(backend.StreamDataError, match=r"^validation \(X_val, Y_val\): X "
+                       r"contains NaN or inf values \(in examples 150\.\.199 of the stream\)$"):
+        net.fit(X, Y, **kw)
+    for k, v in before.items():
+        np.testing.assert_array_equal(_params(net)[k], v, err_msg=k)
+    assert net.history.costs == [] and net.history.val_costs == []
 
 
 def test_dask_input_streams_chunk_by_chunk_on_the_prefetch_thread():

@@ -31,11 +31,15 @@ examples in one chunk).
 
 A memmap with a file behind it is read with positioned reads of the file
 (``os.preadv``), at the memmap's offset and strides, never through its
-mapping: a file that shrinks while it is streamed (truncated, or rewritten
-shorter) is a :class:`StreamDataError` naming the file, where reading the
-mapping beyond the file's end would kill the process (SIGBUS). A memmap of
-memory (``X.view(np.memmap)``) or copy-on-write (``mode="c"``, whose
-changes live only in the mapping) is read as an array.
+mapping. The file is opened once, by its path, when the stream is built (a
+fit's start), and every batch is read from that descriptor until the
+stream is dropped: a file replaced (``os.replace``) or deleted during the
+fit is still the one read, and one replaced before the stream is built is
+the new file. A file that shrinks while it is streamed (truncated in place)
+is a :class:`StreamDataError` naming the file, where reading the mapping
+beyond the file's end would kill the process (SIGBUS). A memmap of memory
+(``X.view(np.memmap)``) or copy-on-write (``mode="c"``, whose changes live
+only in the mapping) is read as an array.
 
 A zarr array some of whose chunks were never written (they read as its
 fill value) is streamed with a :class:`MissingChunksWarning`, once per
@@ -46,10 +50,12 @@ be meant, or may be files lost.
 from __future__ import annotations
 
 import hashlib
+import math
 import mmap
 import os
 import sys
 import warnings
+import weakref
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -90,8 +96,117 @@ class MissingChunksWarning(UserWarning):
 
 def uninitialized_chunks(a: Any) -> int:
     """How many chunks of the zarr array ``a`` have no stored data (zarr 2
-    and 3: ``nchunks - nchunks_initialized``, a listing of the store)."""
-    return int(a.nchunks) - int(a.nchunks_initialized)
+    and 3: ``nchunks - nchunks_initialized``, a listing of the store). A
+    sharded array (zarr 3) counts its inner chunks: those of shards never
+    written, and those each stored shard's index marks empty."""
+    sharding = _sharding(a)
+    if sharding is not None:
+        missing = _missing_inner_chunks(a, *sharding)
+        if missing is not None:
+            return missing
+    return max(0, int(a.nchunks) - int(a.nchunks_initialized))
+
+
+_EMPTY = 2**64 - 1
+"""A shard index's offset and size of an inner chunk never written (the
+zarr v3 sharding specification)."""
+
+
+def _sharding(a: Any) -> tuple[tuple[int, ...], tuple[int, ...], dict[str, Any]] | None:
+    """The shard shape, the inner chunk shape and the ``sharding_indexed``
+    codec's configuration of a sharded zarr 3 array; ``None`` for any
+    other (zarr 2 has no sharding)."""
+    meta: Any = getattr(a, "metadata", None)
+    if getattr(meta, "zarr_format", None) != 3:
+        return None
+    try:
+        d = meta.to_dict()
+        codecs = list(d.get("codecs") or ())
+        grid = d["chunk_grid"]
+    except Exception:  # a metadata object of another shape: zarr's own count
+        return None
+    if not codecs or not isinstance(codecs[0], dict) or codecs[0].get("name") != \
+            "sharding_indexed" or grid.get("name") != "regular":
+        return None
+    config = dict(codecs[0].get("configuration") or {})
+    shard = tuple(int(n) for n in grid["configuration"]["chunk_shape"])
+    inner = tuple(int(n) for n in config["chunk_shape"])
+    return shard, inner, config
+
+
+def _missing_inner_chunks(a: Any, shard: tuple[int, ...], inner: tuple[int, ...],
+                          config: dict[str, Any]) -> int | None:
+    """The inner chunks of a sharded zarr 3 array not written, inside its
+    shape, from each shard's index: ``prod(chunks per shard)`` pairs
+    ``(offset, nbytes)`` of uint64, both ``2**64 - 1`` for an empty chunk,
+    encoded by the index codecs (``bytes``, ``crc32c`` and ``transpose``
+    are read; ``None`` for any other) at the shard's end or start."""
+    per = tuple(s // c for s, c in zip(shard, inner, strict=True))
+    endian, checksum, order = "<", 0, None
+    for codec in config.get("index_codecs") or ():
+        name, conf = codec.get("name"), codec.get("configuration") or {}
+        if name == "bytes":
+            endian = ">" if conf.get("endian") == "big" else "<"
+        elif name == "crc32c":
+            checksum += 4
+        elif name == "transpose":
+            order = tuple(int(i) for i in conf["order"])
+        else:
+            return None
+    size = math.prod(per) * 16
+    grid = tuple(-(-n // s) for n, s in zip(a.shape, shard, strict=True))
+    try:
+        indexes = _shard_indexes(a, list(np.ndindex(*grid)), size + checksum,
+                                 config.get("index_location", "end") == "start")
+    except Exception:  # a store or a zarr version that does not read ranges so
+        return None
+    missing = 0
+    for coords, raw in indexes:
+        # the inner chunks of this shard inside the array's shape
+        inside = np.ones(per, dtype=bool)
+        for axis, (c, p, n, width) in enumerate(zip(coords, per, a.shape, inner,
+                                                    strict=True)):
+            starts = (c * p + np.arange(p)) * width
+            shape = [1] * len(per)
+            shape[axis] = p
+            inside &= (starts < n).reshape(shape)
+        if raw is None:  # the shard was never written
+            missing += int(inside.sum())
+            continue
+        table = np.frombuffer(raw[:size], dtype=f"{endian}u8")
+        if order is None:
+            table = table.reshape((*per, 2))
+        else:  # stored transposed by ``order``: undo it
+            stored = tuple((*per, 2)[i] for i in order)
+            table = table.reshape(stored).transpose(np.argsort(order))
+        empty = (table[..., 0] == _EMPTY) & (table[..., 1] == _EMPTY)
+        missing += int((empty & inside).sum())
+    return missing
+
+
+def _shard_indexes(a: Any, shards: list[tuple[int, ...]], size: int,
+                   at_start: bool) -> list[tuple[tuple[int, ...], bytes | None]]:
+    """Each shard's index bytes (its first or last ``size`` bytes), read
+    concurrently from the zarr 3 array ``a``'s store; ``None`` for a shard
+    never written."""
+    import asyncio
+
+    from zarr.abc.store import RangeByteRequest, SuffixByteRequest
+    from zarr.core.buffer import default_buffer_prototype
+    from zarr.core.sync import sync
+
+    where = RangeByteRequest(0, size) if at_start else SuffixByteRequest(size)
+    prototype = default_buffer_prototype()
+
+    async def read(coords: tuple[int, ...]) -> tuple[tuple[int, ...], bytes | None]:
+        key = a.metadata.encode_chunk_key(coords)
+        got = await (a.store_path / key).get(prototype, where)
+        return coords, None if got is None else got.to_bytes()
+
+    async def every() -> list[tuple[tuple[int, ...], bytes | None]]:
+        return list(await asyncio.gather(*(read(c) for c in shards)))
+
+    return list(sync(every()))
 
 
 def fill_value(a: Any) -> Any:
@@ -145,8 +260,10 @@ class _Source:
         if self.m == 0 or self.n == 0:
             raise ValueError(f"{name} is empty (shape {shape})")
         self.file = _file_of(a) if kind == "memmap" else None
+        self.fd = -1  # the file's descriptor, open while this source lives
         if self.file is not None:
-            self.file.check(name)
+            self.fd = self.file.open(name)
+            weakref.finalize(self, os.close, self.fd)
         if kind == "zarr":
             _warn_missing_chunks(name, a)
 
@@ -165,12 +282,40 @@ class _Source:
         a memmap's file (positioned reads), a view of an array in memory."""
         index = (slice(lo, hi),) if self.axis == 0 else (slice(None), slice(lo, hi))
         if self.kind == "zarr":
-            return np.asarray(self.a[index])
+            try:
+                return np.asarray(self.a[index])
+            except Exception as exc:  # zarr's codecs raise their own errors
+                raise StreamDataError(self._unreadable(lo, hi, exc)) from None
         if self.file is not None:
             shape = list(self.a.shape)
             shape[self.axis] = hi - lo
-            return self.file.read(self.name, lo * self.file.strides[self.axis], tuple(shape))
+            return self.file.read(self.name, self.fd, lo * self.file.strides[self.axis],
+                                  tuple(shape))
         return self.a[index]
+
+    def _unreadable(self, lo: int, hi: int, exc: Exception) -> str:
+        """Why examples ``lo:hi`` of a zarr array cannot be read, naming the
+        array and the first of its chunks there that fails (by its indices
+        in the chunk grid)."""
+        chunks = tuple(int(c) for c in self.a.chunks)
+        grid = [range(lo // chunks[0], lo // chunks[0] + 1)]
+        if len(chunks) == 2:  # every chunk along the features too
+            grid = [range(-(-int(self.a.shape[i]) // chunks[i])) for i in (0, 1)]
+            grid[self.axis] = range(lo // chunks[self.axis], lo // chunks[self.axis] + 1)
+        where, reason = None, exc
+        for coords in np.ndindex(*(len(g) for g in grid)):
+            at = tuple(g[i] for g, i in zip(grid, coords, strict=True))
+            try:
+                np.asarray(self.a[tuple(slice(i * c, (i + 1) * c)
+                                        for i, c in zip(at, chunks, strict=True))])
+            except Exception as e:
+                where, reason = at, e
+                break
+        chunk = "a chunk" if where is None else \
+            f"chunk ({', '.join(map(str, where))})" if len(where) > 1 else f"chunk {where[0]}"
+        return (f"{self.name} ({_zarr_label(self.a)}): {chunk} of examples {lo}..{hi - 1} "
+                f"cannot be read: {type(reason).__name__}: {reason} (a damaged or "
+                "partly written chunk file?)")
 
     def gather(self, raw: np.ndarray, sel: slice | np.ndarray) -> np.ndarray:
         """The examples ``sel`` of a part, in the lecture's layout ``(n, k)``
@@ -198,35 +343,38 @@ class _File:
     strides: tuple[int, ...]
     dtype: np.dtype
 
-    def check(self, name: str) -> None:
-        """Refuse, before anything is read, a file shorter than the array."""
+    def open(self, name: str) -> int:
+        """The file opened for reading, after refusing one shorter than the
+        array (before anything is read); the caller closes the descriptor."""
         _, hi = _extent(0, self.shape, self.strides, self.dtype.itemsize)
         try:
-            size = os.stat(self.path).st_size
+            fd = os.open(self.path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
         except OSError as exc:
             raise ValueError(f"{name} is a memmap of {self.path!r}, which cannot be read: "
                              f"{exc.strerror}") from None
+        size = os.fstat(fd).st_size
         if self.start + hi > size:
+            os.close(fd)
             raise ValueError(f"{name} is a memmap of {self.path!r} up to byte "
                              f"{self.start + hi:,}, but the file has {size:,} bytes "
                              "(truncated?)")
+        return fd
 
-    def read(self, name: str, at: int, shape: tuple[int, ...]) -> np.ndarray:
+    def read(self, name: str, fd: int, at: int, shape: tuple[int, ...]) -> np.ndarray:
         """A copy of the elements of ``shape`` whose first is at ``at``
-        (relative to ``start``), read from the file."""
+        (relative to ``start``), read from the file open as ``fd``."""
         try:
-            with open(self.path, "rb", buffering=0) as f:
-                return self._read(f, name, at, shape)
+            return self._read(fd, name, at, shape)
         except OSError as exc:
             raise StreamDataError(f"{name} is streamed from {self.path!r}, which cannot be "
                                   f"read: {exc.strerror or exc}") from None
 
-    def _read(self, f: Any, name: str, at: int, shape: tuple[int, ...]) -> np.ndarray:
+    def _read(self, fd: int, name: str, at: int, shape: tuple[int, ...]) -> np.ndarray:
         for order in ("C", "F"):  # stored contiguously: one read into the result
             out = np.empty(shape, self.dtype, order=order)
             if all(s == t for n, s, t in zip(shape, self.strides, out.strides, strict=True)
                    if n > 1):
-                _read_into(f, name, self.path, self.start + at, out)
+                _read_into(fd, name, self.path, self.start + at, out)
                 return out
         result = np.empty(shape, self.dtype)
         out, strides = result, self.strides
@@ -244,7 +392,7 @@ class _File:
             first = at + j * strides[outer]
             lo, hi = _extent(first, part, strides, self.dtype.itemsize)
             span = np.empty(hi - lo, np.uint8)
-            _read_into(f, name, self.path, self.start + lo, span)
+            _read_into(fd, name, self.path, self.start + lo, span)
             view = np.ndarray(part, self.dtype, buffer=span, offset=first - lo,
                               strides=strides)
             out[(slice(j, k),) if outer == 0 else (slice(None), slice(j, k))] = view
@@ -277,20 +425,23 @@ def _file_of(a: np.memmap) -> _File | None:
                  np.dtype(a.dtype))
 
 
-def _read_into(f: Any, name: str, path: str, at: int, out: np.ndarray) -> None:
-    """Fill ``out``'s bytes from byte ``at`` of the open file ``f``."""
+def _read_into(fd: int, name: str, path: str, at: int, out: np.ndarray) -> None:
+    """Fill ``out``'s bytes from byte ``at`` of the file open as ``fd``
+    (positioned reads: the descriptor's offset is never used, so threads may
+    share it)."""
     # out is contiguous: ravel is a view; an ndarray is a buffer (NumPy's stubs say so
     # from Python 3.12 on)
     buffer = memoryview(out.ravel(order="K").view(np.uint8))  # type: ignore[arg-type]
     done = 0
     while done < len(buffer):
         if hasattr(os, "preadv"):
-            got = os.preadv(f.fileno(), [buffer[done:]], at + done)
-        else:
-            f.seek(at + done)
-            got = f.readinto(buffer[done:]) or 0
+            got = os.preadv(fd, [buffer[done:]], at + done)
+        else:  # Windows: a read at a position of a duplicate descriptor
+            with os.fdopen(os.dup(fd), "rb", buffering=0) as f:
+                f.seek(at + done)
+                got = f.readinto(buffer[done:]) or 0
         if got == 0:
-            size = os.fstat(f.fileno()).st_size
+            size = os.fstat(fd).st_size
             raise StreamDataError(
                 f"{name} is streamed from {path!r}, which now ends at byte {size:,}: the "
                 f"batch needs bytes {at:,} to {at + len(buffer):,} (was the file truncated "
@@ -301,15 +452,20 @@ def _read_into(f: Any, name: str, path: str, at: int, out: np.ndarray) -> None:
 def _warn_missing_chunks(name: str, a: Any) -> None:
     missing = uninitialized_chunks(a)
     if missing:
-        where = getattr(a, "store_path", None) or getattr(getattr(a, "store", None), "path",
-                                                          None)
-        label = f"zarr array {a.name!r}" + (f" of {str(where)!r}" if where else "")
+        label = _zarr_label(a)
         warnings.warn(MissingChunksWarning(
             f"{name} ({label}) has {missing:,} of {a.nchunks:,} chunks not written: they "
             f"read as its fill value {fill_value(a)!r}. zarr leaves out chunks that hold "
             "only the fill value, so this may be meant; if chunk files were lost, training "
             "sees the fill value there (open_arrays(..., missing_chunks='error') refuses "
             "such arrays)"), stacklevel=5)
+
+
+def _zarr_label(a: Any) -> str:
+    """``zarr array '/X' of 'file:///data/d.zarr'``: the zarr array ``a``
+    by its name and store, for messages."""
+    where = getattr(a, "store_path", None) or getattr(getattr(a, "store", None), "path", None)
+    return f"zarr array {a.name!r}" + (f" of {str(where)!r}" if where else "")
 
 
 @dataclass(frozen=True)

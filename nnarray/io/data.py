@@ -89,7 +89,11 @@ def open_arrays(path: str | os.PathLike[str], *,
     if not path.is_file():
         raise FileNotFoundError(f"no data file at {str(path)!r}")
     with _refusals(path, _NPZ), open(path, "rb") as f:
-        return {key: _map_member(f, path, key, info) for key, info in _members(f).items()}
+        members = _members(f)
+        # one mapping of the archive, each member a view of it: a mapping holds a file
+        # descriptor, and an archive may have more members than a process may open files
+        whole = np.memmap(path, dtype=np.uint8, mode="r")
+        return {key: _map_member(f, path, key, info, whole) for key, info in members.items()}
 
 
 def _open_zarr(path: Path, missing_chunks: str) -> dict[str, Any]:
@@ -136,21 +140,24 @@ def _members(f: IO[bytes]) -> dict[str, zipfile.ZipInfo]:
         return {i.filename[:-4]: i for i in zf.infolist() if i.filename.endswith(".npy")}
 
 
-def _map_member(f: IO[bytes], path: Path, key: str, info: zipfile.ZipInfo) -> np.ndarray:
-    """The checked member ``key`` (``info``) of the archive open as ``f``, mapped."""
+def _map_member(f: IO[bytes], path: Path, key: str, info: zipfile.ZipInfo,
+                whole: np.memmap | None = None) -> np.ndarray:
+    """The checked member ``key`` (``info``) of the archive open as ``f``,
+    mapped (a view of ``whole``, the archive's bytes mapped, when given)."""
     if info.compress_type != zipfile.ZIP_STORED:
         raise Refused(f"stores {key!r} compressed (np.savez_compressed): a compressed "
                        "member cannot be memory-mapped; write it with np.savez, or read "
                        "it into memory with np.load")
     start, stop, _ = check_entry(f, os.fstat(f.fileno()).st_size, info)
-    return _map_npy(f, path, start, stop, repr(key), exact=True)
+    return _map_npy(f, path, start, stop, repr(key), exact=True, whole=whole)
 
 
 def _map_npy(f: IO[bytes], path: Path, start: int, stop: int, what: str, *,
-             exact: bool) -> np.ndarray:
+             exact: bool, whole: np.memmap | None = None) -> np.ndarray:
     """The ``.npy`` array in bytes ``start:stop`` of ``f`` (the file
     ``path``), mapped read-only after its header is checked; ``exact``: the
-    array must end at ``stop`` (a zip member), else within it (a file)."""
+    array must end at ``stop`` (a zip member), else within it (a file).
+    With ``whole`` (the file mapped as bytes) a view of it, no new mapping."""
     f.seek(start)
     shape, fortran, dtype = npy_header(f, what)
     if dtype.hasobject:
@@ -164,5 +171,8 @@ def _map_npy(f: IO[bytes], path: Path, start: int, stop: int, what: str, *,
                        f"implies {offset - start + nbytes:,}")
     if nbytes == 0:  # nothing to map (mmap refuses a length of 0)
         return np.empty(shape, dtype=dtype)
+    if whole is not None:  # a view of the file's mapping: a memmap, sharing its descriptor
+        return whole[offset:offset + nbytes].view(dtype).reshape(
+            shape, order="F" if fortran else "C")
     return np.memmap(path, dtype=dtype, mode="r", offset=offset, shape=tuple(shape),
                      order="F" if fortran else "C")
