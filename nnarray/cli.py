@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 
 from . import __version__, backend, datasets, distributed, io
-from .engines import gemm
+from .engines import CudaContextError, gemm
 from .network import Network, load
 from .train import DivergenceError
 
@@ -518,7 +518,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("nnarray: interrupted", file=sys.stderr)
         return 130
     except (ValueError, TypeError, OSError, ImportError, zipfile.BadZipFile, DivergenceError,
-            backend.BackendUnavailableError) as exc:
+            backend.BackendUnavailableError, CudaContextError) as exc:
         print(f"nnarray: error: {_one_line(str(exc))}", file=sys.stderr)
         return 2
     except MemoryError as exc:  # NumPy's and CuPy's say what they could not allocate

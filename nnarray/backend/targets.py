@@ -309,7 +309,8 @@ def _cuda_target(backend: str, index: int, asked: str | None) -> Target:
     if backend == "cupy":
         count = _cuda_device_count()  # CuPy's, 0 without it
         if index >= count:
-            why = no_gpu_reason(asked)  # the driver first: no GPU is not a missing package
+            # the driver first: no GPU is not a missing package
+            why = no_gpu_reason(asked or device_name)
             if why is None:
                 why = (f"device={asked!r} is not here: CuPy sees {count} CUDA device(s) "
                        f"(devices here: {available_devices()})")

@@ -230,7 +230,11 @@ class _Graph:
 class CupyGraphChunks(GraphChunks):
     """Chunks as CUDA-graph replays on CuPy (see the module's docstring and
     :class:`.chunks.GraphChunks`). ``device``: a :class:`GraphDevice`
-    (:class:`CupyDevice` of ``cuda:0`` by default)."""
+    (:class:`CupyDevice` of ``cuda:0`` by default). Not yet verified on a
+    GPU: a capture or a replay that fails sends the fit back to the per-step
+    path (:attr:`falls_back`)."""
+
+    falls_back = True
 
     def __init__(self, raw: Any, device: GraphDevice | None = None) -> None:
         super().__init__(raw)
