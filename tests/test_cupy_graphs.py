@@ -680,6 +680,29 @@ def test_a_cublas_handle_that_does_not_start_is_asked_once(monkeypatch, fresh_ge
     assert gemm.available() == (False, why) and not runner.chunks_enabled("cupy", "cuda:0")
     assert nn.Network([2, 1]).execution() == "cpu (numpy, step by step)"
     assert runner.describe("cupy", "cuda:0", 100) == f"cuda:0 (cupy, step by step: {why})"
+    with pytest.raises(gemm.GemmUnavailableError, match="does not start"):
+        gemm.start(0)  # what a graph's capture asks: refused at once, no retry
+    assert made == [0]
+
+
+def test_a_graph_without_a_cublas_handle_warns_once(monkeypatch, fresh_gemm):
+    """The capture asks for the handle first: its failure is the fit's one warning."""
+    def gemm_for(device_id):
+        raise RuntimeError("CUBLAS_STATUS_NOT_INITIALIZED")
+
+    monkeypatch.setattr(gemm, "gemm_for", gemm_for)
+
+    class NeedsHandle(NumpyDevice):
+        def capture(self, body):
+            gemm.start(0)
+            return super().capture(body)
+
+    with pytest.warns(nn.engines.FallbackWarning) as caught:
+        got, _ = _fit_through(monkeypatch, NeedsHandle(), FITS["gd"])
+    assert len(caught) == 1 and "CUBLAS_STATUS_NOT_INITIALIZED" in str(caught[0].message)
+    want, _ = _fit_through(monkeypatch, None, FITS["gd"])
+    for k in want:
+        np.testing.assert_array_equal(got[k], want[k], err_msg=k)
 
 
 # ---------------------------------------------------------------- a graph that fails

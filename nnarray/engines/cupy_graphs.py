@@ -139,13 +139,13 @@ class CupyDevice(GraphDevice):
         return int(a.data.ptr)
 
     def capture(self, body: Callable[[], None]) -> Callable[[], None]:
-        from .gemm import gemm_for
+        from .gemm import start
 
         cp = self.xp
         pool = cp.cuda.MemoryPool()
         with cp.cuda.Device(self.device_id), cp.cuda.using_allocator(pool.malloc), \
                 self.stream:
-            gemm_for(self.device_id).bind(self.stream.ptr)  # before the capture
+            start(self.device_id).bind(self.stream.ptr)  # before the capture
             body()  # warm-up: kernels compiled, cuBLAS's workspace, the pool's sizes
             self.stream.synchronize()
             self.stream.begin_capture()

@@ -212,6 +212,22 @@ def gemm_for(device_id: int) -> Gemm:
     return Gemm(device_id)
 
 
+class GemmUnavailableError(RuntimeError):
+    """cuBLAS through nvmath-python failed to start (already warned of)."""
+
+
+def start(device_id: int) -> Gemm:
+    """:func:`gemm_for`, asked once: a failure (which ``gemm_for`` does not
+    cache) turns the cuBLAS path off for the process with one warning, and
+    raises :class:`GemmUnavailableError` now and at every later call."""
+    if _failed is None:
+        try:
+            return gemm_for(device_id)
+        except Exception as exc:
+            _fail(f"cuBLAS through nvmath-python does not start ({type(exc).__name__}: {exc})")
+    raise GemmUnavailableError(str(_failed))
+
+
 def cupy_matmul(fallback: Any) -> Any:
     """``matmul`` through :func:`gemm_for` for 2-D float operands; anything
     else (batched, integer, mixed) goes to ``fallback``, CuPy's own, and so
@@ -222,10 +238,8 @@ def cupy_matmul(fallback: Any) -> Any:
         if (_failed is None and getattr(A, "ndim", 0) == 2 and getattr(B, "ndim", 0) == 2
                 and A.dtype == B.dtype and A.dtype.name in ("float32", "float64")):
             try:
-                g = gemm_for(A.device.id)
-            except Exception as exc:  # asked once: gemm_for does not cache a failure
-                _fail(f"cuBLAS through nvmath-python does not start "
-                      f"({type(exc).__name__}: {exc})")
+                g = start(A.device.id)
+            except GemmUnavailableError:
                 return fallback(A, B)
             return g.matmul(A, B)
         return fallback(A, B)

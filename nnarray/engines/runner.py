@@ -256,6 +256,8 @@ class Runner:
                 f"use the device again") from exc
         self.fallback = f"{type(exc).__name__}: {exc}"
         self.chunks.drop()
+        if isinstance(exc, gemm.GemmUnavailableError):
+            return  # gemm warned already: one warning a fit
         warnings.warn(f"the {self.chunks.label} failed ({self.fallback}); this fit runs step "
                       f"by step from the last record point, with the same results",
                       FallbackWarning, stacklevel=4)
