@@ -259,7 +259,7 @@ class Runner:
         if isinstance(exc, gemm.GemmUnavailableError):
             return  # gemm warned already: one warning a fit
         warnings.warn(f"the {self.chunks.label} failed ({self.fallback}); this fit runs step "
-                      f"by step from the last record point, with the same results",
+                      f"by step from the start of this chunk, with the same results",
                       FallbackWarning, stacklevel=4)
 
     def _chunk(self, params: dict[str, Array], opt: dict[str, Any], X: Array, Y: Array,
