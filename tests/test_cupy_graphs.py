@@ -758,9 +758,11 @@ def _fit_through(monkeypatch, device: NumpyDevice | None, fit: dict):
         return CupyGraphChunks(raw, device)
 
     monkeypatch.setattr(runner, "_chunks", chunks)
+    monkeypatch.setattr(runner, "_fell_back", {})
     X, Y = nn.datasets.planar_flower(m=110, seed=3)
     net = nn.Network([2, 5, 4, 1], hidden="relu", backend="numpy", dtype="float64", seed=2)
     hist = net.fit(X, Y, progress=False, **fit)
+    _fit_through.execution = net.execution()  # type: ignore[attr-defined]
     return {k: backend.to_numpy(v) for k, v in net.parameters.items()}, hist
 
 
@@ -773,7 +775,10 @@ def test_a_graph_that_fails_sends_the_fit_back_to_the_per_step_path(monkeypatch,
     with pytest.warns(nn.engines.FallbackWarning) as caught:
         got, hist = _fit_through(monkeypatch, device, FITS[name])
     assert len(caught) == 1  # one warning a fit, naming the reason
-    assert f"{type(error).__name__}: {error}" in str(caught[0].message)
+    why = f"{type(error).__name__}: {error}"
+    assert why in str(caught[0].message)
+    assert _fit_through.execution == (  # type: ignore[attr-defined]
+        f"cpu (numpy, step by step; its last fit fell back to step by step: {why})")
     assert device.count >= at  # it did fail there
     want, want_hist = _fit_through(monkeypatch, None, FITS[name])
     assert hist.iterations == want_hist.iterations and hist.costs == want_hist.costs

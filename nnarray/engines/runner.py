@@ -49,20 +49,28 @@ def chunk_runner(raw: Any, backend: str, device: str,
     return TorchGraphChunks(raw, capture=device.startswith("cuda"))
 
 
+_fell_back: dict[tuple[str, str], str] = {}
+"""Why the last fit on a backend and device fell back from its graph to
+the per-step path (see :class:`Runner`); cleared by a chunk that runs."""
+
+
 def describe(backend: str, device: str, record_every: int | None = None,
              per_step: bool = False) -> str:
     """Which path a fit runs here, in words: e.g. ``"cuda:0 (jax, compiled
     chunks of 100)"``, ``"cuda:0 (torch, CUDA graph, chunks of 100)"``,
     ``"cpu (numpy, step by step)"``, ``"cuda:0,cuda:1 (jax, compiled chunks
     of 100, data parallel over 2 devices)"``; on CuPy without nvmath-python,
-    why the steps run one by one. ``per_step`` (an ``on_iteration``
-    callback) runs the steps one by one."""
+    why the steps run one by one; after a fit whose graph failed, why it
+    fell back. ``per_step`` (an ``on_iteration`` callback) runs the steps
+    one by one."""
     devices = device.count(",") + 1
     spread = f", data parallel over {devices} devices" if devices > 1 else ""
+    fell = _fell_back.get((backend, device))
+    note = "" if fell is None else f"; its last fit fell back to step by step: {fell}"
     if chunks_enabled(backend, device) and not per_step:
         kind = "compiled chunks" if backend == "jax" else "CUDA graph, chunks"
         size = f" of {min(record_every, MAX_STEPS)}" if record_every else ""
-        return f"{device} ({backend}, {kind}{size}{spread})"
+        return f"{device} ({backend}, {kind}{size}{spread}{note})"
     how = "step by step"
     if backend == "jax" and jit_enabled():
         how = "jitted steps"
@@ -71,7 +79,7 @@ def describe(backend: str, device: str, record_every: int | None = None,
     if backend == "cupy":
         graphs, why = gemm.available()
         how += "" if graphs else f": {why}"
-    return f"{device} ({backend}, {how})"
+    return f"{device} ({backend}, {how}{note})"
 
 
 @lru_cache(maxsize=64)
@@ -121,6 +129,7 @@ class Runner:
         self.per_step = self.chunks is None or per_step
         self.fallback: str | None = None
         """Why this fit's chunks run step by step after a failure (``None``: they don't)."""
+        self._where = (target.backend, target.device)
         self.step_capacity = 1
         self._held: dict[str, tuple[Any, Array]] = {}
 
@@ -228,7 +237,9 @@ class Runner:
                 return self._chunk(params, opt, X, Y, rates, capacity, weights, last, want)
             random = self.random.state()
             try:
-                return self._chunk(params, opt, X, Y, rates, capacity, weights, last, want)
+                done = self._chunk(params, opt, X, Y, rates, capacity, weights, last, want)
+                _fell_back.pop(self._where, None)
+                return done
             except Exception as exc:
                 self._fall_back(exc)  # raises unless the engine is a guest
                 self.random.restore(random)  # the steps draw the chunk's masks again
@@ -254,7 +265,7 @@ class Runner:
                 f"{name}: the CUDA context is broken ({type(exc).__name__}: {exc}); the fit "
                 f"stops (parameters of its last record point kept), and this process cannot "
                 f"use the device again") from exc
-        self.fallback = f"{type(exc).__name__}: {exc}"
+        self.fallback = _fell_back[self._where] = f"{type(exc).__name__}: {exc}"
         self.chunks.drop()
         if isinstance(exc, gemm.GemmUnavailableError):
             return  # gemm warned already: one warning a fit
@@ -297,6 +308,7 @@ class Runner:
                 new, arrays, new_total = self._compiled().mini_batch(
                     params, opt_arrays(opt), Xb, Yb, masks, rates, hypers, offset, k, weight,
                     total)
+                _fell_back.pop(self._where, None)
                 return new, {**arrays, "t": t + k}, new_total
             except Exception as exc:
                 self._fall_back(exc)  # raises unless the engine is a guest
