@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 
 from . import __version__, backend, datasets, distributed, io
-from .engines import gemm
+from .engines import CudaContextError, gemm
 from .network import Network, load
 from .train import CostRoseWarning, DivergenceError
 
@@ -609,13 +609,22 @@ def cmd_info(args: argparse.Namespace) -> None:
     print(table(["backend", "version", "installed"], backends))
     devices = backend.available_devices()
     print(f"\ndevices: {', '.join(devices)}")
-    if len(devices) == 1:
-        why = ("CuPy is not installed" if importlib.util.find_spec("cupy") is None
-               else "CuPy sees no CUDA device (driver missing or no GPU)")
-        print(f"no GPU: {why}")
+    no_gpu = backend.no_gpu_reason()  # the driver first, then CuPy
+    if no_gpu is not None:
+        print(f"no GPU: {no_gpu}")
     graphs, why = gemm.available()
+    if no_gpu is not None:  # whatever is installed: no GPU is not a missing package
+        graphs, why = False, "no GPU here"
     print("CuPy CUDA graphs: " + ("yes (cuBLAS through nvmath-python)" if graphs else
                                   f"no, CuPy runs step by step: {why}"))
+    setting = os.environ.get(backend.ENV_DEVICE, "").strip()
+    try:
+        default = backend.get_default_device()
+    except backend.BackendUnavailableError as exc:
+        print(f"default device: {_one_line(str(exc))}")
+    else:
+        print(f"default device: {default}"
+              + (f" ({backend.ENV_DEVICE}={setting!r})" if setting else ""))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -628,7 +637,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("nnarray: interrupted", file=sys.stderr)
         return 130
     except (ValueError, TypeError, OSError, ImportError, zipfile.BadZipFile, DivergenceError,
-            backend.BackendUnavailableError) as exc:
+            backend.BackendUnavailableError, CudaContextError) as exc:
         hint = getattr(args, "rows_hint", None)
         hint = f" ({hint})" if hint and isinstance(exc, ValueError | TypeError) else ""
         print(f"nnarray: error: {_one_line(str(exc))}{hint}", file=sys.stderr)

@@ -15,6 +15,10 @@
 # of 2026-11-27 there: suite 77 s cupy / 19 s torch at -n 8, quick benchmark
 # 74 s, examples 396 s in full) and their limits:
 #   setup: wheels, env                                 ~10 s  (limit 60)
+#   0 pieces: scripts/gpu_pieces.py (GPU only): the    ~5 s   (limit 60; fails the run
+#       driver, CuPy, nvmath's cuBLAS loads                    when one is missing; the
+#                                                               suite then runs with
+#                                                               NNARRAY_REQUIRE_GPU=1)
 #   1 smoke: scripts/gpu_smoke.py, every GPU path      ~40 s  (limit 120; stops the run
 #       against NumPy float64 (3 nets x 2 dtypes)              on a disagreement)
 #   2 pytest --backend cupy -n 8                       ~110 s (limit 180; 391 tests took
@@ -182,6 +186,14 @@ if $py -c "import xdist" 2>/dev/null; then
   xdist=(-n $((cores < 8 ? cores : 8)))
 fi
 [ "$gpu" = 1 ] || say "no GPU here: the GPU steps are skipped; the smoke test compares the CPU paths, the examples run on the CPU, the benchmark runs --tiny"
+
+# 0. On a GPU machine every piece must be there: the driver, CuPy, cuBLAS through
+# nvmath-python (a missing one fails the check), and no GPU test may skip for want
+# of one (NNARRAY_REQUIRE_GPU=1 turns tests/conftest.py's GPU skips into failures).
+if [ "$gpu" = 1 ]; then
+  export NNARRAY_REQUIRE_GPU=1
+  step gpu-pieces 60 "$before_bench" $py scripts/gpu_pieces.py
+fi
 
 # 1. Every GPU path against NumPy float64 first: a disagreement stops the run.
 step smoke 120 "$before_bench" $py scripts/gpu_smoke.py --device "$dev"

@@ -6,6 +6,10 @@ always run; torch, jax (with x64 enabled) and dask when installed; cupy and
 torch on CUDA when a CUDA device exists. Missing ones are skipped with a reason.
 Narrow the matrix with ``pytest --backend cupy`` (repeatable) or
 ``NNARRAY_TEST_BACKENDS=numpy,torch``.
+
+On a GPU machine, ``NNARRAY_REQUIRE_GPU=1`` (``scripts/gpu-check.sh`` sets it
+there) turns every skip of a test marked ``gpu`` into a failure: a GPU test
+may not skip there for want of a piece (CuPy, nvmath-python, a CUDA torch).
 """
 
 from __future__ import annotations
@@ -123,3 +127,22 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         metafunc.parametrize("case", _params(metafunc.config, ("float32", "float64")))
     if "case64" in metafunc.fixturenames:
         metafunc.parametrize("case64", _params(metafunc.config, ("float64",)))
+
+
+REQUIRE_GPU = "NNARRAY_REQUIRE_GPU"
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    """With ``NNARRAY_REQUIRE_GPU=1``, a skipped ``gpu`` test fails, saying why it skipped."""
+    outcome = yield
+    report = outcome.get_result()
+    if (report.skipped and not hasattr(report, "wasxfail")
+            and os.environ.get(REQUIRE_GPU, "") not in ("", "0")
+            and item.get_closest_marker("gpu") is not None):
+        longrepr = report.longrepr
+        reason = longrepr[2] if isinstance(longrepr, tuple) else str(longrepr)
+        reason = reason.removeprefix("Skipped: ")
+        report.outcome = "failed"
+        report.longrepr = (f"{REQUIRE_GPU}=1: a GPU test may not skip on this machine, but "
+                           f"it skipped: {reason}")

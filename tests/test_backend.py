@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import importlib.machinery
 import math
 import os
 import re
 import subprocess
 import sys
+import types
 
 import numpy as np
 import pytest
@@ -33,10 +35,12 @@ def test_auto_picks_gpu_only_when_present():
 
 
 @pytest.mark.skipif(not NO_GPU, reason="a GPU is present")
-def test_gpu_without_gpu_says_what_to_install():
-    with pytest.raises(nn.BackendUnavailableError, match="cupy|CUDA"):
+def test_gpu_without_gpu_says_there_is_none():
+    no_gpu = backend.cuda_driver().gpus == 0
+    want = "this machine has none" if no_gpu else "CuPy|cupy"
+    with pytest.raises(nn.BackendUnavailableError, match=want):
         nn.device("gpu")
-    with pytest.raises(nn.BackendUnavailableError, match="cupy|CUDA"):
+    with pytest.raises(nn.BackendUnavailableError, match=want):
         nn.set_default_device("gpu")
     assert nn.get_default_device() == "cpu"  # unchanged after the failure
 
@@ -127,16 +131,154 @@ def test_target_of_names_the_backend_and_device(case):
     assert (t.backend, t.device) == (case.backend, case.device)
 
 
-def test_nnarray_device_env_is_read_at_import():
-    env = dict(os.environ, NNARRAY_DEVICE="cpu")
-    code = "import nnarray; print(nnarray.get_default_device())"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
-                         check=True).stdout
-    assert out.strip() == "cpu"
-    env["NNARRAY_DEVICE"] = "tpu"
-    bad = subprocess.run([sys.executable, "-c", "import nnarray"], capture_output=True,
-                         text=True, env=env)
-    assert bad.returncode != 0 and "NNARRAY_DEVICE='tpu'" in bad.stderr
+def _run(code: str, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env=dict(os.environ, **env), timeout=120)
+
+
+def test_nnarray_device_env_is_read_when_the_default_device_is_first_needed():
+    ok = _run("import nnarray; print(nnarray.get_default_device())", NNARRAY_DEVICE="cpu")
+    assert ok.returncode == 0 and ok.stdout.strip() == "cpu"
+    for value in ("tpu", "cuda:7"):  # cuda:7: no such GPU, whatever this machine has
+        imported = _run("import nnarray", NNARRAY_DEVICE=value)
+        assert imported.returncode == 0, imported.stderr
+        code = ("import nnarray as nn\n"
+                "for call in (nn.get_default_device, lambda: nn.Network([2, 1])):\n"
+                "    try:\n        call()\n"
+                "    except nn.BackendUnavailableError as exc:\n        print(exc)\n")
+        out = _run(code, NNARRAY_DEVICE=value)
+        lines = out.stdout.splitlines()
+        assert out.returncode == 0 and len(lines) == 2, out.stderr
+        assert all(line.startswith(f"NNARRAY_DEVICE={value!r} cannot be used here")
+                   for line in lines)
+    cli = [sys.executable, "-m", "nnarray"]
+    env = dict(os.environ, NNARRAY_DEVICE="cuda:7")
+    helped = subprocess.run([*cli, "--help"], capture_output=True, text=True, env=env)
+    assert helped.returncode == 0 and "usage" in helped.stdout
+    info = subprocess.run([*cli, "info"], capture_output=True, text=True, env=env)
+    assert info.returncode == 0, info.stderr
+    assert "default device: NNARRAY_DEVICE='cuda:7' cannot be used here" in info.stdout
+
+
+@pytest.fixture
+def fresh_default(monkeypatch):
+    """The default device not yet read (as in a new process)."""
+    from nnarray.backend import targets
+
+    monkeypatch.setattr(targets, "_default_device", None)
+    return targets
+
+
+def test_the_default_device_setting_is_read_once_and_set_device_wins(fresh_default,
+                                                                     monkeypatch):
+    monkeypatch.setenv("NNARRAY_DEVICE", "tpu")
+    with pytest.raises(nn.BackendUnavailableError, match=r"^NNARRAY_DEVICE='tpu' cannot"):
+        nn.get_default_device()
+    with pytest.raises(nn.BackendUnavailableError, match="NNARRAY_DEVICE='tpu'"):
+        nn.init.initialize_parameters([2, 1])  # any call that needs the default device
+    monkeypatch.setenv("NNARRAY_DEVICE", " CPU ")
+    assert nn.get_default_device() == "cpu"
+    monkeypatch.setenv("NNARRAY_DEVICE", "tpu")  # read once: later changes are not seen
+    assert nn.get_default_device() == "cpu"
+    fresh_default._default_device = None
+    nn.set_default_device("cpu")  # an explicit setting never reads the variable
+    assert nn.get_default_device() == "cpu"
+
+
+class _Libcuda:
+    """A stand-in for ``libcuda.so.1``: ``cuInit`` returns ``init``, the
+    driver counts ``count`` devices and supports CUDA ``version``."""
+
+    def __init__(self, init: int = 0, count: int = 1, version: int = 13000) -> None:
+        self.init, self.count, self.version, self.calls = init, count, version, []
+
+    def cuDriverGetVersion(self, out):
+        out.contents.value = self.version
+        return 0
+
+    def cuInit(self, flags):
+        self.calls.append(("cuInit", flags))
+        return self.init
+
+    def cuDeviceGetCount(self, out):
+        out.contents.value = self.count
+        return 0
+
+
+def _loader(lib=None):
+    def load(name):
+        assert name == "libcuda.so.1"
+        if lib is None:
+            raise OSError(f"{name}: cannot open shared object file")
+        return lib
+    return load
+
+
+def test_the_driver_is_asked_without_cupy():
+    from nnarray.backend.libraries import _probe_driver
+
+    got = _probe_driver(_loader())
+    assert got.gpus == 0 and got.cuda is None and "no NVIDIA driver" in got.why
+    lib = _Libcuda(init=100)
+    got = _probe_driver(_loader(lib))
+    assert got.gpus == 0 and got.cuda == (13, 0) and "CUDA_ERROR_NO_DEVICE" in got.why
+    assert lib.calls == [("cuInit", 0)]
+    got = _probe_driver(_loader(_Libcuda(count=0, version=12040)))
+    assert got.gpus == 0 and got.cuda == (12, 4) and "sees no GPU" in got.why
+    assert _probe_driver(_loader(_Libcuda(count=2))) == backend.Driver(2, (13, 0), "")
+
+
+def _cupy_seeing(count: int) -> types.ModuleType:
+    """A stand-in CuPy whose runtime counts ``count`` devices (raises at 0, as CuPy does)."""
+    cupy = types.ModuleType("cupy")
+    cupy.__spec__ = importlib.machinery.ModuleSpec("cupy", None)
+
+    def getDeviceCount():
+        if count == 0:
+            raise RuntimeError("cudaErrorNoDevice: no CUDA-capable device is detected")
+        return count
+
+    cupy.cuda = types.SimpleNamespace(runtime=types.SimpleNamespace(getDeviceCount=getDeviceCount))
+    return cupy
+
+
+@pytest.mark.parametrize("cupy", ["missing", "installed"])
+def test_no_gpu_is_not_reported_as_a_missing_package(monkeypatch, capsys, cupy):
+    from nnarray import cli
+    from nnarray.backend import libraries
+    from nnarray.engines import gemm
+
+    monkeypatch.setattr(libraries, "cuda_driver",
+                        lambda: libraries._probe_driver(_loader(_Libcuda(init=100))))
+    monkeypatch.setitem(sys.modules, "cupy", None if cupy == "missing" else _cupy_seeing(0))
+    assert cli.main(["train", "--dataset", "planar", "--device", "gpu", "--iterations",
+                     "2"]) == 2
+    err = capsys.readouterr().err
+    assert "device='gpu' needs an NVIDIA GPU, and this machine has none" in err
+    assert "CUDA_ERROR_NO_DEVICE" in err and "pip install" not in err
+    monkeypatch.setattr(gemm, "available", lambda: (True, ""))  # CuPy and nvmath importable
+    assert cli.main(["info"]) == 0
+    out = capsys.readouterr().out
+    assert "no GPU: device='gpu' needs an NVIDIA GPU" in out
+    assert "CuPy CUDA graphs: no, CuPy runs step by step: no GPU here" in out
+
+
+def test_with_a_gpu_what_is_missing_is_named(monkeypatch):
+    from nnarray.backend import libraries
+
+    driver = libraries._probe_driver(_loader(_Libcuda(count=1, version=12040)))
+    monkeypatch.setattr(libraries, "cuda_driver", lambda: driver)
+    monkeypatch.setitem(sys.modules, "cupy", None)
+    why = backend.no_gpu_reason("cuda:0")
+    assert why is not None and why.startswith("device='cuda:0' needs CuPy, which is not")
+    assert why.endswith("install it with: pip install 'nnarray[cuda12]'")
+    monkeypatch.setitem(sys.modules, "cupy", _cupy_seeing(0))
+    monkeypatch.setattr(libraries, "cupy_dist", lambda: "cupy-cuda13x 14.0.0")
+    why = backend.no_gpu_reason()
+    assert why is not None and "driver (CUDA 12.4) sees 1 GPU(s) but cupy-cuda13x 14.0.0 " \
+        "sees none" in why and "pip install 'nnarray[cuda12]' in place of it" in why
+    monkeypatch.setitem(sys.modules, "cupy", _cupy_seeing(1))
+    assert backend.no_gpu_reason() is None
 
 
 def test_fast_numpy_namespace_agrees_with_numpy_bit_for_bit():

@@ -12,9 +12,12 @@ capture itself, cuBLAS and CuPy run in the GPU cases.
 
 from __future__ import annotations
 
+import importlib.abc
 import importlib.util
 import sys
 import types
+import warnings
+from typing import ClassVar
 
 import numpy as np
 import pytest
@@ -452,9 +455,9 @@ def test_describe_says_which_cupy_path_runs(monkeypatch):
 def test_available_names_what_is_missing(monkeypatch):
     monkeypatch.setitem(sys.modules, "cupy", types.ModuleType("cupy"))
     monkeypatch.setitem(sys.modules, "nvmath", None)
-    assert gemm.available.__wrapped__() == (False, NO_NVMATH)
+    assert gemm._loads.__wrapped__() == (False, NO_NVMATH)
     monkeypatch.setitem(sys.modules, "cupy", None)
-    ok, why = gemm.available.__wrapped__()
+    ok, why = gemm._loads.__wrapped__()
     assert not ok and why.startswith("CuPy is not installed")
 
 
@@ -466,6 +469,356 @@ def test_the_namespace_is_xp_itself_off_cupy_or_without_nvmath(monkeypatch):
     ns = gemm.training_namespace(np, cupy=True)
     assert ns is not np and ns is gemm.training_namespace(np, cupy=True)
     assert ns.sum is np.sum and ns.matmul is not np.matmul
+
+
+class DynamicLibNotFoundError(Exception):
+    """nvmath-python's own: libcublas not found at the bindings' first call."""
+
+
+def _nvmath(monkeypatch, get_property) -> list[int]:
+    """Stand-ins for CuPy and nvmath-python whose cuBLAS bindings import and
+    call ``get_property`` at their first call; returns the calls."""
+    calls: list[int] = []
+
+    def called(kind):
+        calls.append(kind)
+        return get_property(kind)
+
+    cublas = types.ModuleType("nvmath.bindings.cublas")
+    cublas.get_property = called
+    bindings = types.ModuleType("nvmath.bindings")
+    bindings.cublas = cublas
+    nvmath = types.ModuleType("nvmath")
+    nvmath.bindings = bindings
+    for name, module in (("cupy", types.ModuleType("cupy")), ("nvmath", nvmath),
+                         ("nvmath.bindings", bindings), ("nvmath.bindings.cublas", cublas)):
+        monkeypatch.setitem(sys.modules, name, module)
+    return calls
+
+
+@pytest.fixture
+def fresh_gemm(monkeypatch):
+    """gemm's process state (the load check, a failed start) as in a new process."""
+    monkeypatch.setattr(gemm, "_failed", None)
+    clear = gemm._loads.cache_clear
+    clear()
+    yield
+    clear()
+
+
+def test_cublas_that_does_not_load_turns_the_graph_path_off(monkeypatch, fresh_gemm):
+    def missing(kind):
+        raise DynamicLibNotFoundError("libcublas.so.13 not found")
+
+    calls = _nvmath(monkeypatch, missing)
+    why = ("nvmath-python's cuBLAS does not load (DynamicLibNotFoundError: libcublas.so.13 "
+           "not found)")
+    assert gemm.available() == (False, why)
+    assert gemm.available() == (False, why) and calls == [0]  # checked once
+    monkeypatch.delenv("NNARRAY_NO_JIT", raising=False)
+    assert not runner.chunks_enabled("cupy", "cuda:0")
+    assert runner.describe("cupy", "cuda:0", 100) == f"cuda:0 (cupy, step by step: {why})"
+    assert gemm.training_namespace(np, cupy=True) is np  # CuPy's own matmul
+    gemm._loads.cache_clear()
+    _nvmath(monkeypatch, lambda kind: 13)
+    assert gemm.available() == (True, "")
+
+
+class _Refuses(importlib.abc.MetaPathFinder):
+    """Importing ``nvmath`` raises ``error`` (not an ImportError)."""
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+
+    def find_spec(self, name, path=None, target=None):
+        if name == "nvmath":
+            raise self.error
+        return None
+
+
+def test_any_error_importing_nvmath_turns_the_graph_path_off(monkeypatch, fresh_gemm):
+    monkeypatch.setitem(sys.modules, "cupy", types.ModuleType("cupy"))
+    for name in ("nvmath", "nvmath.bindings", "nvmath.bindings.cublas"):
+        monkeypatch.delitem(sys.modules, name, raising=False)
+    monkeypatch.setattr(sys, "meta_path",
+                        [_Refuses(OSError("libnvrtc.so: bad ELF")), *sys.meta_path])
+    assert gemm.available() == (False, "nvmath-python does not import (OSError: libnvrtc.so: "
+                                       "bad ELF)")
+
+
+class _OnDevice(np.ndarray):
+    """A stand-in CuPy array: a NumPy array that knows the device it was
+    allocated on and has CuPy's ``data.ptr`` and ``device.id``."""
+
+    on = 0
+    seen: ClassVar[dict[int, np.ndarray]] = {}
+
+    @property
+    def data(self):
+        _OnDevice.seen[self.ctypes.data] = self
+        return types.SimpleNamespace(ptr=self.ctypes.data)
+
+    @property
+    def device(self):
+        return types.SimpleNamespace(id=self.on)
+
+
+class _StandInCupy:
+    """CuPy's calls that Gemm makes: devices entered as contexts, arrays
+    allocated on the current one."""
+
+    def __init__(self) -> None:
+        self.current = 0
+        outer = self
+
+        class Device:
+            def __init__(self, i: int) -> None:
+                self.id = i
+
+            def __enter__(self):
+                self.before, outer.current = outer.current, self.id
+
+            def __exit__(self, *exc):
+                outer.current = self.before
+
+        self.cuda = types.SimpleNamespace(Device=Device, get_current_stream=lambda: types.
+                                          SimpleNamespace(ptr=7))
+
+    def put(self, a: np.ndarray) -> _OnDevice:
+        out = a.view(_OnDevice)
+        out.on = self.current
+        return out
+
+    def empty(self, shape, dtype):
+        return self.put(np.empty(shape, dtype))
+
+    def zeros(self, shape, dtype):
+        return self.put(np.zeros(shape, dtype))
+
+    def ascontiguousarray(self, a):
+        return self.put(np.ascontiguousarray(a))
+
+
+class _StandInCublas:
+    """cuBLAS's gemm run with its column-major semantics on the operands' memory."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def set_stream(self, handle, ptr) -> None:
+        pass
+
+    def dgemm(self, handle, opA, opB, m, n, k, alpha, A_c, lda, B_c, ldb, beta, C_c, ldc):
+        self.calls += 1
+        seen = _OnDevice.seen
+        p = gemm.Plan(opA, opB, m, n, k, lda, ldb, ldc)
+        seen[C_c][...] = _run_plan(np.asarray(seen[B_c]), np.asarray(seen[A_c]), p)
+
+    sgemm = dgemm
+
+
+def _stand_in_gemm(device_id: int) -> tuple[gemm.Gemm, _StandInCupy, _StandInCublas]:
+    g = gemm.Gemm.__new__(gemm.Gemm)
+    cp, cublas = _StandInCupy(), _StandInCublas()
+    g._cupy, g._cublas, g.device_id, g._handle, g._stream = cp, cublas, device_id, None, None
+    g._scalars = {np.dtype(t): (np.ones((), t), np.zeros((), t)) for t in ("float32", "float64")}
+    return g, cp, cublas
+
+
+@pytest.mark.parametrize(("a", "b"), [((3, 0), (0, 4)), ((0, 4), (4, 5)), ((3, 4), (4, 0)),
+                                      ((0, 0), (0, 0))])
+def test_gemm_multiplies_empty_operands_whatever_their_strides(a, b):
+    g, cp, cublas = _stand_in_gemm(0)
+    for A, B in [(np.empty(a), np.empty(b)),  # as NumPy 2 lays them out: zero strides
+                 (as_strided(np.empty(1), a, (0, 0)), np.empty(b, order="F"))]:
+        assert 0 in A.strides + B.strides or 0 in a + b
+        C = g.matmul(cp.put(A), cp.put(B))
+        assert C.shape == (a[0], b[1]) and C.flags.c_contiguous
+        np.testing.assert_array_equal(C, np.zeros((a[0], b[1])))
+    assert cublas.calls == 0
+
+
+def test_gemm_puts_its_output_on_its_own_device():
+    g, cp, cublas = _stand_in_gemm(1)
+    rng = np.random.default_rng(0)
+    A, B = rng.standard_normal((5, 3)), rng.standard_normal((5, 4))
+    with cp.cuda.Device(1):
+        A_d, B_d = cp.put(A), cp.put(B)
+    assert cp.current == 0  # the functional API on cuda:1, device 0 current
+    for a, b, want in [(A_d.T, B_d, A.T @ B), (A_d[:, :2].T, B_d[:, 1:], A[:, :2].T @ B[:, 1:]),
+                       (A_d.T[:, :0], B_d[:0], np.zeros((3, 4)))]:
+        C = g.matmul(a, b)
+        assert C.on == 1, "the product landed on the current device, not the operands'"
+        np.testing.assert_allclose(C, want, rtol=1e-13, atol=1e-13)
+    assert cublas.calls == 2 and cp.current == 0
+    with pytest.raises(ValueError, match=r"\(m, k\) @ \(k, n\).*\(5, 3\) and \(5, 4\)"):
+        g.matmul(A_d, B_d)
+
+
+def test_a_cublas_handle_that_does_not_start_is_asked_once(monkeypatch, fresh_gemm):
+    made: list[int] = []
+
+    def gemm_for(device_id):
+        made.append(device_id)
+        raise RuntimeError("NotSupportedError: CUDA driver is not found")
+
+    monkeypatch.setattr(gemm, "gemm_for", gemm_for)
+    monkeypatch.setattr(gemm, "_loads", lambda: (True, ""))
+    monkeypatch.delenv("NNARRAY_NO_JIT", raising=False)
+    assert runner.chunks_enabled("cupy", "cuda:0")
+    matmul = gemm.cupy_matmul(np.matmul)
+    cp = _StandInCupy()
+    rng = np.random.default_rng(1)
+    A, B = rng.standard_normal((4, 3)), rng.standard_normal((3, 2))
+    with pytest.warns(nn.engines.FallbackWarning) as caught:
+        for _ in range(3):
+            np.testing.assert_array_equal(matmul(cp.put(A), cp.put(B)), A @ B)
+    assert len(caught) == 1 and made == [0]  # one warning, no retry at every call
+    why = ("cuBLAS through nvmath-python does not start (RuntimeError: NotSupportedError: "
+           "CUDA driver is not found)")
+    assert str(caught[0].message).startswith(why)
+    assert gemm.available() == (False, why) and not runner.chunks_enabled("cupy", "cuda:0")
+    assert nn.Network([2, 1]).execution() == "cpu (numpy, step by step)"
+    assert runner.describe("cupy", "cuda:0", 100) == f"cuda:0 (cupy, step by step: {why})"
+    with pytest.raises(gemm.GemmUnavailableError, match="does not start"):
+        gemm.start(0)  # what a graph's capture asks: refused at once, no retry
+    assert made == [0]
+
+
+def test_a_graph_without_a_cublas_handle_warns_once(monkeypatch, fresh_gemm):
+    """The capture asks for the handle first: its failure is the fit's one warning."""
+    def gemm_for(device_id):
+        raise RuntimeError("CUBLAS_STATUS_NOT_INITIALIZED")
+
+    monkeypatch.setattr(gemm, "gemm_for", gemm_for)
+
+    class NeedsHandle(NumpyDevice):
+        def capture(self, body):
+            gemm.start(0)
+            return super().capture(body)
+
+    with pytest.warns(nn.engines.FallbackWarning) as caught:
+        got, _ = _fit_through(monkeypatch, NeedsHandle(), FITS["gd"])
+    assert len(caught) == 1 and "CUBLAS_STATUS_NOT_INITIALIZED" in str(caught[0].message)
+    want, _ = _fit_through(monkeypatch, None, FITS["gd"])
+    for k in want:
+        np.testing.assert_array_equal(got[k], want[k], err_msg=k)
+
+
+# ---------------------------------------------------------------- a graph that fails
+
+
+class _Fails(NumpyDevice):
+    """The stand-in, raising ``error`` at its ``at``-th capture, or at its
+    ``at``-th replay (the chunk's state half changed by the replays before)."""
+
+    def __init__(self, error: Exception, where: str, at: int = 1) -> None:
+        super().__init__()
+        self.error, self.where, self.nth, self.count = error, where, at, 0
+
+    def capture(self, body):
+        if self.where == "capture":
+            self.count += 1
+            if self.count == self.nth:
+                body()  # the warm-up ran, its buffers changed
+                raise self.error
+        replay = super().capture(body)
+
+        def failing() -> None:
+            if self.where == "replay":
+                self.count += 1
+                if self.count == self.nth:
+                    raise self.error
+            replay()
+
+        return failing
+
+
+class CUDARuntimeError(RuntimeError):
+    """CuPy's own, as the stand-in raises it."""
+
+
+FAILURES = {
+    "refused": (CUDARuntimeError("cudaErrorStreamCaptureUnsupported: operation not permitted "
+                                 "when stream is capturing"), "capture", 1),
+    "invalidated": (CUDARuntimeError("cudaErrorStreamCaptureInvalidated: operation failed due "
+                                     "to a previous error during capture"), "capture", 1),
+    "out of memory": (MemoryError("Out of memory allocating 1,048,576 bytes"), "replay", 3),
+    "replay": (CUDARuntimeError("cudaErrorGraphExecUpdateFailure: the graph update was not "
+                                "performed"), "replay", 9),
+}
+
+
+def _fit_through(monkeypatch, device: NumpyDevice | None, fit: dict):
+    """A planar fit, its chunks through CupyGraphChunks over ``device`` (or,
+    ``None``, step by step); its parameters and History."""
+    def chunks(raw, backend_name, dev, jit, precision="highest"):
+        if device is None or backend_name != "numpy":
+            return None
+        return CupyGraphChunks(raw, device)
+
+    monkeypatch.setattr(runner, "_chunks", chunks)
+    monkeypatch.setattr(runner, "_fell_back", {})
+    X, Y = nn.datasets.planar_flower(m=110, seed=3)
+    net = nn.Network([2, 5, 4, 1], hidden="relu", backend="numpy", dtype="float64", seed=2)
+    hist = net.fit(X, Y, progress=False, **fit)
+    _fit_through.execution = net.execution()  # type: ignore[attr-defined]
+    return {k: backend.to_numpy(v) for k, v in net.parameters.items()}, hist
+
+
+@pytest.mark.parametrize("failure", sorted(FAILURES))
+@pytest.mark.parametrize("name", ["dropout-momentum", "minibatch-adam-dropout"])
+def test_a_graph_that_fails_sends_the_fit_back_to_the_per_step_path(monkeypatch, failure,
+                                                                      name):
+    error, where, at = FAILURES[failure]
+    device = _Fails(error, where, at)
+    with pytest.warns(nn.engines.FallbackWarning) as caught:
+        got, hist = _fit_through(monkeypatch, device, FITS[name])
+    assert len(caught) == 1  # one warning a fit, naming the reason
+    why = f"{type(error).__name__}: {error}"
+    assert why in str(caught[0].message)
+    assert _fit_through.execution == (  # type: ignore[attr-defined]
+        f"cpu (numpy, step by step; its last fit fell back to step by step: {why})")
+    assert device.count >= at  # it did fail there
+    want, want_hist = _fit_through(monkeypatch, None, FITS[name])
+    assert hist.iterations == want_hist.iterations and hist.costs == want_hist.costs
+    for k in want:  # bit for bit: no chunk half applied, the same dropout draws
+        np.testing.assert_array_equal(got[k], want[k], err_msg=k)
+
+
+@pytest.mark.parametrize("message", [
+    "cudaErrorIllegalAddress: an illegal memory access was encountered",
+    "CUDA_ERROR_LAUNCH_FAILED: unspecified launch failure"])
+def test_a_sticky_cuda_error_ends_the_fit_with_one_line(monkeypatch, capsys, message):
+    from nnarray import cli
+
+    device = _Fails(CUDARuntimeError(message), "replay", 2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", nn.engines.FallbackWarning)  # no fallback
+        with pytest.raises(nn.engines.CudaContextError, match=message.split(":")[0]):
+            _fit_through(monkeypatch, device, FITS["gd"])
+        device.count = 0
+        assert cli.main(["train", "--dataset", "planar", "--device", "cpu", "--iterations",
+                         "30", "--record-every", "10"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"nnarray: error: {message.split(':')[0]}: "
+                                               "the CUDA context is broken")
+
+
+def test_an_engine_that_does_not_fall_back_raises_its_own_error(monkeypatch):
+    class Verified(CupyGraphChunks):
+        falls_back = False
+
+    device = _Fails(CUDARuntimeError("cudaErrorStreamCaptureUnsupported"), "capture")
+
+    def chunks(raw, backend_name, dev, jit, precision="highest"):
+        return Verified(raw, device) if backend_name == "numpy" else None
+
+    monkeypatch.setattr(runner, "_chunks", chunks)
+    X, Y = nn.datasets.planar_flower(m=50, seed=3)
+    net = nn.Network([2, 3, 1], backend="numpy", dtype="float64", seed=2)
+    with pytest.raises(CUDARuntimeError, match="cudaErrorStreamCaptureUnsupported"):
+        net.fit(X, Y, iterations=10, record_every=5, progress=False)
 
 
 # ---------------------------------------------------------------- on a GPU

@@ -5,11 +5,13 @@ commit of another repository the tree was copied into."""
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import shlex
 import shutil
 import subprocess
 import sys
+import types
 from pathlib import Path
 
 import pytest
@@ -99,3 +101,119 @@ def test_gpu_check_records_the_projects_commit_not_the_enclosing_one(tmp_path, g
                    check=True, timeout=60)
     recorded = (out / "env.txt").read_text().splitlines()
     assert recorded == [f"commit {given or 'unknown'}"], (recorded, other)
+
+
+# ---------------------------------------------------------------- no GPU test skips on a GPU
+
+_SKIPS = '''
+import pytest
+
+@pytest.mark.gpu
+@pytest.mark.skipif(True, reason="no CUDA device visible to CuPy")
+def test_a_gpu_case_marked_to_skip():
+    pass
+
+@pytest.mark.gpu
+def test_a_gpu_case_that_skips_itself():
+    pytest.skip("nvmath-python is not installed")
+
+@pytest.mark.gpu
+@pytest.mark.xfail(reason="a known failure", strict=False)
+def test_a_gpu_case_expected_to_fail():
+    assert False
+
+def test_a_cpu_case_that_skips():
+    pytest.skip("scikit-learn is not installed")
+'''
+
+
+@pytest.mark.parametrize("required", [None, "1"])
+def test_nnarray_require_gpu_turns_gpu_skips_into_failures(tmp_path, required):
+    (tmp_path / "test_skips.py").write_text(_SKIPS)
+    (tmp_path / "pytest.ini").write_text("[pytest]\nmarkers =\n    gpu: needs a CUDA device\n")
+    env = {k: v for k, v in os.environ.items() if k != "NNARRAY_REQUIRE_GPU"}
+    if required:
+        env["NNARRAY_REQUIRE_GPU"] = required
+    done = subprocess.run([sys.executable, "-m", "pytest", "-p", "tests.conftest", "-p",
+                           "no:cacheprovider", "-c", str(tmp_path / "pytest.ini"), "-q", "-rA",
+                           str(tmp_path / "test_skips.py")], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=120)
+    out = done.stdout
+    if required:
+        assert done.returncode == 1, out
+        # a skip at setup becomes an error, one in the test a failure
+        assert "1 failed, 1 skipped, 1 xfailed, 1 error" in out
+        assert ("NNARRAY_REQUIRE_GPU=1: a GPU test may not skip on this machine, but it "
+                "skipped: no CUDA device visible to CuPy") in out
+        assert "it skipped: nvmath-python is not installed" in out
+    else:
+        assert done.returncode == 0, out
+        assert "3 skipped, 1 xfailed" in out
+
+
+def _pieces():
+    spec = importlib.util.spec_from_file_location("gpu_pieces",
+                                                  ROOT / "scripts" / "gpu_pieces.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("cublas", ["loads", "missing"])
+def test_the_gpu_check_fails_when_cublas_does_not_load(monkeypatch, capsys, cublas):
+    """On a GPU machine (a stand-in driver and CuPy seeing one GPU), nvmath's
+    cuBLAS that cannot load fails the check, naming it."""
+    from nnarray import backend
+    from nnarray.backend import libraries
+    from nnarray.engines import gemm
+
+    for where in (libraries, backend):
+        monkeypatch.setattr(where, "cuda_driver", lambda: libraries.Driver(1, (13, 0), ""))
+    cupy = types.ModuleType("cupy")
+    cupy.cuda = types.SimpleNamespace(runtime=types.SimpleNamespace(getDeviceCount=lambda: 1))
+    bindings = types.ModuleType("nvmath.bindings")
+    bindings.cublas = types.ModuleType("nvmath.bindings.cublas")
+
+    def get_property(kind):
+        if cublas == "missing":
+            raise RuntimeError("DynamicLibNotFoundError: libcublas.so.13 not found")
+        return 13
+
+    bindings.cublas.get_property = get_property
+    nvmath = types.ModuleType("nvmath")
+    nvmath.bindings = bindings
+    for name, module in (("cupy", cupy), ("nvmath", nvmath), ("nvmath.bindings", bindings),
+                         ("nvmath.bindings.cublas", bindings.cublas)):
+        monkeypatch.setitem(sys.modules, name, module)
+    monkeypatch.setattr(gemm, "_failed", None)
+    monkeypatch.setattr(gemm, "gemm_for", lambda device_id: object())
+    gemm._loads.cache_clear()
+    try:
+        status = _pieces().main()
+    finally:
+        gemm._loads.cache_clear()
+    out = capsys.readouterr().out
+    assert "NVIDIA driver: 1 GPU(s), CUDA 13.0" in out and "CuPy sees the GPU: yes" in out
+    if cublas == "loads":
+        assert status == 0 and "cuBLAS through nvmath-python: yes" in out
+    else:
+        assert status == 1
+        assert "cuBLAS through nvmath-python: no (nvmath-python's cuBLAS does not load " \
+            "(RuntimeError: DynamicLibNotFoundError: libcublas.so.13 not found))" in out
+        assert out.rstrip().endswith("missing on this GPU machine: cuBLAS through nvmath-python")
+
+
+def test_gpu_check_runs_the_pieces_and_requires_the_gpu_tests_on_a_gpu():
+    """The lines of gpu-check.sh after the GPU detection: on a GPU machine they
+    export NNARRAY_REQUIRE_GPU=1 and run scripts/gpu_pieces.py as a step."""
+    lines = (ROOT / "scripts" / "gpu-check.sh").read_text().splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("# 0. On a GPU machine"))
+    end = next(i for i in range(start, len(lines)) if lines[i] == "fi") + 1
+    stub = ('py=python3\nbefore_bench=100\n'
+            'step() { echo "step $* REQUIRE=${NNARRAY_REQUIRE_GPU:-}"; }\n')
+    for gpu, want in (("1", "step gpu-pieces 60 100 python3 scripts/gpu_pieces.py REQUIRE=1"),
+                      ("0", "")):
+        env = {k: v for k, v in os.environ.items() if k != "NNARRAY_REQUIRE_GPU"}
+        done = subprocess.run(["bash", "-c", f"gpu={gpu}\n" + stub + "\n".join(lines[start:end])],
+                              env=env, capture_output=True, text=True, check=True, timeout=30)
+        assert done.stdout.strip() == want

@@ -178,9 +178,10 @@ def test_cli_info_lists_backends_and_devices():
 
 
 def test_cli_info_says_whether_cupy_replays_cuda_graphs(capsys, monkeypatch):
-    from nnarray import cli
+    from nnarray import backend, cli
     from nnarray.engines import gemm
 
+    monkeypatch.setattr(backend, "no_gpu_reason", lambda asked="gpu": None)  # a GPU here
     monkeypatch.setattr(gemm, "available", lambda: (False, "nvmath-python is not installed"))
     assert cli.main(["info"]) == 0
     assert "CuPy CUDA graphs: no, CuPy runs step by step: nvmath-python is not installed" \
@@ -188,6 +189,11 @@ def test_cli_info_says_whether_cupy_replays_cuda_graphs(capsys, monkeypatch):
     monkeypatch.setattr(gemm, "available", lambda: (True, ""))
     assert cli.main(["info"]) == 0
     assert "CuPy CUDA graphs: yes" in capsys.readouterr().out
+    monkeypatch.setattr(backend, "no_gpu_reason", lambda asked="gpu": "no driver")
+    assert cli.main(["info"]) == 0
+    out = capsys.readouterr().out
+    assert "no GPU: no driver" in out and "CuPy CUDA graphs: no, CuPy runs step by step: " \
+        "no GPU here" in out
 
 
 # ---------------------------------------------------------------------- #

@@ -6,7 +6,9 @@ Everything else receives a namespace ``xp`` (from :func:`namespace`) or a
 :class:`Target` (from :func:`resolve`) and uses only functions of the Array
 API standard. One job a module:
 
-- ``libraries``: lazy imports with install hints, :func:`available_devices`;
+- ``libraries``: lazy imports with install hints, :func:`available_devices`,
+  the NVIDIA driver asked without CuPy (:func:`cuda_driver`) and why there is
+  no GPU here (:func:`no_gpu_reason`);
 - ``targets``: :class:`Target`, device strings, dtypes, the default device;
 - ``arrays``: :func:`namespace`, conversion, :func:`to_numpy` / :func:`to_float`
   (the only host syncs);
@@ -30,8 +32,6 @@ cupy); ``backend=`` overrides it.
 
 from __future__ import annotations
 
-import os
-
 from . import sharding
 from .arrays import (
     as_array,
@@ -54,12 +54,16 @@ from .libraries import (
     BACKENDS,
     DTYPES,
     BackendUnavailableError,
+    Driver,
     _cuda_device_count,
     available_devices,
+    cuda_driver,
+    no_gpu_reason,
 )
 from .random import HostRandom
 from .streams import Stream, StreamDataError, is_streamable
 from .targets import (
+    ENV_DEVICE,
     Array,
     Target,
     device,
@@ -73,9 +77,11 @@ from .targets import (
 __all__ = [
     "BACKENDS",
     "DTYPES",
+    "ENV_DEVICE",
     "_INSTALL",
     "Array",
     "BackendUnavailableError",
+    "Driver",
     "HostRandom",
     "Stream",
     "StreamDataError",
@@ -87,6 +93,7 @@ __all__ = [
     "check_integer",
     "check_number",
     "convert",
+    "cuda_driver",
     "device",
     "dtype_name",
     "from_host",
@@ -95,6 +102,7 @@ __all__ = [
     "is_array",
     "is_streamable",
     "namespace",
+    "no_gpu_reason",
     "numpy_namespace",
     "quiet_float_errors",
     "resolve",
@@ -107,14 +115,3 @@ __all__ = [
     "to_numpy",
 ]
 
-
-def _read_env_device() -> None:
-    env = os.environ.get("NNARRAY_DEVICE")
-    if env:
-        try:
-            set_default_device(env)
-        except (ValueError, BackendUnavailableError) as exc:
-            raise BackendUnavailableError(f"NNARRAY_DEVICE={env!r}: {exc}") from exc
-
-
-_read_env_device()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import os
 import re
 import types
 from dataclasses import dataclass, field
@@ -16,7 +17,6 @@ import numpy as np
 from . import sharding
 from .libraries import (
     _CUDA,
-    _INSTALL,
     _STRICT_DEVICES,
     BACKENDS,
     DTYPES,
@@ -24,6 +24,7 @@ from .libraries import (
     _cuda_device_count,
     _import,
     available_devices,
+    no_gpu_reason,
 )
 from .protocol import Array
 
@@ -156,11 +157,16 @@ _dtype_names: dict[tuple[type, Any], str] = {}
 """:func:`dtype_name` of the dtype objects met so far (``str`` of a dtype is slow)."""
 
 
-_default_device = "cpu"
+_default_device: str | None = None
+"""The default device once set or read from ``NNARRAY_DEVICE`` (``None``: not yet)."""
+
+ENV_DEVICE = "NNARRAY_DEVICE"
+"""The environment variable that names the default device, read when it is first needed."""
 
 
 def set_default_device(device: str) -> None:
-    """Set the device used when none is given (``"cpu"`` at start).
+    """Set the device used when none is given (``"cpu"`` at start, or
+    ``NNARRAY_DEVICE``'s).
 
     Raises at once when the device is missing, naming what to install.
     """
@@ -170,7 +176,26 @@ def set_default_device(device: str) -> None:
 
 
 def get_default_device() -> str:
-    """The device used when none is given."""
+    """The device used when none is given: the one set by
+    :func:`set_default_device`, else ``NNARRAY_DEVICE``'s (read at the first
+    call, never at import), else ``"cpu"``.
+
+    Raises :class:`BackendUnavailableError` naming ``NNARRAY_DEVICE`` when its
+    value cannot be used here (and again at each call until it can).
+    """
+    global _default_device
+    if _default_device is None:
+        env = os.environ.get(ENV_DEVICE, "").strip()
+        if not env:
+            _default_device = "cpu"
+        else:
+            try:
+                resolve(None, env)
+            except (ValueError, TypeError, BackendUnavailableError) as exc:
+                raise BackendUnavailableError(
+                    f"{ENV_DEVICE}={env!r} cannot be used here; unset it or set it to 'cpu' "
+                    f"or 'auto'. {exc}") from exc
+            _default_device = _resolve_device_name(env)
     return _default_device
 
 
@@ -217,7 +242,7 @@ def resolve(backend: str | None = None, device: str | None = None) -> Target:
         names = device.split(",") if isinstance(device, str) else list(device or [])
         return _jax_target(",".join(_resolve_device_name(d) if isinstance(d, str) else repr(d)
                                     for d in names))
-    name = _resolve_device_name(_default_device if device is None else device)
+    name = _resolve_device_name(get_default_device() if device is None else device)
     if _HOST_N.match(name):
         if backend not in (None, "jax"):
             raise ValueError(f"device={device!r} names one of several host devices, which "
@@ -286,14 +311,15 @@ def _cpu_target(backend: str) -> Target:
 def _cuda_target(backend: str, index: int, asked: str | None) -> Target:
     device_name = f"cuda:{index}"
     if backend == "cupy":
-        cupy = _import("cupy")
-        count = _cuda_device_count()
+        count = _cuda_device_count()  # CuPy's, 0 without it
         if index >= count:
-            raise BackendUnavailableError(
-                f"device={asked!r} needs a CUDA GPU, but CuPy sees {count} "
-                f"(devices here: {available_devices()}); check the NVIDIA driver and that "
-                f"the cupy wheel matches its CUDA version ({_INSTALL['cupy']})"
-            )
+            # the driver first: no GPU is not a missing package
+            why = no_gpu_reason(asked or device_name)
+            if why is None:
+                why = (f"device={asked!r} is not here: CuPy sees {count} CUDA device(s) "
+                       f"(devices here: {available_devices()})")
+            raise BackendUnavailableError(why)
+        cupy = _import("cupy")
         native = cupy.cuda.Device(index)
         with native:
             xp = array_api_compat.array_namespace(cupy.empty(0))

@@ -14,12 +14,15 @@ of arrays, and runs it:
 - ``fused``: CuPy's elementwise chains as single kernels
   (:func:`training_namespace`);
 - ``runner``: :class:`Runner`, what the training loop asks for: a step or a
-  chunk of steps with their per-step host values.
+  chunk of steps with their per-step host values; an engine not yet
+  verified on its hardware (CuPy's graphs) falls back to the per-step path
+  when it fails (:class:`FallbackWarning`), but for a sticky CUDA error
+  (:class:`CudaContextError`).
 """
 
 from __future__ import annotations
 
-from .chunks import MASK_BYTES, Chunks
+from .chunks import MASK_BYTES, Chunks, CudaContextError, FallbackWarning
 from .eager import compile_step, jit_enabled
 from .fused import training_namespace
 from .runner import Runner, chunk_runner, chunks_enabled, describe
@@ -27,6 +30,8 @@ from .runner import Runner, chunk_runner, chunks_enabled, describe
 __all__ = [
     "MASK_BYTES",
     "Chunks",
+    "CudaContextError",
+    "FallbackWarning",
     "Runner",
     "chunk_runner",
     "chunks_enabled",

@@ -5,6 +5,42 @@ from __future__ import annotations
 
 from typing import Any
 
+
+class FallbackWarning(RuntimeWarning):
+    """A fast path failed and the verified per-step path runs instead (a
+    CUDA graph refused or failed, cuBLAS through nvmath-python not loading)."""
+
+
+class CudaContextError(RuntimeError):
+    """A sticky CUDA error (an illegal address, a failed launch): the
+    device's context is broken for the rest of the process, so a fit stops
+    (no fallback: nothing more can run on that device)."""
+
+
+STICKY = ("IllegalAddress", "ILLEGAL_ADDRESS", "LaunchFailure", "LAUNCH_FAILED",
+          "IllegalInstruction", "ILLEGAL_INSTRUCTION", "MisalignedAddress",
+          "MISALIGNED_ADDRESS", "HardwareStackError", "HARDWARE_STACK_ERROR", "InvalidPc",
+          "INVALID_PC", "InvalidAddressSpace", "INVALID_ADDRESS_SPACE", "ECCUncorrectable",
+          "ECC_UNCORRECTABLE", "cudaErrorAssert", "CUDA_ERROR_ASSERT", "LaunchTimeout",
+          "LAUNCH_TIMEOUT")
+"""The CUDA errors that break the context (``cudaError…`` and
+``CUDA_ERROR_…`` names, as CuPy's runtime and driver errors say them)."""
+
+
+def sticky_error(exc: BaseException) -> str | None:
+    """The name of the sticky CUDA error ``exc`` (or what caused it) reports, or ``None``."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        text = f"{type(current).__name__}: {current}"
+        for word in text.replace(":", " ").replace(",", " ").split():
+            if any(name in word for name in STICKY):
+                return word
+        current = current.__cause__ or current.__context__
+    return None
+
+
 MASK_BYTES = 256 * 2**20
 """The most bytes of dropout masks one compiled chunk takes to the device;
 a chunk whose masks would need more is split (see :class:`Chunks`)."""
@@ -48,6 +84,13 @@ class Chunks:
     """True where the stacked per-step values may come as host NumPy arrays:
     the engine's dispatch copies them to the device itself, for less than a
     separate copy costs."""
+    falls_back = False
+    """True for an engine not yet verified on the hardware it targets: an
+    error in it (but a sticky CUDA error) sends the fit back to the per-step
+    path (:class:`~nnarray.engines.Runner`), with one warning."""
+
+    def drop(self) -> None:
+        """Forget what was compiled or captured (after a failure)."""
 
     def full_batch(self, params: Any, opt: Any, X: Any, Y: Any, masks: Any, rates: Any,
                    hypers: Any, k: int, want: bool, weights: Any = None,
@@ -106,6 +149,9 @@ class GraphChunks(Chunks):
 
     def _load(self, graph: Any, batches: tuple[Any, Any]) -> None:
         raise NotImplementedError
+
+    def drop(self) -> None:
+        self._graphs.clear()
 
     def _graph(self, kind: str, key: Any, *args: Any) -> Any:
         held = self._graphs.get(kind)

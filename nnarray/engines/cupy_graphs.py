@@ -139,13 +139,13 @@ class CupyDevice(GraphDevice):
         return int(a.data.ptr)
 
     def capture(self, body: Callable[[], None]) -> Callable[[], None]:
-        from .gemm import gemm_for
+        from .gemm import start
 
         cp = self.xp
         pool = cp.cuda.MemoryPool()
         with cp.cuda.Device(self.device_id), cp.cuda.using_allocator(pool.malloc), \
                 self.stream:
-            gemm_for(self.device_id).bind(self.stream.ptr)  # before the capture
+            start(self.device_id).bind(self.stream.ptr)  # before the capture
             body()  # warm-up: kernels compiled, cuBLAS's workspace, the pool's sizes
             self.stream.synchronize()
             self.stream.begin_capture()
@@ -230,7 +230,11 @@ class _Graph:
 class CupyGraphChunks(GraphChunks):
     """Chunks as CUDA-graph replays on CuPy (see the module's docstring and
     :class:`.chunks.GraphChunks`). ``device``: a :class:`GraphDevice`
-    (:class:`CupyDevice` of ``cuda:0`` by default)."""
+    (:class:`CupyDevice` of ``cuda:0`` by default). Not yet verified on a
+    GPU: a capture or a replay that fails sends the fit back to the per-step
+    path (:attr:`falls_back`)."""
+
+    falls_back = True
 
     def __init__(self, raw: Any, device: GraphDevice | None = None) -> None:
         super().__init__(raw)

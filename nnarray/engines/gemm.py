@@ -21,9 +21,12 @@ from __future__ import annotations
 
 import functools
 import types
+import warnings
 from typing import Any, NamedTuple
 
 import array_api_compat
+
+from .chunks import FallbackWarning
 
 INSTALL = "pip install 'nnarray[cuda13]'"
 """How to get the CuPy CUDA-graph path (``nnarray[cuda12]`` on CUDA 12)."""
@@ -87,20 +90,53 @@ def plan(shape_A: tuple[int, ...], strides_A: tuple[int, ...], shape_B: tuple[in
 
 
 @functools.lru_cache(maxsize=1)
-def available() -> tuple[bool, str]:
-    """``(True, "")`` when CuPy and nvmath-python's cuBLAS bindings import,
-    else ``(False, why)``."""
+def _loads() -> tuple[bool, str]:
+    """``(True, "")`` when CuPy imports and nvmath-python's cuBLAS bindings
+    import and load libcublas (they load it at their first call, not at
+    import: one call that needs no handle checks it), else ``(False, why)``.
+    Asked once a process."""
     try:
         import cupy  # noqa: F401
     except ImportError:
         return False, f"CuPy is not installed, {INSTALL}"
+    except Exception as exc:  # a broken install: any error, said, never raised
+        return False, f"CuPy does not import ({type(exc).__name__}: {exc})"
     try:
-        from nvmath.bindings import cublas  # noqa: F401
+        from nvmath.bindings import cublas
     except ImportError as exc:
         if getattr(exc, "name", None) in ("nvmath", "nvmath.bindings"):
             return False, f"nvmath-python is not installed, {INSTALL}"
         return False, f"nvmath-python's cuBLAS bindings do not load ({exc})"
+    except Exception as exc:
+        return False, f"nvmath-python does not import ({type(exc).__name__}: {exc})"
+    try:
+        cublas.get_property(0)  # MAJOR_VERSION: loads libcublas (and asks the driver)
+    except Exception as exc:  # DynamicLibNotFoundError; NotSupportedError without a driver
+        return False, f"nvmath-python's cuBLAS does not load ({type(exc).__name__}: {exc})"
     return True, ""
+
+
+_failed: str | None = None
+"""Why cuBLAS through nvmath-python failed at its first use in this process
+(``None``: it did not): from then on CuPy's own ``matmul`` computes."""
+
+
+def available() -> tuple[bool, str]:
+    """``(True, "")`` when the products can go through cuBLAS's API here
+    (CuPy and nvmath-python import, libcublas loads, and no handle failed to
+    start), else ``(False, why)``."""
+    if _failed is not None:
+        return False, _failed
+    return _loads()
+
+
+def _fail(why: str) -> None:
+    """Turn the cuBLAS path off for the process, with one warning."""
+    global _failed
+    if _failed is None:
+        _failed = why
+        warnings.warn(f"{why}; CuPy's own matmul computes from now on, step by step",
+                      FallbackWarning, stacklevel=3)
 
 
 class Gemm:
@@ -131,25 +167,30 @@ class Gemm:
 
     def matmul(self, A: Any, B: Any) -> Any:
         """``A @ B`` of 2-D float32 or float64 CuPy arrays of one dtype, a
-        new C-contiguous array from CuPy's allocator."""
+        new C-contiguous array from CuPy's allocator on this Gemm's device.
+        Empty operands (whatever their strides) give an empty product, or
+        zeros when only ``k`` is 0."""
         cp = self._cupy
         if A.dtype != B.dtype or A.dtype.name not in ("float32", "float64"):
             raise TypeError(f"Gemm.matmul takes two float32 or two float64 arrays, got "
                             f"{A.dtype} and {B.dtype}")
-        p = plan(A.shape, A.strides, B.shape, B.strides, A.itemsize)
-        if p is None:
-            A, B = cp.ascontiguousarray(A), cp.ascontiguousarray(B)
+        if A.ndim != 2 or B.ndim != 2 or A.shape[1] != B.shape[0]:
+            raise ValueError(f"matmul needs (m, k) @ (k, n), got shapes {tuple(A.shape)} and "
+                             f"{tuple(B.shape)}")
+        (m, k), n = A.shape, B.shape[1]
+        with cp.cuda.Device(self.device_id):  # the output too, whatever device is current
+            if m == 0 or n == 0:
+                return cp.empty((m, n), dtype=A.dtype)
+            if k == 0:
+                return cp.zeros((m, n), dtype=A.dtype)
             p = plan(A.shape, A.strides, B.shape, B.strides, A.itemsize)
-            assert p is not None  # C-contiguous operands always have a plan
-        C = cp.empty((A.shape[0], B.shape[1]), dtype=A.dtype)
-        if C.size == 0:
-            return C
-        if p.k == 0:
-            C.fill(0)
-            return C
-        one, zero = self._scalars[A.dtype]
-        gemm = self._cublas.sgemm if A.dtype.name == "float32" else self._cublas.dgemm
-        with cp.cuda.Device(self.device_id):
+            if p is None:
+                A, B = cp.ascontiguousarray(A), cp.ascontiguousarray(B)
+                p = plan(A.shape, A.strides, B.shape, B.strides, A.itemsize)
+                assert p is not None  # non-empty C-contiguous operands always have a plan
+            C = cp.empty((m, n), dtype=A.dtype)
+            one, zero = self._scalars[A.dtype]
+            gemm = self._cublas.sgemm if A.dtype.name == "float32" else self._cublas.dgemm
             self.bind(cp.cuda.get_current_stream().ptr)
             gemm(self._handle, p.opA, p.opB, p.m, p.n, p.k, one.ctypes.data, B.data.ptr,
                  p.lda, A.data.ptr, p.ldb, zero.ctypes.data, C.data.ptr, p.ldc)
@@ -171,14 +212,36 @@ def gemm_for(device_id: int) -> Gemm:
     return Gemm(device_id)
 
 
+class GemmUnavailableError(RuntimeError):
+    """cuBLAS through nvmath-python failed to start (already warned of)."""
+
+
+def start(device_id: int) -> Gemm:
+    """:func:`gemm_for`, asked once: a failure (which ``gemm_for`` does not
+    cache) turns the cuBLAS path off for the process with one warning, and
+    raises :class:`GemmUnavailableError` now and at every later call."""
+    if _failed is None:
+        try:
+            return gemm_for(device_id)
+        except Exception as exc:
+            _fail(f"cuBLAS through nvmath-python does not start ({type(exc).__name__}: {exc})")
+    raise GemmUnavailableError(str(_failed))
+
+
 def cupy_matmul(fallback: Any) -> Any:
     """``matmul`` through :func:`gemm_for` for 2-D float operands; anything
-    else (batched, integer, mixed) goes to ``fallback``, CuPy's own."""
+    else (batched, integer, mixed) goes to ``fallback``, CuPy's own, and so
+    does everything once a handle failed to start (one warning, then
+    :func:`available` says why)."""
 
     def matmul(A: Any, B: Any) -> Any:
-        if (getattr(A, "ndim", 0) == 2 and getattr(B, "ndim", 0) == 2 and A.dtype == B.dtype
-                and A.dtype.name in ("float32", "float64")):
-            return gemm_for(A.device.id).matmul(A, B)
+        if (_failed is None and getattr(A, "ndim", 0) == 2 and getattr(B, "ndim", 0) == 2
+                and A.dtype == B.dtype and A.dtype.name in ("float32", "float64")):
+            try:
+                g = start(A.device.id)
+            except GemmUnavailableError:
+                return fallback(A, B)
+            return g.matmul(A, B)
         return fallback(A, B)
 
     return matmul

@@ -5,6 +5,7 @@ host values (the rate, the optimizer's values, dropout masks)."""
 from __future__ import annotations
 
 import itertools
+import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from functools import lru_cache
 from typing import Any
@@ -13,7 +14,7 @@ from ..backend import Array, HostRandom, stacked, target_of
 from ..optimizers import opt_arrays
 from ..step import Rates, Settings, raw_step
 from . import fused, gemm
-from .chunks import MASK_BYTES, MAX_STEPS, Chunks
+from .chunks import MASK_BYTES, MAX_STEPS, Chunks, CudaContextError, FallbackWarning, sticky_error
 from .eager import compile_step, jit_enabled
 
 
@@ -48,20 +49,28 @@ def chunk_runner(raw: Any, backend: str, device: str,
     return TorchGraphChunks(raw, capture=device.startswith("cuda"))
 
 
+_fell_back: dict[tuple[str, str], str] = {}
+"""Why the last fit on a backend and device fell back from its graph to
+the per-step path (see :class:`Runner`); cleared by a chunk that runs."""
+
+
 def describe(backend: str, device: str, record_every: int | None = None,
              per_step: bool = False) -> str:
     """Which path a fit runs here, in words: e.g. ``"cuda:0 (jax, compiled
     chunks of 100)"``, ``"cuda:0 (torch, CUDA graph, chunks of 100)"``,
     ``"cpu (numpy, step by step)"``, ``"cuda:0,cuda:1 (jax, compiled chunks
     of 100, data parallel over 2 devices)"``; on CuPy without nvmath-python,
-    why the steps run one by one. ``per_step`` (an ``on_iteration``
-    callback) runs the steps one by one."""
+    why the steps run one by one; after a fit whose graph failed, why it
+    fell back. ``per_step`` (an ``on_iteration`` callback) runs the steps
+    one by one."""
     devices = device.count(",") + 1
     spread = f", data parallel over {devices} devices" if devices > 1 else ""
+    fell = _fell_back.get((backend, device))
+    note = "" if fell is None else f"; its last fit fell back to step by step: {fell}"
     if chunks_enabled(backend, device) and not per_step:
         kind = "compiled chunks" if backend == "jax" else "CUDA graph, chunks"
         size = f" of {min(record_every, MAX_STEPS)}" if record_every else ""
-        return f"{device} ({backend}, {kind}{size}{spread})"
+        return f"{device} ({backend}, {kind}{size}{spread}{note})"
     how = "step by step"
     if backend == "jax" and jit_enabled():
         how = "jitted steps"
@@ -70,7 +79,7 @@ def describe(backend: str, device: str, record_every: int | None = None,
     if backend == "cupy":
         graphs, why = gemm.available()
         how += "" if graphs else f": {why}"
-    return f"{device} ({backend}, {how})"
+    return f"{device} ({backend}, {how}{note})"
 
 
 @lru_cache(maxsize=64)
@@ -95,6 +104,13 @@ class Runner:
     ``per_step`` forces one step at a time (an ``on_iteration`` callback).
     ``chunks`` is the compiled-chunk engine, or ``None`` where steps run one
     by one.
+
+    An engine not yet verified on its hardware (``chunks.falls_back``: CuPy's
+    CUDA graphs) is a guest: when a chunk fails in it (a capture refused or
+    invalidated, memory run out), that chunk runs again step by step from
+    the same start, the same random draws, and so does the rest of the fit,
+    with one warning (:attr:`fallback` says why). A sticky CUDA error ends
+    the fit with :class:`~nnarray.engines.CudaContextError`.
     """
 
     def __init__(self, settings: Settings, xp: Any, like: Array, dims: Mapping[int, int],
@@ -108,7 +124,12 @@ class Runner:
         precision = settings.matmul_precision
         self._step = _step_function(raw, target.backend, jit_enabled(), precision)
         self.chunks = _chunks(raw, target.backend, target.device, jit_enabled(), precision)
+        if target.backend == "cupy" and not gemm.available()[0]:
+            self.chunks = None  # cuBLAS's API failed since the engine was made
         self.per_step = self.chunks is None or per_step
+        self.fallback: str | None = None
+        """Why this fit's chunks run step by step after a failure (``None``: they don't)."""
+        self._where = (target.backend, target.device)
         self.step_capacity = 1
         self._held: dict[str, tuple[Any, Array]] = {}
 
@@ -123,7 +144,7 @@ class Runner:
              rate: float, want: bool, weights: Array | None = None) -> Any:
         """One step at the optimizer's step ``opt["t"] + 1``; returns
         ``(parameters, J or None, optimizer state)``."""
-        if self.chunks is not None and self.chunks.steps_as_chunks:
+        if self.chunks is not None and self.chunks.steps_as_chunks and self.fallback is None:
             return self.chunk(params, opt, X, Y, [rate], self.step_capacity, weights, want=want)
         t = opt["t"]
         hyper: dict[str, Any] = self.s.optimizer.hyper(t + 1)
@@ -211,6 +232,50 @@ class Runner:
         step (``None`` unless ``want``; with ``last``, where the engine's
         ``costs_last``: the pair of the costs before the first and the last
         step) and the optimizer state."""
+        if self.fallback is None:
+            if self.chunks is None or not self.chunks.falls_back:
+                return self._chunk(params, opt, X, Y, rates, capacity, weights, last, want)
+            random = self.random.state()
+            try:
+                done = self._chunk(params, opt, X, Y, rates, capacity, weights, last, want)
+                _fell_back.pop(self._where, None)
+                return done
+            except Exception as exc:
+                self._fall_back(exc)  # raises unless the engine is a guest
+                self.random.restore(random)  # the steps draw the chunk's masks again
+        J: Any = None
+        J_last = None
+        for j, rate in enumerate(rates):
+            final = last and j == len(rates) - 1
+            params, J_j, opt = self.step(params, opt, X, Y, rate, (want and j == 0) or final,
+                                         weights)
+            J = J_j if j == 0 and want else J
+            J_last = J_j if final else J_last
+        return params, (J, J_last) if last else J, opt
+
+    def _fall_back(self, exc: Exception) -> None:
+        """After a chunk failed with ``exc``: re-raise it unless the engine
+        falls back; :class:`CudaContextError` for a sticky CUDA error; else
+        warn once and run the rest of the fit step by step."""
+        if self.chunks is None or not self.chunks.falls_back:
+            raise exc
+        name = sticky_error(exc)
+        if name is not None:
+            raise CudaContextError(
+                f"{name}: the CUDA context is broken ({type(exc).__name__}: {exc}); the fit "
+                f"stops (parameters of its last record point kept), and this process cannot "
+                f"use the device again") from exc
+        self.fallback = _fell_back[self._where] = f"{type(exc).__name__}: {exc}"
+        self.chunks.drop()
+        if isinstance(exc, gemm.GemmUnavailableError):
+            return  # gemm warned already: one warning a fit
+        warnings.warn(f"the {self.chunks.label} failed ({self.fallback}); this fit runs step "
+                      f"by step from the start of this chunk, with the same results",
+                      FallbackWarning, stacklevel=4)
+
+    def _chunk(self, params: dict[str, Array], opt: dict[str, Any], X: Array, Y: Array,
+               rates: Sequence[float], capacity: int, weights: Array | None, last: bool,
+               want: bool) -> tuple[Any, Any, Any]:
         chunks = self._compiled()
         t, arrays = opt["t"], opt_arrays(opt)
         J, done = None, 0
@@ -236,10 +301,22 @@ class Runner:
         one compiled chunk; returns the parameters, the optimizer state and
         ``total`` plus the batches' costs times ``weight``."""
         t = opt["t"]
-        rates, hypers, masks = self.host_values([rate] * k, t, capacity, Xb.shape[2])
-        params, arrays, total = self._compiled().mini_batch(
-            params, opt_arrays(opt), Xb, Yb, masks, rates, hypers, offset, k, weight, total)
-        return params, {**arrays, "t": t + k}, total
+        if self.fallback is None:
+            random = self.random.state() if self._compiled().falls_back else None
+            try:
+                rates, hypers, masks = self.host_values([rate] * k, t, capacity, Xb.shape[2])
+                new, arrays, new_total = self._compiled().mini_batch(
+                    params, opt_arrays(opt), Xb, Yb, masks, rates, hypers, offset, k, weight,
+                    total)
+                _fell_back.pop(self._where, None)
+                return new, {**arrays, "t": t + k}, new_total
+            except Exception as exc:
+                self._fall_back(exc)  # raises unless the engine is a guest
+                self.random.restore(random)  # type: ignore[arg-type]  # a guest's: set
+        for j in range(offset, offset + k):  # as the per-step loop: costs added in step order
+            params, J, opt = self.step(params, opt, Xb[j], Yb[j], rate, True)
+            total = J * weight if total is None else total + J * weight
+        return params, opt, total
 
     def _compiled(self) -> Chunks:
         if self.chunks is None:
