@@ -83,7 +83,6 @@ def test_early_stopping_state_survives_a_resume(tmp_path):
 KILLED = textwrap.dedent("""
     import json, os, signal, sys
     import nnarray as nn
-    from nnarray import io as nnio
     X, Y = nn.datasets.planar_flower(m=150, seed=1)
     net = nn.Network([2, 6, 3, 1], dtype="float64", seed=3)
     kw = dict(learning_rate=0.01, optimizer="adam", dropout={1: 0.8}, batch_size=32,
@@ -95,14 +94,14 @@ KILLED = textwrap.dedent("""
                 os.kill(os.getpid(), signal.SIGKILL)
         net.fit(X, Y, **kw, checkpoint=path, checkpoint_every=2, on_epoch=on_epoch)
     elif mode == "kill-in-write":
-        real = nnio.os.replace
+        real = os.replace
         writes = []
         def replace(src, dst):
             writes.append(dst)
             if len(writes) == 2:  # the second checkpoint: written, not yet renamed
                 os.kill(os.getpid(), signal.SIGKILL)
             real(src, dst)
-        nnio.os.replace = replace
+        os.replace = replace
         net.fit(X, Y, **kw, checkpoint=path, checkpoint_every=2)
     else:
         history = net.fit(X, Y, **kw, resume=path)

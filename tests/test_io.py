@@ -305,8 +305,8 @@ def test_load_reads_headers_before_any_data(tmp_path, monkeypatch):
     entries["b2.npy"] = npy(np.zeros((2, 1), np.float32))  # the metadata says (1, 1)
     path.write_bytes(build_zip([stored(k, v) for k, v in entries.items()]))
     reads = []
-    original = nnio._read_array
-    monkeypatch.setattr(nnio, "_read_array", lambda *a: reads.append(a) or original(*a))
+    original = nnio.model._read_array
+    monkeypatch.setattr(nnio.model, "_read_array", lambda *a: reads.append(a) or original(*a))
     refused(path, r"b2 must have shape")
     assert reads == []
 
@@ -554,8 +554,8 @@ def test_a_name_as_long_as_the_file_system_allows_is_saved(tmp_path, name, monke
 
 def test_two_long_names_that_share_their_start_keep_their_temporaries_apart():
     a, b = ("x" * 240 + tail for tail in ("a.npz", "b.npz"))
-    assert nnio._temporary_prefix(a) != nnio._temporary_prefix(b)
-    assert nnio._temporary_prefix("model.npz") == ".model.npz."
+    assert nnio.writes._temporary_prefix(a) != nnio.writes._temporary_prefix(b)
+    assert nnio.writes._temporary_prefix("model.npz") == ".model.npz."
 
 
 _KILLED = textwrap.dedent("""
