@@ -44,6 +44,12 @@ class Network:
         parameters are the course's, bit for bit (as ``nnarray train`` builds
         them). Ignored when ``init`` is a dict or ``"zeros"`` (nothing is drawn).
 
+    ``metadata`` (a dict, empty at first) is what :meth:`save` writes and
+    :func:`load` gives back about the model's data, by the keys of
+    :data:`nnarray.io.DESCRIPTION_KEYS`: ``classes`` (the labels of the
+    outputs), ``input`` (a table's columns, or a picture's size and scale)
+    and ``dataset``; checked when saved. The network never reads it.
+
     Examples
     --------
     The course's 4-layer cat classifier, its initial parameters included::
@@ -76,6 +82,7 @@ class Network:
         self.generator = generator
         self.dtype = dtype
         self.history: History | None = None
+        self.metadata: dict[str, Any] = {}
         self._target = target
         self._params = params
 
@@ -316,7 +323,7 @@ class Network:
             io.save_arrays(path, arrays, self._meta())
 
     def _meta(self) -> dict[str, Any]:
-        return {"class": type(self).__name__, "layer_dims": self.layer_dims,
+        return {**self.metadata, "class": type(self).__name__, "layer_dims": self.layer_dims,
                 "hidden": self.hidden, "output": self.output, "dtype": self.dtype}
 
 
@@ -376,6 +383,7 @@ def load(path: str | os.PathLike[str], device: str | None = None,
             "hidden": meta["hidden"], "output": meta["output"]}
         shape = dims[0] if cls is LogisticRegression else dims
         host = cls(shape, init=arrays, device="cpu", dtype=dtype, **kwargs)
+        host.metadata = {k: meta[k] for k in io.DESCRIPTION_KEYS if k in meta}
     except (KeyError, TypeError, ValueError) as exc:
         raise ValueError(f"{str(path)!r} is not a consistent nnarray model: {exc}") from exc
     return host.to(device, backend)

@@ -36,7 +36,7 @@ from typing import Any
 
 import numpy as np
 
-from . import datasets, io
+from . import io
 
 MAX_CLASSES = 20
 """The most distinct integer labels read as classes (softmax); more are values (linear)."""
@@ -129,6 +129,31 @@ def encode_labels(Y: np.ndarray, output: str | None = None,
     return Labels(output, classes, codes.reshape(1, -1).astype(np.float64))
 
 
+def shown_classes(classes: Sequence[Label] | None, n: int = 5) -> str:
+    """The first ``n`` classes, as a user reads them."""
+    if classes is None:
+        return ""
+    shown = ", ".join(map(str, classes[:n]))
+    return shown + (", ..." if len(classes) > n else "")
+
+
+def predictions(A: np.ndarray, output: str, classes: Sequence[Label] | None) -> list[str]:
+    """One line an example of the outputs ``A`` ``(n[L], m)``: the label
+    (``classes[i]``, or the class index i without classes) and its
+    probability to 6 decimals; for a linear output the value(s)."""
+    A = np.asarray(A, dtype=np.float64)
+    if output == "linear":
+        return [" ".join(f"{v:.6g}" for v in column) for column in A.T]
+    if output == "softmax":
+        index = np.argmax(A, axis=0)
+        prob = A[index, np.arange(A.shape[1])]
+    else:
+        index = (A[0] > 0.5).astype(int)
+        prob = np.where(index == 1, A[0], 1 - A[0])
+    names = [classes[i] if classes is not None else int(i) for i in index]
+    return [f"{name} {p:.6f}" for name, p in zip(names, prob, strict=True)]
+
+
 def _few(values: np.ndarray, n: int = 5) -> str:
     shown = ", ".join(repr(_python(v)) for v in values[:n])
     return shown + (f", ... ({len(values)} in all)" if len(values) > n else "")
@@ -153,6 +178,8 @@ def split(m: int, test_size: float, seed: int, classes: np.ndarray | None = None
     make up the total), at most all of its examples."""
     if not 0 <= test_size < 1:
         raise ValueError(f"--test-size must be a fraction in [0, 1), got {test_size!r}")
+    if seed < 0:
+        raise ValueError(f"--seed must be an integer >= 0 to draw the split, got {seed}")
     n_test = math.ceil(test_size * m - 1e-9)
     if m - n_test < 1:
         raise ValueError(f"--test-size {test_size} of {m} examples leaves none to train on")
@@ -327,7 +354,7 @@ def read_inputs(path: str | os.PathLike[str], n_x: int, kind: Mapping[str, Any] 
     suffix = path.suffix.lower()
     picture = kind is not None and kind.get("kind") == "picture"
     if suffix == ".csv":
-        rows = _read_csv_rows(path)
+        rows = _read_csv_rows(path, n_x, model)
         return ([f"{shown}:{i + 1}" for i in range(rows.shape[0])],
                 _columns(rows, n_x, shown, model, kind))
     if suffix in (".npy", ".npz"):
@@ -358,20 +385,25 @@ def read_inputs(path: str | os.PathLike[str], n_x: int, kind: Mapping[str, Any] 
 def _columns(rows: np.ndarray, n_x: int, shown: str, model: str,
              kind: Mapping[str, Any] | None) -> np.ndarray:
     """Rows ``(m, n_x)`` as X ``(n_x, m)``; a wrong column count is one clear error."""
-    if rows.shape[1] != n_x:
-        what = "columns" if kind is None or kind.get("kind") != "picture" else "values a row"
-        hint = (" (it has the label's column too? leave it out)" if rows.shape[1] == n_x + 1
-                else "")
-        raise ValueError(f"{shown!r} has {rows.shape[1]} {what}, but {model} takes {n_x}: "
-                         f"the training columns without the label{hint}")
+    _check_width(rows.shape[1], n_x, shown, model, kind)
     if not np.all(np.isfinite(rows)):
         raise ValueError(f"{shown!r} holds NaN or inf values")
     return rows.T
 
 
-def _read_csv_rows(path: Path) -> np.ndarray:
-    """The numbers of a CSV, one example a row; a first line that is not
-    all numbers is a header."""
+def _check_width(columns: int, n_x: int, shown: str, model: str,
+                 kind: Mapping[str, Any] | None) -> None:
+    """Refuse rows of other than ``n_x`` values, in one line."""
+    if columns != n_x:
+        what = "columns" if kind is None or kind.get("kind") != "picture" else "values a row"
+        hint = (" (the label's column too? leave it out)" if columns == n_x + 1 else "")
+        raise ValueError(f"{shown!r} has {columns} {what}, but {model} takes {n_x}: "
+                         f"the training columns without the label{hint}")
+
+
+def _read_csv_rows(path: Path, n_x: int, model: str) -> np.ndarray:
+    """The numbers of a CSV, one example a row, ``n_x`` of them; a first
+    line that is not all numbers is a header."""
     with path.open() as f:
         first = f.readline()
     try:
@@ -382,12 +414,17 @@ def _read_csv_rows(path: Path) -> np.ndarray:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)
-            rows = np.loadtxt(path, delimiter=",", skiprows=skip, ndmin=2)
+            rows = np.loadtxt(path, delimiter=",", skiprows=skip, ndmin=2, dtype=str)
     except ValueError as exc:
-        raise ValueError(f"{str(path)!r}: every value must be numeric ({exc})") from None
+        raise ValueError(f"{str(path)!r}: its rows must have the same number of values "
+                         f"({exc})") from None
     if rows.shape[0] == 0:
         raise ValueError(f"{str(path)!r} holds no rows of values")
-    return rows
+    _check_width(rows.shape[1], n_x, str(path), model, None)
+    try:
+        return np.char.strip(rows).astype(np.float64)
+    except ValueError as exc:
+        raise ValueError(f"{str(path)!r}: every value must be a number ({exc})") from None
 
 
 def _read_array(path: Path) -> np.ndarray:
