@@ -463,7 +463,7 @@ def _description(args: argparse.Namespace, net: Network,
         return {io.CLASSES: [0, 1], io.INPUT: prepare.table_input(n_x), io.DATASET: dataset}
     dataset |= {"test_size": 0.2 if args.test_size is None else args.test_size,
                 "seed": _seed(args)}
-    meta = {io.INPUT: prepare.table_input(n_x), io.DATASET: dataset}
+    meta: dict[str, Any] = {io.INPUT: prepare.table_input(n_x), io.DATASET: dataset}
     if p.labels.classes is not None:
         meta[io.CLASSES] = p.labels.classes
     return meta
