@@ -342,7 +342,8 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--checkpoint", metavar="PATH",
                    help="write a checkpoint every --checkpoint-every iterations (.npz)")
     t.add_argument("--checkpoint-every", type=_integer(1), metavar="N",
-                   help="iterations between checkpoints (a multiple of --record-every)")
+                   help="iterations between checkpoints (a multiple of --record-every; "
+                        "default: --record-every)")
     t.add_argument("--resume", metavar="PATH", help="continue the run of this checkpoint")
     t.add_argument("--plot", metavar="PNG", help="save the cost curve (needs matplotlib)")
     t.add_argument("--quiet", action="store_true",

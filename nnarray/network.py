@@ -25,6 +25,9 @@ HIDDEN = tuple(a for a in activations.ACTIVATIONS if a not in ("linear", "softma
 class Network:
     """An L-layer network: [LINEAR -> hidden] × (L−1) -> LINEAR -> output.
 
+    ``metadata``: what :meth:`save` keeps of the data (``classes``, ``input``,
+    ``dataset``: :mod:`nnarray.io.model`), given back by :func:`load`; never read here.
+
     Parameters
     ----------
     layer_dims : ``[n_x, n[1], ..., n[L]]``, e.g. ``[12288, 20, 7, 5, 1]``.
@@ -43,12 +46,6 @@ class Network:
         the course's ``init`` and ``seed`` and ``dtype="float64"`` the initial
         parameters are the course's, bit for bit (as ``nnarray train`` builds
         them). Ignored when ``init`` is a dict or ``"zeros"`` (nothing is drawn).
-
-    ``metadata`` (a dict, empty at first) is what :meth:`save` writes and
-    :func:`load` gives back about the model's data, by the keys of
-    :data:`nnarray.io.DESCRIPTION_KEYS`: ``classes`` (the labels of the
-    outputs), ``input`` (a table's columns, or a picture's size and scale)
-    and ``dataset``; checked when saved. The network never reads it.
 
     Examples
     --------
