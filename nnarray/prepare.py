@@ -29,6 +29,7 @@ import importlib
 import math
 import os
 import warnings
+import zipfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -305,6 +306,9 @@ def encode_with(classes: Sequence[Label] | None, Y: np.ndarray, name: str) -> np
     model's); unchanged (as float) without classes (a linear head)."""
     Y = np.asarray(Y)
     if classes is None:
+        if Y.dtype.kind in "US":
+            raise ValueError(f"{name} are strings, but the model records no classes to "
+                             "read them as")
         return Y.astype(np.float64)
     if Y.shape[0] != 1:
         if Y.dtype.kind not in "US" and len(classes) == Y.shape[0]:
@@ -429,14 +433,26 @@ def _read_csv_rows(path: Path, n_x: int, model: str) -> np.ndarray:
 
 def _read_array(path: Path) -> np.ndarray:
     """A ``.npy`` array, or a ``.npz``'s ``X`` (or its only array); no pickle."""
-    if path.suffix.lower() == ".npz":
-        arrays = io.open_arrays(path)
-        if "X" in arrays:
-            return np.array(arrays["X"])
-        if len(arrays) != 1:
-            raise ValueError(f"{str(path)!r} holds {sorted(arrays)}: name the inputs X")
-        return np.array(next(iter(arrays.values())))
-    return np.array(io.open_memmap(path))
+    shown = str(path)
+    npz = path.suffix.lower() == ".npz"
+    with path.open("rb") as f:
+        start = f.read(6)
+    if not start.startswith(b"PK") if npz else start != np.lib.format.MAGIC_PREFIX:
+        raise ValueError(f"{shown!r} is not a {path.suffix} file: it does not start as "
+                         f"{'a zip archive' if npz else 'a NumPy array'} does")
+    try:
+        if not npz:
+            return np.asarray(np.load(path, allow_pickle=False))
+        with np.load(path, allow_pickle=False) as data:
+            if "X" not in data.files and len(data.files) != 1:
+                raise ValueError(f"{shown!r} holds the arrays {data.files}: name the inputs X")
+            return np.asarray(data["X" if "X" in data.files else data.files[0]])
+    except (OSError, EOFError, zipfile.BadZipFile) as exc:
+        raise ValueError(f"{shown!r} is not a readable {path.suffix} file: {exc}") from None
+    except ValueError as exc:
+        if shown in str(exc):
+            raise
+        raise ValueError(f"{shown!r} cannot be read: {io.numpy_refusal(exc)}") from None
 
 
 def _pixels(images: np.ndarray, kind: Mapping[str, Any], shown: str) -> np.ndarray:

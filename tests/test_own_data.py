@@ -196,6 +196,10 @@ def test_train_on_string_labels_holds_out_and_prints_train_and_test(iris_csv, ca
     # the saved network reads raw features: evaluate prints the same rows, on the same split
     status, again, _ = main(capsys, "evaluate", "iris.npz")
     assert status == 0 and scores(again) == got
+    X, y = iris_like()
+    write_csv(iris_csv.parent / "more.csv", X[:30], y[:30])  # another file: scored whole
+    status, out, _ = main(capsys, "evaluate", "iris.npz", "--dataset", "more.csv")
+    assert status == 0 and list(scores(out)) == ["all"]
     status, out, _ = main(capsys, "train", "--dataset", "iris.csv", "--quiet", "--layers",
                           "4,8,3", "--device", "cpu")  # the course's --layers works too
     assert status == 0 and "test  |" in out
@@ -397,6 +401,9 @@ def test_predict_refusals_are_one_line(cat_model, iris_csv, tmp_path, capsys, mo
     assert refused(capsys, "predict", "iris.npz", "three.npy") == (
         "nnarray: error: 'three.npy' has 3 columns, but 'iris.npz' takes 4: the training "
         "columns without the label")
+    (tmp_path / "bad.npy").write_text("not an array\n")
+    assert refused(capsys, "predict", "iris.npz", "bad.npy") == (
+        "nnarray: error: 'bad.npy' is not a .npy file: it does not start as a NumPy array does")
     (tmp_path / "notes.png").write_text("not a picture\n")
     assert refused(capsys, "predict", cat_model, "notes.png") == (
         "nnarray: error: 'notes.png' is not a picture Pillow can read (nor a .csv, .npy or "
