@@ -2,7 +2,9 @@
 
     nnarray train --dataset cat                      # the course's 4-layer cat classifier
     nnarray train --dataset planar --device gpu --save flower.npz --plot cost.png
-    nnarray evaluate flower.npz --dataset planar
+    nnarray evaluate flower.npz                      # on the dataset it was trained on
+    nnarray train --dataset iris.csv --save iris.npz # your data: scaled, 20 % held out
+    nnarray predict iris.npz new.csv                 # a label and its probability a row
     nnarray train --data big.npz --layers 784,64,10 --batch-size 256 --epochs 5
     nnarray info                                     # versions, backends, devices
 
@@ -13,6 +15,12 @@ figures come out on every machine (float32 trajectories of the cat net depend
 on the BLAS kernel: ``--dtype float32`` is faster and ends within a few test
 points of them). float64 on JAX turns on ``jax_enable_x64`` in this process:
 the command owns its process; the library never flips that flag.
+
+Your own table (``--dataset PATH.csv`` or ``.npz``) is prepared by
+:mod:`nnarray.prepare`: the head chosen from its labels, 20 % held out
+(seeded, stratified), the features standardized with the training split's
+statistics and the scaling folded into the saved network, which then reads
+raw features. ``nnarray predict`` reads CSV rows, arrays and pictures.
 
 ``--data PATH`` trains on data larger than memory, streamed a mini-batch at
 a time (see :func:`open_data` for what the file holds).
@@ -40,7 +48,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 
-from . import __version__, backend, datasets, distributed, io
+from . import __version__, backend, datasets, distributed, io, prepare
 from .engines import CudaContextError, gemm
 from .network import Network, load
 from .train import CostRoseWarning, DivergenceError
@@ -53,7 +61,10 @@ EXAMPLES = """\
 examples:
   nnarray train --dataset cat                      # the course's 4-layer cat classifier
   nnarray train --dataset planar --device gpu --save flower.npz --plot cost.png
-  nnarray evaluate flower.npz --dataset planar
+  nnarray evaluate flower.npz                      # on the dataset it was trained on
+  nnarray train --dataset iris.csv --save iris.npz # your data: scaled, 20 % held out
+  nnarray predict iris.npz new.csv                 # a label and its probability a row
+  nnarray predict cat.npz my_cat.jpg               # a picture (needs nnarray[images])
   nnarray train --data big.npz --layers 784,64,10 --batch-size 256 --epochs 5
   nnarray info                                     # versions, backends, devices"""
 """The top-level help: plain text (the module docstring is reStructuredText)."""
@@ -77,7 +88,15 @@ RECIPES = {
     "planar": Recipe((2, 4, 1), "tanh", 10000, 1.2, init="random", seed=2),
     "xor": Recipe((4, 8, 8, 1), "tanh", 5000, 0.5, extra={"n_bits": 4}),
 }
-"""The built-in datasets' settings; user data (.npz, .csv) trains with cat's."""
+"""The built-in datasets' settings; streamed data (``--data``) trains with cat's."""
+
+USER = Recipe((), "relu", 500, 0.1, init="he")
+"""The settings of a user's table (``--dataset PATH``), standardized: one
+hidden layer (:func:`nnarray.prepare.default_hidden_units`), full-batch
+gradient descent."""
+
+CAT_INPUT = prepare.picture_input(64, 64, 3, 255)
+"""The cat set's pictures: 64×64×3, divided by 255."""
 
 COURSE_DTYPE = "float64"
 """The default dtype of the built-in datasets: the course's figures, bit for bit."""
@@ -109,7 +128,7 @@ def device_arguments(parser: argparse.ArgumentParser, dtype: str | None = "float
                         help="cpu | gpu | cuda:N | auto (default); on JAX also all (every "
                              "device, data parallel), a list cuda:0,cuda:1, or cpu:N")
     parser.add_argument("--backend", default=None, choices=backend.BACKENDS,
-                        help="array library (default: numpy on cpu, cupy on gpu)")
+                        help="array library (default: the device's: numpy on cpu, cupy on gpu)")
     parser.add_argument("--dtype", default=dtype, choices=backend.DTYPES,
                         help=f"default: {dtype}" if dtype else
                         f"default: {COURSE_DTYPE} for cat, planar and xor (the course's "
@@ -290,6 +309,17 @@ def _rate(text: str) -> float:
     return value
 
 
+def _fraction(text: str) -> float:
+    """An argparse type: a number in [0, 1)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(f"must be a fraction in [0, 1), got {text!r}")
+    return value
+
+
 def _layers(text: str) -> list[int]:
     try:
         return [int(v) for v in text.split(",")]
@@ -318,7 +348,9 @@ def _parser() -> argparse.ArgumentParser:
 
     t = sub.add_parser("train", help="train a network and print cost and accuracy")
     data = t.add_mutually_exclusive_group()
-    data.add_argument("--dataset", default="cat", help="cat | planar | xor | PATH.npz | PATH.csv")
+    data.add_argument("--dataset", default="cat",
+                      help="cat | planar | xor | PATH.csv | PATH.npz (default: cat, the course's "
+                           "cat pictures); your file is standardized and 20 %% held out")
     data.add_argument("--data", metavar="PATH",
                       help="data larger than memory, streamed by mini-batches (needs "
                       "--batch-size): PATH.npz with X and Y stored uncompressed, a zarr group "
@@ -328,27 +360,46 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--batch-size", type=_integer(1), metavar="N",
                    help="mini-batches of N examples (needs --epochs)")
     t.add_argument("--epochs", type=_integer(0), metavar="N", help="passes over the data")
-    t.add_argument("--layers", type=_layers, help="n_x,n1,...,nL (default: the dataset's)")
-    t.add_argument("--hidden", help="relu | leaky_relu | tanh | sigmoid")
-    t.add_argument("--init", help="zeros | random | xavier | he")
+    t.add_argument("--layers", type=_layers,
+                   help="n_x,n1,...,nL (default: the dataset's; your data: one hidden layer of "
+                        "twice the larger of its columns and the head's units, 8 to 64)")
+    t.add_argument("--hidden", help="relu | leaky_relu | tanh | sigmoid (default: the "
+                                    "dataset's: tanh for planar and xor, else relu)")
+    t.add_argument("--init", help="zeros | random | xavier | he (default: the dataset's: "
+                                  "random for planar, he for your data, else xavier)")
     t.add_argument("--iterations", type=_integer(0), metavar="N",
-                   help="gradient descent steps (default: the dataset's)")
+                   help="gradient descent steps (default: the dataset's: cat 2500, planar "
+                        "10000, xor 5000, your data 500)")
     t.add_argument("--learning-rate", type=_rate, metavar="ALPHA",
-                   help="a number > 0 (default: the dataset's)")
+                   help="a number > 0 (default: the dataset's: cat 0.0075, planar 1.2, xor "
+                        "0.5, your data 0.1)")
+    t.add_argument("--output", choices=prepare.OUTPUTS,
+                   help="the head, for your data (default: from the labels: 2 values "
+                        "sigmoid, 3 to 20 integers or strings softmax, else linear)")
+    t.add_argument("--test-size", type=_fraction, metavar="FRACTION",
+                   help="the part of your data held out, stratified by class (default: 0.2; "
+                        "0 trains on everything)")
+    t.add_argument("--no-scale", action="store_true",
+                   help="do not standardize your data (default: standardized with the "
+                        "training split's mean and deviation, folded into the saved model)")
     t.add_argument("--record-every", type=_integer(1), default=100, metavar="N",
                    help="iterations between recorded costs (default: 100)")
-    t.add_argument("--seed", type=int, help="default: the course's (1; planar 2)")
+    t.add_argument("--seed", type=int, help="of the initial parameters and your data's "
+                                            "split (default: the course's: 1; planar 2)")
     t.add_argument("--generator", default="legacy", choices=["legacy", "default"],
                    help="legacy: the course's RandomState stream (default)")
     device_arguments(t, dtype=None)
-    t.add_argument("--save", metavar="PATH", help="save the trained model (.npz)")
+    t.add_argument("--save", metavar="PATH", help="save the trained model (.npz; default: "
+                                                  "not saved)")
     t.add_argument("--checkpoint", metavar="PATH",
                    help="write a checkpoint every --checkpoint-every iterations (.npz)")
     t.add_argument("--checkpoint-every", type=_integer(1), metavar="N",
-                   help="iterations between checkpoints (a multiple of --record-every)")
+                   help="iterations between checkpoints (a multiple of --record-every; "
+                        "default: --record-every)")
     t.add_argument("--resume", metavar="PATH", help="continue the run of this checkpoint")
     t.add_argument("--plot", metavar="PNG", help="save the cost curve (needs matplotlib)")
-    t.add_argument("--quiet", action="store_true", help="no progress bar or cost table")
+    t.add_argument("--quiet", action="store_true",
+                   help="no progress bar or cost table (default: both)")
     d = t.add_argument_group("several processes (JAX)", "one process per host or GPU, each "
                              "with the same command and its own --process-id; without "
                              "--coordinator JAX reads the cluster's environment (SLURM, ...)")
@@ -362,15 +413,29 @@ def _parser() -> argparse.ArgumentParser:
                    help="how long to wait for every process to join before giving up "
                         "(default: JAX's, 300)")
 
-    e = sub.add_parser("evaluate", help="cost and accuracy of a saved model")
+    e = sub.add_parser("evaluate", help="cost and accuracy (or R²) of a saved model")
     e.add_argument("model")
     data = e.add_mutually_exclusive_group()
-    data.add_argument("--dataset", default="cat")
+    data.add_argument("--dataset", help="cat | planar | xor | PATH.csv | PATH.npz (default: "
+                                        "the dataset recorded in the model, with its split)")
     data.add_argument("--data", metavar="PATH", help="streamed data, as for train")
     e.add_argument("--examples-as-rows", action="store_true",
                    help="--data holds X as (m, n_x)")
-    e.add_argument("--device", default="cpu")
-    e.add_argument("--backend", default=None, choices=backend.BACKENDS)
+    e.add_argument("--device", default="cpu", help="default: cpu")
+    e.add_argument("--backend", default=None, choices=backend.BACKENDS,
+                   help="default: the device's")
+
+    pr = sub.add_parser("predict", help="a label and its probability (or a value) for each "
+                                        "example of CSV rows, arrays or pictures")
+    pr.add_argument("model")
+    pr.add_argument("inputs", nargs="+", metavar="INPUT",
+                    help="PATH.csv (the training columns without the label, header "
+                         "optional), PATH.npy / PATH.npz (examples as rows), or a picture "
+                         "(PNG, JPEG, ...; needs nnarray[images]) for a model trained on "
+                         "pictures")
+    pr.add_argument("--device", default="cpu", help="default: cpu")
+    pr.add_argument("--backend", default=None, choices=backend.BACKENDS,
+                    help="default: the device's")
 
     sub.add_parser("info", help="versions, installed backends and devices")
     return parser
@@ -383,6 +448,78 @@ def _evaluate(net: Network, train: Split, test: Split | None,
     if test is not None:
         rows.append(["test", net.cost(*test), net.score(*test)])
     return rows
+
+
+def _scores(net: Network, rows: list[list[Any]]) -> str:
+    """The table of ``rows`` (set, cost, score): accuracy, or R² for a linear head."""
+    return table(["set", "cost", "R²" if net.output == "linear" else "accuracy"], rows)
+
+
+def _user_table(args: argparse.Namespace) -> bool:
+    """Whether ``nnarray train`` reads the user's own table (``--dataset PATH``)."""
+    return args.data is None and args.dataset not in RECIPES
+
+
+def _recipe(args: argparse.Namespace) -> Recipe:
+    if args.dataset in RECIPES:
+        return RECIPES[args.dataset]
+    return USER if _user_table(args) else RECIPES["cat"]
+
+
+def _seed(args: argparse.Namespace) -> int:
+    return _recipe(args).seed if args.seed is None else args.seed
+
+
+def _prepare(args: argparse.Namespace, X: Any, Y: Any) -> prepare.Prepared:
+    """The user's table prepared (:func:`nnarray.prepare.prepare`) as the options say."""
+    for option, given in (("--output", args.output), ("--test-size", args.test_size),
+                          ("--no-scale", args.no_scale or None)):
+        if given is not None and not _user_table(args):
+            raise ValueError(f"{option} applies to your own data (--dataset PATH.csv or "
+                             f"PATH.npz), not to {args.data or args.dataset}")
+    return prepare.prepare(X, Y, output=args.output,
+                           test_size=0.2 if args.test_size is None else args.test_size,
+                           seed=_seed(args), scale=not args.no_scale,
+                           name=f"the labels of {args.dataset!r}")
+
+
+def _prepared_line(args: argparse.Namespace, p: prepare.Prepared) -> str:
+    """What was done to the user's table, in one line."""
+    labels = p.labels
+    head = (f"{labels.output} head ({len(labels.classes or ())} classes: "
+            f"{prepare.shown_classes(labels.classes)})" if labels.classes is not None
+            else f"linear head, {labels.units} value{'s' * (labels.units > 1)}")
+    scaled = "standardized" if p.x_scaling is not None else "not scaled"
+    held = (f"{len(p.indices[1])} held out (seed {_seed(args)})" if len(p.indices[1])
+            else "none held out")
+    return (f"{args.dataset}: {p.raw_train[0].shape[0]} features, {scaled}; {head}; "
+            f"{len(p.indices[0])} examples to train on, {held}")
+
+
+def _folded(args: argparse.Namespace, net: Network, p: prepare.Prepared) -> Network:
+    """The trained network with the scaling folded in: it reads raw features."""
+    return Network(net.layer_dims, hidden=net.hidden, output=net.output,
+                   init=p.fold(net.parameters), device=args.device, backend=args.backend,
+                   dtype=net.dtype)
+
+
+def _description(args: argparse.Namespace, net: Network,
+                 p: prepare.Prepared | None) -> dict[str, Any]:
+    """What the saved model remembers of its data (:data:`nnarray.io.DESCRIPTION_KEYS`)."""
+    n_x = net.layer_dims[0]
+    if args.data is not None:  # streamed: evaluate asks for it again
+        return {io.INPUT: prepare.table_input(n_x)}
+    dataset: dict[str, Any] = {"name": str(args.dataset)}
+    if args.dataset == "cat":
+        return {io.CLASSES: list(datasets.CAT_CLASSES), io.INPUT: CAT_INPUT, io.DATASET: dataset}
+    if p is None:
+        return {io.CLASSES: [0, 1], io.INPUT: prepare.table_input(n_x), io.DATASET: dataset}
+    dataset |= {"test_size": 0.2 if args.test_size is None else args.test_size,
+                "seed": _seed(args)}
+    meta: dict[str, Any] = {io.INPUT: prepare.table_input(n_x), io.DATASET: dataset}
+    if p.labels.classes is not None:
+        meta[io.CLASSES] = p.labels.classes
+    return meta
 
 
 def _data_options(args: argparse.Namespace) -> None:
@@ -398,17 +535,28 @@ def _data_options(args: argparse.Namespace) -> None:
                          "for N passes over the data)")
 
 
-def build_network(args: argparse.Namespace, n_x: int) -> Network:
-    """The network ``nnarray train`` starts from: the dataset's recipe (cat's
-    for user data, with ``n_x`` inputs) unless the options say otherwise;
-    initial parameters drawn with ``--generator`` (the course's stream by default)."""
-    recipe = RECIPES.get(args.dataset, RECIPES["cat"])
+def build_network(args: argparse.Namespace, n_x: int,
+                  labels: prepare.Labels | None = None) -> Network:
+    """The network ``nnarray train`` starts from: the dataset's recipe unless
+    the options say otherwise; for a user's table (``--dataset PATH``) one
+    hidden layer and the head of its ``labels``, for streamed data
+    (``--data``) cat's with ``[n_x, 8, 1]``; initial parameters drawn with
+    ``--generator`` (the course's stream by default)."""
+    recipe = _recipe(args)
     layers = args.layers
+    units, output = (1, "sigmoid") if labels is None else (labels.units, labels.output)
     if layers is None:
-        layers = list(recipe.layers) if args.dataset in RECIPES else [n_x, 8, 1]
+        layers = (list(recipe.layers) if args.dataset in RECIPES else [n_x, 8, 1]
+                  if labels is None else [n_x, prepare.default_hidden_units(n_x, units), units])
+    elif labels is not None and layers[-1] != units:
+        raise ValueError(
+            f"--layers {','.join(map(str, layers))} ends with {layers[-1]} units, but the "
+            f"labels of {args.dataset!r} make a {output} head of {units} unit"
+            f"{'s' * (units > 1)}: end --layers with {units}, or choose the head with --output")
     dtype = run_dtype(args.dataset, args.dtype)
     enable_jax_x64(backend.resolve(args.backend, args.device), dtype)
     return Network(layers, hidden=recipe.hidden if args.hidden is None else args.hidden,
+                   output=output,
                    init=recipe.init if args.init is None else args.init,
                    seed=recipe.seed if args.seed is None else args.seed,
                    generator=args.generator, device=args.device, backend=args.backend,
@@ -525,15 +673,25 @@ def cmd_train(args: argparse.Namespace) -> None:
         train, test = _read("--data", args.data, lambda: open_data(args.data, rows)), None
         _note_rows(args, train)
         args.dataset = str(args.data)  # user data: its layers and dtype
-    recipe = RECIPES.get(args.dataset, RECIPES["cat"])
+    recipe = _recipe(args)
+    prepared = None
     if args.data is None:
         train, test = _read("--dataset", args.dataset, lambda: load_dataset(
             args.dataset, recipe.extra.get("n_bits", 4)))
-    net = build_network(args, train[0].shape[1 if rows else 0])
+    if _user_table(args) or args.output or args.test_size is not None or args.no_scale:
+        prepared = _prepare(args, *train)
+        train, test = prepared.train, prepared.test
+        say(_prepared_line(args, prepared))
+    net = build_network(args, train[0].shape[1 if rows else 0],
+                        None if prepared is None else prepared.labels)
     say(f"{net} on {args.dataset}: X {train[0].shape}, Y {train[1].shape}")
+    raw = None if prepared is None else (prepared.raw_train, prepared.raw_test)
     if args.distributed:  # this process's columns only
         train = distributed.shard(*train)
         test = None if test is None else distributed.shard(*test)
+        if raw is not None:
+            raw = (distributed.shard(*raw[0]),
+                   None if raw[1] is None else distributed.shard(*raw[1]))
         say(f"process {distributed.process_index()} of {distributed.process_count()}: "
             f"{train[0].shape[1]} of the training examples")
     iterations = recipe.iterations if args.iterations is None else args.iterations
@@ -548,7 +706,12 @@ def cmd_train(args: argparse.Namespace) -> None:
     seconds = time.perf_counter() - start
     if not args.quiet:
         say(table(["iteration", "cost"], list(zip(hist.iterations, hist.costs, strict=True))))
-    say(table(["set", "cost", "accuracy"], _evaluate(net, train, test, rows)))
+    model = net
+    if prepared is not None and raw is not None:  # the saved model reads raw features
+        model = _folded(args, net, prepared)
+        train, test = raw
+    model.metadata = _description(args, model, prepared)
+    say(_scores(model, _evaluate(model, train, test, rows)))
     done = (f"{iterations} iterations" if args.batch_size is None else
             f"{args.epochs} epochs of batches of {args.batch_size}")
     say(f"{done} in {seconds:.2f} s on {net.execution(args.record_every)}, {net.dtype}")
@@ -556,7 +719,7 @@ def cmd_train(args: argparse.Namespace) -> None:
         said = str(rose[-1].message).replace("learning_rate=", "--learning-rate ")
         print(f"nnarray: warning: {said}", file=sys.stderr)
     if args.save is not None:
-        net.save(args.save)  # of several processes, the first writes
+        model.save(args.save)  # of several processes, the first writes
         say(f"saved {args.save}")
     if args.plot is not None and distributed.is_main_process():
         from . import plot
@@ -574,14 +737,58 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     net.to(args.device, args.backend)
     _data_options(args)
     if args.data is not None:
-        train, test = _read("--data", args.data,
-                            lambda: open_data(args.data, args.examples_as_rows)), None
-        _note_rows(args, train)
+        data = _read("--data", args.data, lambda: open_data(args.data, args.examples_as_rows))
+        _note_rows(args, data)
+        rows = _evaluate(net, data, None, args.examples_as_rows)
     else:
-        train, test = _read("--dataset", args.dataset, lambda: load_dataset(args.dataset))
+        rows = [[name, net.cost(*split), net.score(*split)]
+                for name, split in _evaluation_sets(args, net)]
     print(net)
-    print(table(["set", "cost", "accuracy"], _evaluate(net, train, test,
-                                                       args.examples_as_rows)))
+    print(_scores(net, rows))
+
+
+def _evaluation_sets(args: argparse.Namespace, net: Network) -> list[tuple[str, Split]]:
+    """The named sets ``nnarray evaluate`` scores: ``--dataset``'s, else the
+    dataset recorded in the model; a user's table with its labels encoded as
+    the model's classes, split as in training when it is the recorded one."""
+    recorded = net.metadata.get(io.DATASET)
+    name = args.dataset
+    if name is None:
+        if recorded is None:
+            raise ValueError(f"{args.model!r} does not record the dataset it was trained on: "
+                             "give --dataset (cat, planar, xor or your file) or --data")
+        name = recorded["name"]
+        if name not in RECIPES and not Path(name).is_file():
+            raise FileNotFoundError(f"{args.model!r} was trained on {name!r}, which is not "
+                                    "there (from this folder): give --dataset")
+    n_bits = net.layer_dims[0] if name == "xor" else 4
+    train, test = _read("--dataset", name, lambda: load_dataset(name, n_bits))
+    if name in RECIPES:
+        return [("train", train)] + ([] if test is None else [("test", test)])
+    X, Y = train
+    Y = prepare.encode_with(net.metadata.get(io.CLASSES), Y, f"the labels of {name!r}")
+    if recorded is None or recorded["name"] != name or not recorded.get("test_size"):
+        return [("all", (X, Y))]
+    codes = None if net.output == "linear" else Y[0] if Y.shape[0] == 1 else Y.argmax(axis=0)
+    tr, te = prepare.split(X.shape[1], recorded["test_size"], recorded.get("seed", 0), codes)
+    return [("train", (X[:, tr], Y[:, tr])), ("test", (X[:, te], Y[:, te]))]
+
+
+def cmd_predict(args: argparse.Namespace) -> None:
+    """``nnarray predict``: one line an example: its label (in the training
+    labels' values) and that label's probability, or the predicted value."""
+    target = backend.resolve(args.backend, args.device)
+    net = _read("model", args.model, lambda: load(args.model, device="cpu"))
+    enable_jax_x64(target, net.dtype)
+    net.to(args.device, args.backend)
+    kind, classes = net.metadata.get(io.INPUT), net.metadata.get(io.CLASSES)
+    # every input read first: one that cannot be is refused before a line is printed
+    inputs = [prepare.read_inputs(path, net.layer_dims[0], kind, repr(args.model))
+              for path in args.inputs]
+    for names, X in inputs:
+        A = backend.to_numpy(net.predict_proba(X))
+        for name, line in zip(names, prepare.predictions(A, net.output, classes), strict=True):
+            print(f"{name}: {line}")
 
 
 def _version(dist: str) -> str | None:
@@ -631,7 +838,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``nnarray`` and ``python -m nnarray``; returns the exit status."""
     try:
         args = _parser().parse_args(argv)
-        command = {"train": cmd_train, "evaluate": cmd_evaluate, "info": cmd_info}[args.command]
+        command = {"train": cmd_train, "evaluate": cmd_evaluate, "predict": cmd_predict,
+                   "info": cmd_info}[args.command]
         command(args)
     except KeyboardInterrupt:
         print("nnarray: interrupted", file=sys.stderr)

@@ -26,6 +26,9 @@ HIDDEN = tuple(a for a in activations.ACTIVATIONS if a not in ("linear", "softma
 class Network:
     """An L-layer network: [LINEAR -> hidden] × (L−1) -> LINEAR -> output.
 
+    ``metadata``: what :meth:`save` keeps of the data (``classes``, ``input``,
+    ``dataset``: :mod:`nnarray.io.model`), given back by :func:`load`; never read here.
+
     Parameters
     ----------
     layer_dims : ``[n_x, n[1], ..., n[L]]``, e.g. ``[12288, 20, 7, 5, 1]``.
@@ -77,6 +80,7 @@ class Network:
         self.generator = generator
         self.dtype = dtype
         self.history: History | None = None
+        self.metadata: dict[str, Any] = {}
         self._target = target
         self._params = params
 
@@ -324,7 +328,7 @@ class Network:
             io.save_arrays(path, arrays, self._meta())
 
     def _meta(self) -> dict[str, Any]:
-        return {"class": type(self).__name__, "layer_dims": self.layer_dims,
+        return {**self.metadata, "class": type(self).__name__, "layer_dims": self.layer_dims,
                 "hidden": self.hidden, "output": self.output, "dtype": self.dtype}
 
 
@@ -390,6 +394,7 @@ def load(path: str | os.PathLike[str], device: str | None = None,
             "hidden": meta["hidden"], "output": meta["output"]}
         shape = dims[0] if cls is LogisticRegression else dims
         host = cls(shape, init=arrays, device="cpu", dtype=dtype, **kwargs)
+        host.metadata = {k: meta[k] for k in io.DESCRIPTION_KEYS if k in meta}
     except KeyError as exc:
         raise ValueError(f"{str(path)!r} is not a consistent nnarray model: its metadata has "
                          f"no {exc.args[0]!r} entry") from exc

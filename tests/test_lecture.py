@@ -145,8 +145,12 @@ def test_cli_user_csv(tmp_path):
     X, Y = nn.datasets.planar_flower(m=40)
     table = np.hstack([X.T, Y.T])
     np.savetxt(tmp_path / "d.csv", table, delimiter=",", header="x1,x2,y", comments="")
-    proc = run("-m", "nnarray", "train", "--dataset", "d.csv", "--layers", "2,3,1",
-               "--hidden", "tanh", "--iterations", "5", "--learning-rate", "0.5", cwd=tmp_path)
+    args = ["-m", "nnarray", "train", "--dataset", "d.csv", "--layers", "2,3,1", "--hidden",
+            "tanh", "--iterations", "5", "--learning-rate", "0.5"]
+    proc = run(*args, cwd=tmp_path)  # 20 % held out: 8 of the 40 examples
+    assert "train |" in proc.stdout and "test  |" in proc.stdout.split("set")[-1]
+    assert "32 examples to train on, 8 held out" in proc.stdout
+    proc = run(*args, "--test-size", "0", cwd=tmp_path)  # trains on everything
     assert "train |" in proc.stdout and "test" not in proc.stdout.split("set")[-1]
 
 

@@ -133,23 +133,25 @@ def load_csv(path: str | os.PathLike[str], label_column: int | str = -1,
              delimiter: str = ",") -> Split:
     """X and Y from a CSV file with one example per row and a header line is
     optional; ``label_column`` (index or header name) holds Y. Returns X
-    ``(n_x, m)`` and Y ``(1, m)`` as float64."""
+    ``(n_x, m)`` as float64 and Y ``(1, m)``: float64 when every label is a
+    number, else the labels as strings (``nnarray train`` encodes them as
+    classes). Every feature must be a number."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no data file at {str(path)!r}")
     with path.open() as f:
-        first = f.readline()
-    header = None
-    try:
-        [float(v) for v in first.strip().split(delimiter)]
-    except ValueError:
-        header = [h.strip() for h in first.strip().split(delimiter)]
+        first, second = f.readline(), f.readline()
+    fields = [v.strip() for v in first.strip().split(delimiter)]
+    header = fields if _is_header(fields, second.strip().split(delimiter), label_column) \
+        else None
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)  # "input contained no data": below
-            table = np.loadtxt(path, delimiter=delimiter, skiprows=1 if header else 0, ndmin=2)
+            table = np.loadtxt(path, delimiter=delimiter, skiprows=1 if header else 0,
+                               ndmin=2, dtype=str)
     except ValueError as exc:
-        raise ValueError(f"{str(path)!r}: every value must be numeric ({exc})") from None
+        raise ValueError(f"{str(path)!r}: its rows must have the same number of values "
+                         f"({exc})") from None
     if table.shape[0] == 0:
         raise ValueError(f"{str(path)!r} holds no examples (no rows of values)")
     if table.shape[1] < 2:
@@ -161,9 +163,41 @@ def load_csv(path: str | os.PathLike[str], label_column: int | str = -1,
         label_column = header.index(label_column)
     if not -table.shape[1] <= label_column < table.shape[1]:
         raise ValueError(f"label_column={label_column} but the file has {table.shape[1]} columns")
-    Y = table[:, label_column]
-    X = np.delete(table, label_column, axis=1)
+    table = np.char.strip(table)
+    labels = table[:, label_column]
+    try:
+        X = np.delete(table, label_column, axis=1).astype(np.float64)
+    except ValueError as exc:
+        raise ValueError(f"{str(path)!r}: every feature value must be numeric (only the label "
+                         f"column may hold strings): {exc}") from None
+    try:
+        Y: np.ndarray = labels.astype(np.float64)
+    except ValueError:
+        Y = labels
     return _layout(path, X, Y, examples_as_rows=True)
+
+
+def _number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _is_header(first: list[str], second: list[str], label_column: int | str) -> bool:
+    """Whether a CSV's ``first`` line is a header: a feature that is not a
+    number, or a label that is not a number above one that is (labels may be
+    strings)."""
+    if isinstance(label_column, str):
+        return True
+    n = len(first)
+    label = label_column % n if -n <= label_column < n else None
+    if any(not _number(v) for i, v in enumerate(first) if i != label):
+        return True
+    if label is None or _number(first[label]):
+        return False
+    return len(second) == n and _number(second[label].strip())
 
 
 def _layout(path: Path, X: np.ndarray, Y: np.ndarray, examples_as_rows: bool) -> Split:
@@ -171,7 +205,8 @@ def _layout(path: Path, X: np.ndarray, Y: np.ndarray, examples_as_rows: bool) ->
         raise ValueError(f"{str(path)!r}: X must be 2-D, got shape {X.shape}")
     X = np.asarray(X, dtype=np.float64)
     X = X.T if examples_as_rows else X
-    Y = np.asarray(Y, dtype=np.float64)
+    Y = np.asarray(Y)
+    Y = Y if Y.dtype.kind == "U" else np.asarray(Y, dtype=np.float64)
     Y = Y.reshape(1, -1) if Y.ndim == 1 else Y
     if Y.shape[1] != X.shape[1]:
         raise ValueError(f"{str(path)!r}: X has m={X.shape[1]} examples but Y has {Y.shape[1]}")

@@ -24,14 +24,19 @@ from __future__ import annotations
 
 from .data import open_arrays, open_memmap
 from .model import (
+    CLASSES,
+    DATASET,
     DEFAULT_MAX_BYTES,
+    DESCRIPTION_KEYS,
     FORMAT,
     FORMAT_VERSION,
+    INPUT,
     MAX_ENTRIES,
     MAX_INT_DIGITS,
     MAX_LAYERS,
     MAX_META_BYTES,
     STATE_PREFIXES,
+    check_description,
     load_arrays,
     save_arrays,
 )
@@ -39,14 +44,19 @@ from .writes import check_writable, write_atomically
 from .zips import numpy_refusal
 
 __all__ = [
+    "CLASSES",
+    "DATASET",
     "DEFAULT_MAX_BYTES",
+    "DESCRIPTION_KEYS",
     "FORMAT",
     "FORMAT_VERSION",
+    "INPUT",
     "MAX_ENTRIES",
     "MAX_INT_DIGITS",
     "MAX_LAYERS",
     "MAX_META_BYTES",
     "STATE_PREFIXES",
+    "check_description",
     "check_writable",
     "load_arrays",
     "numpy_refusal",

@@ -30,6 +30,19 @@ The metadata's keys: ``format`` (:data:`FORMAT`), ``format_version``
 (the writer's), ``layer_dims``, ``dtype``, and for a checkpoint
 ``state_prefixes``; the caller adds its own (a network's activations, a
 checkpoint's ``training`` state).
+
+What a model remembers of its data (:data:`DESCRIPTION_KEYS`, each
+optional: files without them load), checked on save and on load:
+
+- ``classes``: the user's labels, class index i being ``classes[i]`` (a
+  sigmoid output's 0 and 1, a softmax output's K units); strings, integers
+  or finite numbers, distinct;
+- ``input``: ``{"kind": "table", "columns": n_x}``, or ``{"kind":
+  "picture", "height", "width", "channels", "scale"}`` (pixels flattened
+  row-major over height, width, channel and divided by ``scale``);
+- ``dataset``: ``{"name": ...}``, the dataset trained on (a built-in name
+  or the path given), with the held-out split of a user's file
+  (``test_size``, ``seed``).
 """
 
 from __future__ import annotations
@@ -85,6 +98,20 @@ before Python converts them."""
 
 _DTYPES = ("float32", "float64")
 
+CLASSES = "classes"
+"""Metadata key: the class labels, in the user's values."""
+INPUT = "input"
+"""Metadata key: what the input layer reads (a table's columns, or pictures)."""
+DATASET = "dataset"
+"""Metadata key: the dataset trained on, and its held-out split."""
+DESCRIPTION_KEYS = (CLASSES, INPUT, DATASET)
+"""The optional keys that describe a model's data (see the module's docstring)."""
+
+MAX_CLASSES = 100_000
+"""The most class labels a model file may list."""
+MAX_TEXT = 4096
+"""The longest class label or dataset name, in characters."""
+
 
 def save_arrays(path: str | os.PathLike[str], arrays: Mapping[str, np.ndarray],
                 meta: Mapping[str, Any]) -> Path:
@@ -98,6 +125,7 @@ def save_arrays(path: str | os.PathLike[str], arrays: Mapping[str, np.ndarray],
     """
     if _META_KEY in arrays:
         raise ValueError(f"array name {_META_KEY!r} is reserved")
+    check_description(meta)
     header = dict(meta, format=FORMAT, format_version=FORMAT_VERSION,
                   nnarray_version=__version__)
     payload: dict[str, Any] = dict(arrays)
@@ -158,6 +186,7 @@ def _read(f: IO[bytes], max_bytes: int) -> tuple[dict[str, np.ndarray], dict[str
         regions = [check_entry(f, size, meta_info)]
         meta = _read_meta(zf, meta_info)
         expected = _expected_entries(meta)
+        _check_description(meta)
         _check_names(by_name, expected)
         total = sum(math.prod(shape) for shape in expected.values())
         total *= np.dtype(meta["dtype"]).itemsize
@@ -263,6 +292,98 @@ def _expected_entries(meta: Mapping[str, Any]) -> dict[str, tuple[int, int]]:
                        f"{list(STATE_PREFIXES)}, got {short(prefixes)}")
     expected |= {f"{p}.{k}": shape for p in prefixes for k, shape in list(expected.items())}
     return expected
+
+
+def check_description(meta: Mapping[str, Any]) -> None:
+    """Refuse, with a ``ValueError`` naming the key, ``classes``, ``input``
+    or ``dataset`` metadata that is malformed or disagrees with
+    ``layer_dims`` and ``output`` (see the module's docstring)."""
+    try:
+        _check_description(meta)
+    except Refused as exc:
+        raise ValueError(str(exc)) from None
+
+
+def _check_description(meta: Mapping[str, Any]) -> None:
+    bad = "is not a consistent nnarray model: "
+    dims = meta.get("layer_dims")
+    n_x, n_L = (dims[0], dims[-1]) if isinstance(dims, list) and dims else (None, None)
+    output = meta.get("output", "sigmoid")
+    if CLASSES in meta:
+        classes = meta[CLASSES]
+        if not isinstance(classes, list) or not 2 <= len(classes) <= MAX_CLASSES:
+            raise Refused(f"{bad}{CLASSES} must be a list of 2 to {MAX_CLASSES:,} labels, "
+                          f"got {short(classes)}")
+        for i, c in enumerate(classes):
+            if not _label(c):
+                raise Refused(f"{bad}{CLASSES}[{i}] must be a string of at most {MAX_TEXT} "
+                              f"characters, an integer or a finite number, got {short(c)}")
+        if len({(type(c) is str, c) for c in classes}) != len(classes):
+            raise Refused(f"{bad}{CLASSES} must be distinct, got {short(classes)}")
+        want = {"sigmoid": 2, "softmax": n_L}.get(output)
+        if want != len(classes):
+            head = (f"a {output} output of {n_L} units" if want is None or output == "softmax"
+                    else "a sigmoid output")
+            raise Refused(f"{bad}{len(classes)} {CLASSES} do not fit {head} "
+                          f"({'no classes' if want is None else f'{want} classes'})")
+    if INPUT in meta:
+        _check_input(meta[INPUT], n_x, bad)
+    if DATASET in meta:
+        _check_dataset(meta[DATASET], bad)
+
+
+def _label(c: Any) -> bool:
+    if isinstance(c, str):
+        return len(c) <= MAX_TEXT
+    if isinstance(c, bool) or not isinstance(c, int | float):
+        return False
+    return isinstance(c, int) or math.isfinite(c)
+
+
+def _positive_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool) and v >= 1
+
+
+def _check_input(kind: Any, n_x: Any, bad: str) -> None:
+    fields = {"table": ("kind", "columns"),
+              "picture": ("kind", "height", "width", "channels", "scale")}
+    name = kind.get("kind") if isinstance(kind, dict) else None
+    if name not in fields or set(kind) != set(fields[name]):
+        raise Refused(f"{bad}{INPUT} must be {{'kind': 'table', 'columns': n_x}} or "
+                      "{'kind': 'picture', 'height', 'width', 'channels', 'scale'}, got "
+                      f"{short(kind)}")
+    for key in fields[name][1:4]:
+        if not _positive_int(kind[key]):
+            raise Refused(f"{bad}{INPUT}.{key} must be a positive integer, got "
+                          f"{short(kind[key])}")
+    if name == "table":
+        size = kind["columns"]
+    else:
+        scale = kind["scale"]
+        if (isinstance(scale, bool) or not isinstance(scale, int | float)
+                or not (math.isfinite(scale) and scale > 0)):
+            raise Refused(f"{bad}{INPUT}.scale must be a finite number > 0, got "
+                          f"{short(scale)}")
+        size = kind["height"] * kind["width"] * kind["channels"]
+    if size != n_x:
+        raise Refused(f"{bad}{INPUT} describes {size:,} input values, but layer_dims[0] "
+                      f"is {n_x}")
+
+
+def _check_dataset(dataset: Any, bad: str) -> None:
+    if (not isinstance(dataset, dict) or not set(dataset) <= {"name", "test_size", "seed"}
+            or not isinstance(dataset.get("name"), str)
+            or not 1 <= len(dataset["name"]) <= MAX_TEXT):
+        raise Refused(f"{bad}{DATASET} must be {{'name': a non-empty string of at most "
+                      f"{MAX_TEXT} characters}}, with 'test_size' and 'seed' for a held-out "
+                      f"split, got {short(dataset)}")
+    size = dataset.get("test_size", 0)
+    if isinstance(size, bool) or not isinstance(size, int | float) or not 0 <= size < 1:
+        raise Refused(f"{bad}{DATASET}.test_size must be a number in [0, 1), got "
+                      f"{short(size)}")
+    seed = dataset.get("seed", 0)
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise Refused(f"{bad}{DATASET}.seed must be an integer >= 0, got {short(seed)}")
 
 
 def _check_names(by_name: Mapping[str, zipfile.ZipInfo],
