@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 from . import activations, engines, fitting, io, losses, metrics, optimizers, propagation, train
@@ -247,11 +248,8 @@ class Network:
     def _labels(self, AL: Array, threshold: float) -> Array:
         if self.output == "linear":
             return AL
-        xp = self._target.xp
         with self._target.context():
-            if self.output == "softmax":
-                return xp.argmax(AL, axis=0, keepdims=True)
-            return xp.astype(AL > threshold, AL.dtype)
+            return metrics.labels(AL, self.output, threshold, xp=self._target.xp)
 
     def score(self, X: Any, Y: Any, *, batch_size: int | None = None,
               examples_as_rows: bool = False) -> float:
@@ -314,6 +312,25 @@ class Network:
         arrays = {k: _backend.to_numpy(v) for k, v in self._params.items()}
         if _backend.sharding.is_main_process():
             io.save_arrays(path, arrays, self._meta())
+
+    def to_onnx(self, path: str | os.PathLike[str], *, examples_as_rows: bool = False,
+                metadata: Mapping[str, str] | None = None) -> Path:
+        """Write the network as an ONNX graph to ``path``; returns the path.
+
+        The graph is :func:`nnarray.propagation.model_forward`, the forward
+        pass :meth:`predict_proba` runs, recorded on ndonnx arrays: input
+        ``X`` ``(n_x, m)`` in the network's dtype (``(m, n_x)`` with
+        ``examples_as_rows=True``), output ``probabilities`` and, for a
+        sigmoid or softmax head, ``labels`` (int64); ``metadata`` is added to
+        the model's ``metadata_props``. Parameters on any device are brought
+        to the host. Written atomically (see :func:`nnarray.onnx.export`);
+        needs ``pip install 'nnarray[onnx]'``."""
+        from . import onnx
+
+        io.check_writable(path, "path")
+        arrays = {k: _backend.to_numpy(v) for k, v in self._params.items()}
+        return onnx.export(arrays, path, self.hidden, self.output,
+                           examples_as_rows=examples_as_rows, metadata=metadata)
 
     def _meta(self) -> dict[str, Any]:
         return {"class": type(self).__name__, "layer_dims": self.layer_dims,
