@@ -13,9 +13,11 @@ from .backend import Array, Stream
 
 def labels(AL: Array, output: str, threshold: float = 0.5, *, dtype: Any = None,
            xp: Any = None) -> Array:
-    """What ``predict`` gives for a classifier's outputs ``AL`` ``(n[L], m)``:
-    sigmoid: 1 where a > threshold, else 0, in ``dtype`` (default AL's);
-    softmax: the index of the most probable row of each column, ``(1, m)``."""
+    """What ``predict`` gives for the outputs ``AL`` ``(n[L], m)``: sigmoid: 1
+    where a > threshold, else 0, in ``dtype`` (default AL's); softmax: the index
+    of the most probable row of each column, ``(1, m)``; linear: AL itself."""
+    if output == "linear":
+        return AL
     xp = xp or backend.namespace(AL)
     if output == "softmax":
         return xp.argmax(AL, axis=0, keepdims=True)

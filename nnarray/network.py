@@ -246,8 +246,6 @@ class Network:
         return self._labels(self._proba(X), threshold)
 
     def _labels(self, AL: Array, threshold: float) -> Array:
-        if self.output == "linear":
-            return AL
         with self._target.context():
             return metrics.labels(AL, self.output, threshold, xp=self._target.xp)
 
@@ -313,24 +311,12 @@ class Network:
         if _backend.sharding.is_main_process():
             io.save_arrays(path, arrays, self._meta())
 
-    def to_onnx(self, path: str | os.PathLike[str], *, examples_as_rows: bool = False,
-                metadata: Mapping[str, str] | None = None) -> Path:
-        """Write the network as an ONNX graph to ``path``; returns the path.
-
-        The graph is :func:`nnarray.propagation.model_forward`, the forward
-        pass :meth:`predict_proba` runs, recorded on ndonnx arrays: input
-        ``X`` ``(n_x, m)`` in the network's dtype (``(m, n_x)`` with
-        ``examples_as_rows=True``), output ``probabilities`` and, for a
-        sigmoid or softmax head, ``labels`` (int64); ``metadata`` is added to
-        the model's ``metadata_props``. Parameters on any device are brought
-        to the host. Written atomically (see :func:`nnarray.onnx.export`);
-        needs ``pip install 'nnarray[onnx]'``."""
+    def to_onnx(self, path: str | os.PathLike[str], *, examples_as_rows: bool = False) -> Path:
+        """The network as an ONNX graph in ``path``: see :func:`nnarray.onnx.export`."""
         from . import onnx
 
-        io.check_writable(path, "path")
-        arrays = {k: _backend.to_numpy(v) for k, v in self._params.items()}
-        return onnx.export(arrays, path, self.hidden, self.output,
-                           examples_as_rows=examples_as_rows, metadata=metadata)
+        host = {k: _backend.to_numpy(v) for k, v in self._params.items()}  # from any device
+        return onnx.export(host, path, self.hidden, self.output, examples_as_rows=examples_as_rows)
 
     def _meta(self) -> dict[str, Any]:
         return {"class": type(self).__name__, "layer_dims": self.layer_dims,

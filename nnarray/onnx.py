@@ -49,6 +49,8 @@ PROBABILITIES = "probabilities"
 """The output of ``predict_proba``'s values."""
 LABELS = "labels"
 """The output of class indices (int64), for sigmoid and softmax heads."""
+_OWN_METADATA = ("nnarray_version", "layer_dims", "hidden", "output", "layout",
+                 "ndonnx_schema")
 HIDDEN = tuple(a for a in activations.ACTIVATIONS if a not in ("linear", "softmax"))
 
 
@@ -65,9 +67,18 @@ def _libraries() -> tuple[Any, Any]:
     return ndonnx, onnx
 
 
-def _check(parameters: Mapping[str, Any], hidden: str, output: str) -> tuple[list[int], str]:
-    """The layer sizes and dtype of host ``parameters``; ``ValueError`` naming
-    what is wrong."""
+def _check(parameters: Mapping[str, Any], hidden: str, output: str, examples_as_rows: Any,
+           metadata: Mapping[str, Any] | None) -> tuple[list[int], str]:
+    """The layer sizes and dtype of host ``parameters``; ``ValueError`` or
+    ``TypeError`` naming what is wrong."""
+    if not isinstance(examples_as_rows, bool):
+        raise TypeError(f"examples_as_rows must be True or False, got {examples_as_rows!r}")
+    for key, value in (metadata or {}).items():
+        if not (isinstance(key, str) and isinstance(value, str)):
+            raise TypeError(f"metadata must map str to str, got {key!r}: {value!r}")
+        if key in _OWN_METADATA:
+            raise ValueError(f"metadata key {key!r} is one nnarray writes itself "
+                             f"({', '.join(_OWN_METADATA)}): choose another name")
     if hidden not in HIDDEN:
         raise ValueError(f"hidden must be one of {list(HIDDEN)}, got {hidden!r}")
     if output not in losses.OUTPUTS:
@@ -86,18 +97,20 @@ def build(parameters: Mapping[str, Any], hidden: str = "relu", output: str = "si
     """The ``onnx.ModelProto`` of the network with host (NumPy) ``parameters``
     ``{"W1", "b1", ..., "WL", "bL"}``: ``model_forward`` run on ndonnx arrays
     (see the module's description for the graph's interface)."""
+    dims, dtype = _check(parameters, hidden, output, examples_as_rows, metadata)
     ndx, onnx = _libraries()
-    dims, dtype = _check(parameters, hidden, output)
     consts = {k: ndx.asarray(np.asarray(a)) for k, a in parameters.items()}
     shape = ("m", dims[0]) if examples_as_rows else (dims[0], "m")
     X = ndx.argument(shape=shape, dtype=getattr(ndx, dtype))
     # the lecture's layout inside: examples are columns
-    AL, _ = propagation.model_forward(X.mT if examples_as_rows else X, consts, hidden, output)
-    outputs = {PROBABILITIES: AL.mT if examples_as_rows else AL}
+    A0 = ndx.matrix_transpose(X) if examples_as_rows else X
+    AL, _ = propagation.model_forward(A0, consts, hidden, output)
+    outputs = {PROBABILITIES: ndx.matrix_transpose(AL) if examples_as_rows else AL}
     if output != "linear":
         labels = ndx.astype(metrics.labels(AL, output, dtype=ndx.int64, xp=ndx), ndx.int64)
         if examples_as_rows:
-            labels = ndx.reshape(labels, (-1,)) if labels.shape[0] == 1 else labels.mT
+            one_row = output == "softmax" or dims[-1] == 1
+            labels = ndx.reshape(labels, (-1,)) if one_row else ndx.matrix_transpose(labels)
         outputs[LABELS] = labels
     model = ndx.build({INPUT: X}, outputs)
     props = {"nnarray_version": __version__, "layer_dims": json.dumps(dims),
@@ -121,6 +134,7 @@ def export(parameters: Mapping[str, Any], path: str | os.PathLike[str], hidden: 
     writable: ``OSError`` naming it), and the file is written whole to a
     temporary file beside it, then renamed over it: a failed export leaves
     no partial file, and any file at ``path`` as it was."""
+    _check(parameters, hidden, output, examples_as_rows, metadata)
     io.check_writable(path, "path")
     model = build(parameters, hidden, output, examples_as_rows=examples_as_rows,
                   metadata=metadata)

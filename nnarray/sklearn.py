@@ -27,7 +27,7 @@ except ImportError as exc:  # pragma: no cover - exercised only without scikit-l
         "pip install 'nnarray[sklearn]'"
     ) from exc
 
-from . import backend
+from . import backend, onnx
 from .network import Network
 
 
@@ -125,7 +125,9 @@ class _NNBase(BaseEstimator):
         meta = {"estimator": type(self).__name__}
         if hasattr(self, "classes_"):
             meta["classes"] = json.dumps(self.classes_.tolist(), default=str)
-        return self.predictor_.to_onnx(path, examples_as_rows=examples_as_rows, metadata=meta)
+        host = {k: backend.to_numpy(v) for k, v in self.predictor_.parameters.items()}
+        return onnx.export(host, path, self.predictor_.hidden, self.predictor_.output,
+                           examples_as_rows=examples_as_rows, metadata=meta)
 
 
 class NNClassifier(ClassifierMixin, _NNBase):
