@@ -4,7 +4,7 @@ The graph is not written by an exporter. ndonnx, an ONNX-backed library of
 the Array API standard, runs the forward pass that prediction runs,
 :func:`nnarray.propagation.model_forward`, on a symbolic input ``X`` with the
 trained parameters as constants, and records every operation it meets:
-the graph computes A[L] = g[L](W[L] ... g(W[1] X + b[1]) ... + b[L]) by the
+the graph computes ``A[l] = g(W[l] A[l-1] + b[l])``, l = 1 .. L, by the
 lecture's own code. Labels come from :func:`nnarray.metrics.labels`, the rule
 ``predict`` uses.
 
@@ -23,8 +23,8 @@ The graph's interface:
   ``output``, ``layout`` (``columns`` or ``rows``), and whatever the caller
   adds (scikit-learn's ``classes_``, say).
 
-The opset and IR version are ndonnx's (ndonnx 0.23: opset 21, IR version
-10, which onnxruntime loads from 1.20 on). Needs the ``onnx`` extra
+The opset and IR version are ndonnx's (ndonnx 0.20 to 0.23: opset 21, IR
+version 10, which onnxruntime loads from 1.20 on). Needs the ``onnx`` extra
 (``pip install 'nnarray[onnx]'``: ndonnx, onnx, and onnxruntime to run it);
 without it :func:`export` raises ``ImportError`` saying so.
 """
