@@ -18,8 +18,11 @@ from __future__ import annotations
 
 import argparse
 import collections
+import gc
 import os
 import platform
+import random
+import statistics
 import sys
 import tempfile
 import time
@@ -33,7 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import nnarray as nn
 from benchmarks import report
-from benchmarks.timing import Entry, interleaved
+from benchmarks.timing import Entry
 from benchmarks.workloads import WORKLOADS, Workload, problem
 
 NETS = ("cat", "mnist-like")
@@ -43,13 +46,18 @@ TARGET_SECONDS = 0.02
 
 
 def ops(graph: Any) -> collections.Counter[str]:
-    """The operators of ``graph``, those inside ``If`` branches included."""
+    """The operators of ``graph``'s top level (``If`` branches not looked into)."""
+    return collections.Counter(node.op_type for node in graph.node)
+
+
+def branch_ops(graph: Any) -> collections.Counter[str]:
+    """The operators inside ``graph``'s ``If`` branches (then: the result of an
+    empty product; else: the product), nested branches included."""
     count: collections.Counter[str] = collections.Counter()
     for node in graph.node:
-        count[node.op_type] += 1
         for attr in node.attribute:
             if attr.g.node:
-                count += ops(attr.g)
+                count += ops(attr.g) + branch_ops(attr.g)
     return count
 
 
@@ -92,6 +100,7 @@ def optimized_ops(path: Path) -> collections.Counter[str]:
     import onnxruntime as ort
 
     options = ort.SessionOptions()
+    options.log_severity_level = 3  # not the warning that the saved model suits this CPU only
     options.optimized_model_filepath = str(path.with_suffix(".optimized.onnx"))
     ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
     return ops(onnx.load(options.optimized_model_filepath).graph)
@@ -117,7 +126,28 @@ def entries(net: nn.Network, X: np.ndarray, sessions: dict[str, Any],
     return made
 
 
-def measure(w: Workload, folder: Path, repeats: int) -> tuple[list[list[str]], dict[str, Any]]:
+def rounds(entries: dict[str, Entry], repeats: int) -> dict[str, list[float]]:
+    """Seconds per call of each entry, ``repeats`` timings each, in rounds:
+    every contender once per round, in an order drawn afresh each round
+    (seeded), each timing from a collected heap (as ``timing.interleaved``,
+    which keeps only the median: here the fastest is reported too, the
+    better estimate on a loaded machine)."""
+    for e in entries.values():
+        e.run(e.warm)
+    times: dict[str, list[float]] = {n: [] for n in entries}
+    order = random.Random(0)
+    for _ in range(repeats):
+        for name in order.sample(list(entries), len(entries)):
+            e = entries[name]
+            gc.collect()
+            t0 = time.perf_counter()
+            e.run(e.k)
+            times[name].append((time.perf_counter() - t0) / e.k)
+    return times
+
+
+def measure(w: Workload, folder: Path, repeats: int,
+            threads: int) -> tuple[list[list[str]], dict[str, Any]]:
     import onnx
     import onnxruntime as ort
 
@@ -131,13 +161,18 @@ def measure(w: Workload, folder: Path, repeats: int) -> tuple[list[list[str]], d
     rows = net.to_onnx(folder / f"{w.short}-rows.onnx", examples_as_rows=True)
     bare = folder / f"{w.short}-bare.onnx"
     onnx.save(without_guards(onnx.load(str(columns))), str(bare))
-    providers = ["CPUExecutionProvider"]
-    sessions = {
-        "onnxruntime": (ort.InferenceSession(str(columns), providers=providers), "columns"),
-        "onnxruntime, rows": (ort.InferenceSession(str(rows), providers=providers), "rows"),
-        "onnxruntime, If guards removed": (ort.InferenceSession(str(bare), providers=providers),
-                                           "columns"),
-    }
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads  # 0: onnxruntime's default, one per core
+    # onnxruntime's threads spin between runs by default, taking the cores from
+    # whichever contender runs next: off, so that the interleaving is fair
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+
+    def session(path: Path) -> Any:
+        return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+    sessions = {"onnxruntime": (session(columns), "columns"),
+                "onnxruntime, rows": (session(rows), "rows"),
+                "onnxruntime, If guards removed": (session(bare), "columns")}
     table = []
     worst = 0.0
     for b in BATCHES:
@@ -148,44 +183,58 @@ def measure(w: Workload, folder: Path, repeats: int) -> tuple[list[list[str]], d
             worst = max(worst, float(np.abs((got.T if layout == "rows" else got) - want).max()))
         t0 = time.perf_counter()
         net.predict_proba(Xb)
-        times = interleaved(entries(net, Xb, sessions, time.perf_counter() - t0), repeats)
-        base = times["nnarray numpy"]
+        times = rounds(entries(net, Xb, sessions, time.perf_counter() - t0), repeats)
+        base = statistics.median(times["nnarray numpy"])
         for name, t in times.items():
-            table.append([w.name, str(Xb.shape[1]), name, report.ms(t), f"{base / t:.2f}×"])
-    info = {"graph": ops(onnx.load(str(columns)).graph), "optimized": optimized_ops(columns),
+            median = statistics.median(t)
+            table.append([w.name, str(Xb.shape[1]), name, report.ms(median), report.ms(min(t)),
+                          f"{base / median:.2f}×"])
+    exported = onnx.load(str(columns)).graph
+    info = {"graph": ops(exported), "branches": branch_ops(exported),
+            "optimized": optimized_ops(columns),
             "bare": ops(onnx.load(str(bare)).graph), "worst": worst}
     return table, info
 
 
 def section(results: dict[str, tuple[list[list[str]], dict[str, Any]]], repeats: int,
-            started: float) -> str:
+            threads: int, started: float, load: float) -> str:
     import ndonnx
     import onnx
     import onnxruntime as ort
 
+    settings = report._thread_settings()
+    command = " ".join([*(f"{v}={os.environ[v]}" for v in report.THREAD_VARIABLES
+                          if os.environ.get(v)), "python benchmarks/onnx_predict.py",
+                        *([f"--threads {threads}"] if threads else []),
+                        *([f"--repeats {repeats}"] if repeats != 41 else []),
+                        "--out benchmarks/RESULTS.md"])
     lines = [f"## ONNX prediction: nnarray numpy against onnxruntime, cpu float32 — "
              f"{time.strftime('%Y-%m-%d %H:%M', time.localtime(started))}", "",
-             "Command: `python benchmarks/onnx_predict.py --out benchmarks/RESULTS.md`"
-             + (f" (`--repeats {repeats}`)" if repeats != 15 else ""), "",
+             f"Command: `{command}`", "",
              f"Commit {report.commit()}; {platform.processor() or platform.machine()}, "
-             f"{os.cpu_count()} cores; load {os.getloadavg()[0]:.2f} at the start; "
+             f"{os.cpu_count()} cores; load {load:.2f} at the start, "
+             f"{os.getloadavg()[0]:.2f} at the end; {settings or 'no thread variables set'}; "
              f"python {platform.python_version()}, numpy {np.__version__}, "
-             f"onnxruntime {ort.__version__} (default threads, graph optimizations "
-             f"ORT_ENABLE_ALL), ndonnx {ndonnx.__version__}, onnx {onnx.__version__}. "
-             f"Median of {repeats} interleaved timings; the He-initialized float32 nets of "
+             f"onnxruntime {ort.__version__} ({threads or 'default'} intra-op threads, not "
+             "spinning between runs; graph optimizations ORT_ENABLE_ALL), "
+             f"ndonnx {ndonnx.__version__}, onnx {onnx.__version__}. "
+             f"Median and fastest of {repeats} interleaved timings; the He-initialized float32 "
+             "nets of "
              "`benchmarks/workloads.py` (cat: the course's 209 training images; mnist-like: "
              "8192 standard-normal columns); `predict_proba` against `session.run` of the "
              "`probabilities` output.", "",
-             "| workload | batch | contender | ms per prediction | speed-up over nnarray |",
-             "| --- | ---: | --- | ---: | ---: |"]
+             "| workload | batch | contender | ms per prediction (median) | fastest | "
+             "speed-up over nnarray (medians) |", "| --- | ---: | --- | ---: | ---: | ---: |"]
     for table, _ in results.values():
         lines += ["| " + " | ".join(row) + " |" for row in table]
-    lines += ["", "Operators of each graph (as exported; after onnxruntime's optimizer; "
-              "with the guards removed by hand), `If` branches included:", "",
+    lines += ["", "Operators of each graph (columns layout, sigmoid head; top level, and "
+              "inside the `If` branches of the exported one):", "",
               "| net | graph | operators |", "| --- | --- | --- |"]
     for name, (_, info) in results.items():
-        for key, label in (("graph", "exported"), ("optimized", "onnxruntime-optimized"),
-                           ("bare", "guards removed")):
+        for key, label in (("graph", "exported"),
+                           ("branches", "exported, inside the `If` branches"),
+                           ("optimized", "after onnxruntime's optimizer"),
+                           ("bare", "`If` guards removed by hand")):
             listed = ", ".join(f"{op} {n}" for op, n in sorted(info[key].items()))
             lines.append(f"| {name} | {label} | {listed} |")
     worst = max(info["worst"] for _, info in results.values())
@@ -201,15 +250,18 @@ def section(results: dict[str, tuple[list[list[str]], dict[str, Any]]], repeats:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, help="RESULTS.md to record the section in")
-    parser.add_argument("--repeats", type=int, default=15)
+    parser.add_argument("--repeats", type=int, default=41)
+    parser.add_argument("--threads", type=int, default=0,
+                        help="onnxruntime's intra-op threads (default 0: one per core); "
+                        "NumPy's BLAS threads are set by OPENBLAS_NUM_THREADS and the like")
     args = parser.parse_args(argv)
-    started = time.time()
+    started, load = time.time(), os.getloadavg()[0]
     results = {}
     with tempfile.TemporaryDirectory() as folder:
         for w in WORKLOADS:
             if w.short in NETS:
-                results[w.short] = measure(w, Path(folder), args.repeats)
-    text = section(results, args.repeats, started)
+                results[w.short] = measure(w, Path(folder), args.repeats, args.threads)
+    text = section(results, args.repeats, args.threads, started, load)
     print(text)
     if args.out is not None:
         old = args.out.read_text() if args.out.exists() else report.HEADER
