@@ -412,3 +412,27 @@ def test_importing_the_module_imports_no_onnx_library():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True, cwd=root)
     assert out.stdout.strip() == "[]"
+
+
+def test_the_benchmark_removes_the_guards_and_keeps_the_values(tmp_path):
+    """benchmarks/onnx_predict.py prices ndonnx's If guards with a graph
+    without them: it must compute the same."""
+    root = Path(__file__).resolve().parents[1]
+    if str(root) not in sys.path:
+        sys.path.insert(0, str(root))
+    from benchmarks import onnx_predict
+
+    net = example_net("relu", "sigmoid", "float32")
+    path = net.to_onnx(tmp_path / "net.onnx")
+    model = onnx.load(str(path))
+    assert onnx_predict.ops(model.graph)["If"] == 3
+    assert onnx_predict.branch_ops(model.graph)["MatMul"] == 3
+    bare = onnx_predict.without_guards(model)
+    counted = onnx_predict.ops(bare.graph)
+    assert counted["If"] == counted["Size"] == counted["Equal"] == 0 and counted["MatMul"] == 3
+    onnx.save(bare, str(tmp_path / "bare.onnx"))
+    X = inputs(5, 17, "float32")
+    np.testing.assert_array_equal(run(tmp_path / "bare.onnx", X)["probabilities"],
+                                  run(path, X)["probabilities"])
+    left = onnx_predict.optimized_ops(path)
+    assert left["If"] == 3  # onnxruntime's optimizer keeps the guards (as RESULTS.md says)
