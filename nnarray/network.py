@@ -315,8 +315,8 @@ class Network:
         """The network as an ONNX graph in ``path``: see :func:`nnarray.onnx.export`."""
         from . import onnx
 
-        host = {k: _backend.to_numpy(v) for k, v in self._params.items()}  # from any device
-        return onnx.export(host, path, self.hidden, self.output, examples_as_rows=examples_as_rows)
+        return onnx.export(self._params, path, self.hidden, self.output,
+                           examples_as_rows=examples_as_rows)
 
     def _meta(self) -> dict[str, Any]:
         return {"class": type(self).__name__, "layer_dims": self.layer_dims,

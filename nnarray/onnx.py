@@ -40,7 +40,7 @@ from typing import Any
 
 import numpy as np
 
-from . import activations, io, losses, metrics, propagation
+from . import activations, backend, io, losses, metrics, propagation
 from ._version import __version__
 
 INPUT = "X"
@@ -94,12 +94,14 @@ def _check(parameters: Mapping[str, Any], hidden: str, output: str, examples_as_
 
 def build(parameters: Mapping[str, Any], hidden: str = "relu", output: str = "sigmoid", *,
           examples_as_rows: bool = False, metadata: Mapping[str, str] | None = None) -> Any:
-    """The ``onnx.ModelProto`` of the network with host (NumPy) ``parameters``
-    ``{"W1", "b1", ..., "WL", "bL"}``: ``model_forward`` run on ndonnx arrays
-    (see the module's description for the graph's interface)."""
+    """The ``onnx.ModelProto`` of the network with ``parameters``
+    ``{"W1", "b1", ..., "WL", "bL"}`` (arrays of any library and device,
+    copied to the host): ``model_forward`` run on ndonnx arrays (see the
+    module's description for the graph's interface)."""
+    parameters = {k: backend.to_numpy(a) for k, a in parameters.items()}  # from any device
     dims, dtype = _check(parameters, hidden, output, examples_as_rows, metadata)
     ndx, onnx = _libraries()
-    consts = {k: ndx.asarray(np.asarray(a)) for k, a in parameters.items()}
+    consts = {k: ndx.asarray(a) for k, a in parameters.items()}
     shape = ("m", dims[0]) if examples_as_rows else (dims[0], "m")
     X = ndx.argument(shape=shape, dtype=getattr(ndx, dtype))
     # the lecture's layout inside: examples are columns
@@ -134,6 +136,7 @@ def export(parameters: Mapping[str, Any], path: str | os.PathLike[str], hidden: 
     writable: ``OSError`` naming it), and the file is written whole to a
     temporary file beside it, then renamed over it: a failed export leaves
     no partial file, and any file at ``path`` as it was."""
+    parameters = {k: backend.to_numpy(a) for k, a in parameters.items()}
     _check(parameters, hidden, output, examples_as_rows, metadata)
     io.check_writable(path, "path")
     model = build(parameters, hidden, output, examples_as_rows=examples_as_rows,

@@ -125,8 +125,8 @@ class _NNBase(BaseEstimator):
         meta = {"estimator": type(self).__name__}
         if hasattr(self, "classes_"):
             meta["classes"] = json.dumps(self.classes_.tolist(), default=str)
-        host = {k: backend.to_numpy(v) for k, v in self.predictor_.parameters.items()}
-        return onnx.export(host, path, self.predictor_.hidden, self.predictor_.output,
+        net = self.predictor_
+        return onnx.export(net.parameters, path, net.hidden, net.output,
                            examples_as_rows=examples_as_rows, metadata=meta)
 
 

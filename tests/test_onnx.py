@@ -367,11 +367,28 @@ def test_an_existing_file_keeps_its_mode(tmp_path):
     assert path.stat().st_mode & 0o777 == 0o640
 
 
-def test_without_ndonnx_export_says_what_to_install(tmp_path, monkeypatch):
+def test_without_ndonnx_export_says_what_to_install(tmp_path, monkeypatch, capsys):
+    net = example_net("relu", "sigmoid", "float32")
+    net.save(tmp_path / "model.npz")
     monkeypatch.setitem(sys.modules, "ndonnx", None)
     with pytest.raises(ImportError, match=r"nnarray\[onnx\]"):
-        example_net("relu", "sigmoid", "float32").to_onnx(tmp_path / "net.onnx")
-    assert list(tmp_path.iterdir()) == []
+        net.to_onnx(tmp_path / "net.onnx")
+    assert cli.main(["export", str(tmp_path / "model.npz"), str(tmp_path / "net.onnx")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("nnarray: error: ONNX export needs ndonnx") and "nnarray[onnx]" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.npz"]
+
+
+def test_export_takes_parameters_from_any_library(tmp_path, case):
+    from nnarray import onnx as export
+
+    net = nn.Network([3, 4, 2], hidden="sigmoid", output="linear", seed=4, dtype=case.dtype,
+                     backend=case.backend, device=case.device)
+    path = export.export(net.parameters, tmp_path / "net.onnx", "sigmoid", "linear")
+    X = inputs(3, 5, case.dtype)
+    assert_probabilities(run(path, X)["probabilities"],
+                         backend.to_numpy(net.predict_proba(case.asarray(X))), case.dtype,
+                         "linear")
 
 
 # ---------------------------------------------------------------------- #
