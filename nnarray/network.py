@@ -312,7 +312,8 @@ class Network:
             io.save_arrays(path, arrays, self._meta())
 
     def to_onnx(self, path: str | os.PathLike[str], *, examples_as_rows: bool = False) -> Path:
-        """The network as an ONNX graph in ``path``: see :func:`nnarray.onnx.export`."""
+        """The network as an ONNX graph in ``path``, input ``X`` ``(n_x, m)`` (``(m, n_x)``
+        with ``examples_as_rows``): see :mod:`nnarray.onnx` (the ``onnx`` extra)."""
         from . import onnx
 
         return onnx.export(self._params, path, self.hidden, self.output,
