@@ -135,9 +135,12 @@ def test_the_graph_interface(tmp_path, dtype, rows):
     assert meta["layout"] == ("rows" if rows else "columns")
     assert meta["nnarray_version"] == nn.__version__
     assert model.producer_name == "nnarray"
-    products = [n for n in model.graph.node if n.op_type == "If" and any(
-        m.op_type == "MatMul" for a in n.attribute for m in a.g.node)]
-    assert len(products) == 3  # W[l] A[l-1], one per layer (guarded by ndonnx for m = 0)
+
+    def products(graph):  # MatMul nodes, those in subgraphs (ndonnx's If guards) included
+        return sum((n.op_type == "MatMul") + sum(products(a.g) for a in n.attribute)
+                   for n in graph.node)
+
+    assert products(model.graph) == 3  # W[l] A[l-1], one per layer: the lecture's forward
 
 
 def test_a_logistic_regression_exports(tmp_path):
