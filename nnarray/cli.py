@@ -438,6 +438,14 @@ def _parser() -> argparse.ArgumentParser:
                     help="default: the device's")
 
     sub.add_parser("info", help="versions, installed backends and devices")
+
+    x = sub.add_parser("export", help="write a saved model as an ONNX graph (needs the "
+                       "onnx extra: pip install 'nnarray[onnx]')")
+    x.add_argument("model", help="the model (.npz) saved by nnarray")
+    x.add_argument("out", help="the ONNX file to write (.onnx)")
+    x.add_argument("--examples-as-rows", action="store_true",
+                   help="input X as (m, n_x), the layout most ONNX consumers expect "
+                        "(default: (n_x, m), examples are columns)")
     return parser
 
 
@@ -791,6 +799,20 @@ def cmd_predict(args: argparse.Namespace) -> None:
             print(f"{name}: {line}")
 
 
+def cmd_export(args: argparse.Namespace) -> None:
+    """``nnarray export``: a saved model as an ONNX file (see :mod:`nnarray.onnx`)."""
+    _check_writable("OUT", args.out)
+    if os.path.exists(args.model) and os.path.exists(args.out) and os.path.samefile(
+            args.model, args.out):
+        raise ValueError(f"OUT {args.out} is the model's own file: writing there would "
+                         "overwrite the model; choose another path")
+    net = _read("model", args.model, lambda: load(args.model, device="cpu"))
+    path = net.to_onnx(args.out, examples_as_rows=args.examples_as_rows)
+    shape = "(m, n_x)" if args.examples_as_rows else "(n_x, m)"
+    print(f"saved {path}: {net.layer_dims}, hidden={net.hidden}, output={net.output}, "
+          f"{net.dtype}, input X {shape}")
+
+
 def _version(dist: str) -> str | None:
     try:
         return metadata.version(dist)
@@ -839,7 +861,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = _parser().parse_args(argv)
         command = {"train": cmd_train, "evaluate": cmd_evaluate, "predict": cmd_predict,
-                   "info": cmd_info}[args.command]
+                   "export": cmd_export, "info": cmd_info}[args.command]
         command(args)
     except KeyboardInterrupt:
         print("nnarray: interrupted", file=sys.stderr)

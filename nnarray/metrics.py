@@ -11,6 +11,19 @@ from . import backend
 from .backend import Array, Stream
 
 
+def labels(AL: Array, output: str, threshold: float = 0.5, *, dtype: Any = None,
+           xp: Any = None) -> Array:
+    """What ``predict`` gives for the outputs ``AL`` ``(n[L], m)``: sigmoid: 1
+    where a > threshold, else 0, in ``dtype`` (default AL's); softmax: the index
+    of the most probable row of each column, ``(1, m)``; linear: AL itself."""
+    if output == "linear":
+        return AL
+    xp = xp or backend.namespace(AL)
+    if output == "softmax":
+        return xp.argmax(AL, axis=0, keepdims=True)
+    return xp.astype(AL > threshold, AL.dtype if dtype is None else dtype)
+
+
 def score(AL: Array, Y: Array, output: str, examples: Any = None) -> float:
     """Accuracy of the outputs ``AL`` against the labels ``Y`` (sigmoid:
     ``AL > 0.5``; softmax: the argmax of each column), or R² for a linear

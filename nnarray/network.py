@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import warnings
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 from . import activations, engines, fitting, io, losses, metrics, optimizers, propagation, train
@@ -257,13 +258,8 @@ class Network:
         return self._labels(self._proba(X), threshold)
 
     def _labels(self, AL: Array, threshold: float) -> Array:
-        if self.output == "linear":
-            return AL
-        xp = self._target.xp
         with self._target.context():
-            if self.output == "softmax":
-                return xp.argmax(AL, axis=0, keepdims=True)
-            return xp.astype(AL > threshold, AL.dtype)
+            return metrics.labels(AL, self.output, threshold, xp=self._target.xp)
 
     def score(self, X: Any, Y: Any, *, batch_size: int | None = None,
               examples_as_rows: bool = False) -> float:
@@ -326,6 +322,14 @@ class Network:
         arrays = {k: _backend.to_numpy(v) for k, v in self._params.items()}
         if _backend.sharding.is_main_process():
             io.save_arrays(path, arrays, self._meta())
+
+    def to_onnx(self, path: str | os.PathLike[str], *, examples_as_rows: bool = False) -> Path:
+        """The network as an ONNX graph in ``path``, input ``X`` ``(n_x, m)`` (``(m, n_x)``
+        with ``examples_as_rows``): see :mod:`nnarray.onnx` (the ``onnx`` extra)."""
+        from . import onnx
+
+        return onnx.export(self._params, path, self.hidden, self.output,
+                           examples_as_rows=examples_as_rows)
 
     def _meta(self) -> dict[str, Any]:
         return {**self.metadata, "class": type(self).__name__, "layer_dims": self.layer_dims,

@@ -8,7 +8,10 @@ Needs scikit-learn (``pip install 'nnarray[sklearn]'``).
 
 from __future__ import annotations
 
+import json
+import os
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -24,7 +27,7 @@ except ImportError as exc:  # pragma: no cover - exercised only without scikit-l
         "pip install 'nnarray[sklearn]'"
     ) from exc
 
-from . import backend
+from . import backend, onnx
 from .network import Network
 
 
@@ -107,6 +110,24 @@ class _NNBase(BaseEstimator):
         check_is_fitted(self, "predictor_")
         X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
         return backend.to_numpy(self.predictor_.predict_proba(X.T)).T
+
+    def to_onnx(self, path: str | os.PathLike[str], *, examples_as_rows: bool = True) -> Path:
+        """Write the fitted network as an ONNX graph to ``path``; returns the path.
+
+        Rows by default, scikit-learn's layout: input ``X`` ``(m, n_features)``
+        in float64 (the dtype :meth:`predict` computes in), output
+        ``probabilities`` ``(m, n_out)`` (``predict_proba``'s, or the
+        regressor's predictions) and, for :class:`NNClassifier`, ``labels``
+        ``(m,)``: int64 indices into ``classes_``, which the model's
+        ``metadata_props`` hold as JSON under ``classes``. See
+        :meth:`nnarray.Network.to_onnx`."""
+        check_is_fitted(self, "predictor_")
+        meta = {"estimator": type(self).__name__}
+        if hasattr(self, "classes_"):
+            meta["classes"] = json.dumps(self.classes_.tolist(), default=str)
+        net = self.predictor_
+        return onnx.export(net.parameters, path, net.hidden, net.output,
+                           examples_as_rows=examples_as_rows, metadata=meta)
 
 
 class NNClassifier(ClassifierMixin, _NNBase):

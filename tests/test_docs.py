@@ -61,13 +61,24 @@ EXPECTED: dict[str, list] = {
         _early_stopping,
         lambda line: float(line) >= 0.9,  # digits with scikit-learn
     ],
+    "deploy": [
+        "['X'] ['probabilities', 'labels']",
+        "(400, 1) (400,) int64",
+        "rows",
+        "True True",  # predict_proba within 1e-6 (float32), the same labels as predict
+    ],
 }
+
+# What a page's snippets need beyond the test extra: the text that says so,
+# and the module skipped without.
+OPTIONAL = {"from sklearn": "sklearn", "from matplotlib": "matplotlib",
+            ".to_onnx(": "ndonnx", "import onnxruntime": "onnxruntime"}
 
 
 @pytest.mark.parametrize("page", PAGES, ids=[p.stem for p in PAGES])
 def test_page_snippets_run_and_print_what_they_should(page, tmp_path, monkeypatch, capsys):
-    for optional in ("sklearn", "matplotlib"):
-        if f"from {optional}" in page.read_text():
+    for needle, optional in OPTIONAL.items():
+        if needle in page.read_text():
             pytest.importorskip(optional)
     monkeypatch.chdir(tmp_path)
     namespace: dict = {}

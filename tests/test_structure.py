@@ -114,7 +114,7 @@ def test_import_needs_only_numpy_and_array_api_compat():
         "import sys, nnarray\n"
         "net = nnarray.Network([2, 3, 1])\n"
         "print(sorted(m for m in ('torch','jax','dask','cupy','array_api_strict',"
-        "'matplotlib','sklearn') if m in sys.modules))"
+        "'matplotlib','sklearn','ndonnx','onnx','onnxruntime') if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
