@@ -40,6 +40,7 @@ from typing import Any, NoReturn, TypeVar
 from . import __version__, backend, datasets, distributed, io
 from .engines import gemm
 from .network import Network, load
+from .progress import exit_quietly, plain_execution, plural, summary_rows
 from .train import DivergenceError
 
 Split = tuple[Any, Any]
@@ -130,8 +131,11 @@ def enable_jax_x64(target: backend.Target, dtype: str) -> None:
         importlib.import_module("jax").config.update("jax_enable_x64", True)
 
 
-def load_dataset(name: str, n_bits: int = 4) -> tuple[Split, Split | None]:
-    """``(train, test)`` for a built-in name or a ``.npz``/``.csv`` path (no test split)."""
+def load_dataset(name: str, n_bits: int = 4,
+                 examples_as_rows: bool = False) -> tuple[Split, Split | None]:
+    """``(train, test)`` for a built-in name or a ``.npz``/``.csv`` path (no test
+    split), in the lecture's layout (a ``.npz`` stored ``(m, n_x)`` with
+    ``examples_as_rows``)."""
     if name == "cat":
         return datasets.load_cat_vs_noncat()
     if name == "planar":
@@ -142,7 +146,7 @@ def load_dataset(name: str, n_bits: int = 4) -> tuple[Split, Split | None]:
     if path.suffix == ".npz":
         if path.is_file() and not zipfile.is_zipfile(path):  # NumPy would call it a pickle
             raise ValueError(f"--dataset {name!r} is not a .npz archive (not a zip file)")
-        return datasets.load_npz(path), None
+        return datasets.load_npz(path, examples_as_rows=examples_as_rows), None
     if path.suffix == ".csv":
         return datasets.load_csv(path), None
     raise ValueError(
@@ -277,7 +281,7 @@ def _parser() -> argparse.ArgumentParser:
                    help="mini-batches of N examples (needs --epochs)")
     t.add_argument("--epochs", type=_integer(0), metavar="N", help="passes over the data")
     t.add_argument("--layers", type=_layers, help="n_x,n1,...,nL (default: the dataset's)")
-    t.add_argument("--hidden", help="relu | leaky_relu | tanh | sigmoid")
+    t.add_argument("--hidden", type=str.lower, help="relu | leaky_relu | tanh | sigmoid")
     t.add_argument("--init", help="zeros | random | xavier | he")
     t.add_argument("--iterations", type=_integer(0), metavar="N",
                    help="gradient descent steps (default: the dataset's)")
@@ -296,7 +300,10 @@ def _parser() -> argparse.ArgumentParser:
                    help="iterations between checkpoints (a multiple of --record-every)")
     t.add_argument("--resume", metavar="PATH", help="continue the run of this checkpoint")
     t.add_argument("--plot", metavar="PNG", help="save the cost curve (needs matplotlib)")
-    t.add_argument("--quiet", action="store_true", help="no progress bar or cost table")
+    shown = t.add_mutually_exclusive_group()
+    shown.add_argument("--quiet", action="store_true", help="no progress and no cost table")
+    shown.add_argument("--verbose", action="store_true",
+                       help="every recorded cost (default: about ten of them)")
     d = t.add_argument_group("several processes (JAX)", "one process per host or GPU, each "
                              "with the same command and its own --process-id; without "
                              "--coordinator JAX reads the cluster's environment (SLURM, ...)")
@@ -335,8 +342,9 @@ def _evaluate(net: Network, train: Split, test: Split | None,
 
 def _data_options(args: argparse.Namespace) -> None:
     """Refuse option combinations ``--data`` and mini-batches do not allow."""
-    if args.examples_as_rows and args.data is None:
-        raise ValueError("--examples-as-rows applies to --data")
+    if args.examples_as_rows and args.data is None and Path(args.dataset).suffix != ".npz":
+        raise ValueError(f"--examples-as-rows applies to --data and --dataset FILE.npz, "
+                         f"got --dataset {args.dataset}")
     if getattr(args, "command", "train") != "train":
         return
     if args.data is not None and args.batch_size is None:
@@ -363,6 +371,11 @@ def build_network(args: argparse.Namespace, n_x: int) -> Network:
                    dtype=dtype)
 
 
+def _say(*values: Any) -> None:
+    """``print``, flushed: a line shows when it is said, also through a pipe."""
+    print(*values, flush=True)
+
+
 def _join(args: argparse.Namespace) -> Any:
     """With ``--distributed``: join the run and train on every process's devices
     with JAX. Returns the ``print`` of this process: process 0's, a no-op elsewhere."""
@@ -371,7 +384,7 @@ def _join(args: argparse.Namespace) -> Any:
         if any(v is not None for v in given):
             raise ValueError("--coordinator, --num-processes, --process-id and --timeout need "
                              "--distributed")
-        return print
+        return _say
     if args.data is not None:
         raise ValueError("--distributed trains on data in memory; --data is streamed to "
                          "one device")
@@ -392,7 +405,7 @@ def _join(args: argparse.Namespace) -> Any:
     except RuntimeError as exc:
         raise ConnectionError(f"--distributed: JAX could not join the run: {exc}") from exc
     args.backend, args.device = "jax", "all"
-    return print if distributed.is_main_process() else (lambda *a, **k: None)
+    return _say if distributed.is_main_process() else (lambda *a, **k: None)
 
 
 def cmd_train(args: argparse.Namespace) -> None:
@@ -407,14 +420,14 @@ def cmd_train(args: argparse.Namespace) -> None:
                 _check_not_input(option, path, args.data or args.dataset)
         if args.plot is not None:  # its format too; no suffix: matplotlib's default added
             args.plot = importlib.import_module("nnarray.plot").check_path(args.plot)
-    rows = args.examples_as_rows
+    rows = args.examples_as_rows and args.data is not None  # a .npz --dataset: read as columns
     if args.data is not None:
         train, test = _read("--data", args.data, lambda: open_data(args.data, rows)), None
         args.dataset = str(args.data)  # user data: its layers and dtype
     recipe = RECIPES.get(args.dataset, RECIPES["cat"])
     if args.data is None:
         train, test = _read("--dataset", args.dataset, lambda: load_dataset(
-            args.dataset, recipe.extra.get("n_bits", 4)))
+            args.dataset, recipe.extra.get("n_bits", 4), args.examples_as_rows))
     net = build_network(args, train[0].shape[1 if rows else 0])
     say(f"{net} on {args.dataset}: X {train[0].shape}, Y {train[1].shape}")
     if args.distributed:  # this process's columns only
@@ -432,11 +445,14 @@ def cmd_train(args: argparse.Namespace) -> None:
                    examples_as_rows=rows)
     seconds = time.perf_counter() - start
     if not args.quiet:
-        say(table(["iteration", "cost"], list(zip(hist.iterations, hist.costs, strict=True))))
+        costs = (list(zip(hist.iterations, hist.costs, strict=True)) if args.verbose
+                 else summary_rows(hist.iterations, hist.costs))
+        say(table(["iteration", "cost"], costs))
     say(table(["set", "cost", "accuracy"], _evaluate(net, train, test, rows)))
-    done = (f"{iterations} iterations" if args.batch_size is None else
-            f"{args.epochs} epochs of batches of {args.batch_size}")
-    say(f"{done} in {seconds:.2f} s on {net.execution(args.record_every)}, {net.dtype}")
+    done = (plural(iterations, "iteration") if args.batch_size is None else
+            f"{plural(args.epochs, 'epoch')} of batches of {args.batch_size}")
+    say(f"{done} in {seconds:.2f} s on {plain_execution(net.execution(args.record_every))}, "
+        f"{net.dtype}")
     if args.save is not None:
         net.save(args.save)  # of several processes, the first writes
         say(f"saved {args.save}")
@@ -455,14 +471,14 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     enable_jax_x64(target, net.dtype)
     net.to(args.device, args.backend)
     _data_options(args)
+    rows = args.examples_as_rows and args.data is not None  # a .npz --dataset: read as columns
     if args.data is not None:
-        train, test = _read("--data", args.data,
-                            lambda: open_data(args.data, args.examples_as_rows)), None
+        train, test = _read("--data", args.data, lambda: open_data(args.data, rows)), None
     else:
-        train, test = _read("--dataset", args.dataset, lambda: load_dataset(args.dataset))
+        train, test = _read("--dataset", args.dataset, lambda: load_dataset(
+            args.dataset, examples_as_rows=args.examples_as_rows))
     print(net)
-    print(table(["set", "cost", "accuracy"], _evaluate(net, train, test,
-                                                       args.examples_as_rows)))
+    print(table(["set", "cost", "accuracy"], _evaluate(net, train, test, rows)))
 
 
 def _version(dist: str) -> str | None:
@@ -501,13 +517,19 @@ def cmd_info(args: argparse.Namespace) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``nnarray`` and ``python -m nnarray``; returns the exit status."""
-    args = _parser().parse_args(argv)
+    try:
+        args = _parser().parse_args(argv)
+    except BrokenPipeError:  # --help | head
+        return exit_quietly()
     command = {"train": cmd_train, "evaluate": cmd_evaluate, "info": cmd_info}[args.command]
     try:
         command(args)
+        sys.stdout.flush()  # what is left in the buffer: a closed pipe shows here
     except KeyboardInterrupt:
         print("nnarray: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # the reader went away (| head): stop quietly
+        return exit_quietly()
     except (ValueError, TypeError, OSError, ImportError, zipfile.BadZipFile, DivergenceError,
             backend.BackendUnavailableError) as exc:
         print(f"nnarray: error: {_one_line(str(exc))}", file=sys.stderr)

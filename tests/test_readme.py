@@ -110,7 +110,7 @@ def _ci_check() -> str:
 def test_ci_check_of_the_course_figures_can_fail(tmp_path, rows, message):
     log = tmp_path / "cat.log"
     log.write_text("iteration | cost\n" + cli.table(["set", "cost", "accuracy"], rows) + "\n"
-                   "2500 iterations in 20.00 s on cpu (numpy, step by step), float64\n")
+                   "2500 iterations in 20.00 s on the CPU with NumPy, float64\n")
     proc = subprocess.run([sys.executable, "-", str(log)], input=_ci_check(),
                           capture_output=True, text=True)
     if message is None:
