@@ -200,6 +200,14 @@ def test_examples_as_rows_with_a_dataset_file(monkeypatch, capsys, tmp_path):
                      "--examples-as-rows", *common)
     assert [r for r in rows if r.startswith("train |")] == \
         [c for c in cols if c.startswith("train |")] != []
+    model = str(tmp_path / "m.npz")
+    assert cli.main(["train", "--dataset", str(tmp_path / "rows.npz"), "--examples-as-rows",
+                     *common, "--save", model]) == 0
+    capsys.readouterr()
+    assert cli.main(["evaluate", model, "--dataset", str(tmp_path / "rows.npz"),
+                     "--examples-as-rows", "--device", "cpu"]) == 0
+    assert [r for r in capsys.readouterr().out.splitlines() if r.startswith("train |")] == \
+        [c for c in cols if c.startswith("train |")]
     assert cli.main(["train", "--dataset", "planar", "--examples-as-rows"]) == 2
     assert "--examples-as-rows applies to --data and --dataset FILE.npz, got --dataset " \
            "planar" in capsys.readouterr().err
