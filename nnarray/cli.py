@@ -276,7 +276,8 @@ def _parser() -> argparse.ArgumentParser:
                       "--batch-size): PATH.npz with X and Y stored uncompressed, a zarr group "
                       "with X and Y, or PATH.npy with the labels as its last row")
     t.add_argument("--examples-as-rows", action="store_true",
-                   help="--data holds X as (m, n_x) (one contiguous read per batch)")
+                   help="--data or --dataset FILE.npz holds X as (m, n_x), one example a "
+                        "row (--data: one contiguous read per batch)")
     t.add_argument("--batch-size", type=_integer(1), metavar="N",
                    help="mini-batches of N examples (needs --epochs)")
     t.add_argument("--epochs", type=_integer(0), metavar="N", help="passes over the data")
@@ -323,7 +324,7 @@ def _parser() -> argparse.ArgumentParser:
     data.add_argument("--dataset", default="cat")
     data.add_argument("--data", metavar="PATH", help="streamed data, as for train")
     e.add_argument("--examples-as-rows", action="store_true",
-                   help="--data holds X as (m, n_x)")
+                   help="--data or --dataset FILE.npz holds X as (m, n_x)")
     e.add_argument("--device", default="cpu")
     e.add_argument("--backend", default=None, choices=backend.BACKENDS)
 
