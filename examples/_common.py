@@ -9,8 +9,9 @@ from typing import Any
 
 import nnarray as nn
 from nnarray.cli import device_arguments, table
+from nnarray.progress import plain_execution, run_quietly
 
-__all__ = ["network", "parse", "save_plot", "say_where", "table"]
+__all__ = ["network", "parse", "run_quietly", "save_plot", "say_where", "table"]
 
 
 def parse(doc: str, argv: list[str] | None, dtype: str = "float64",
@@ -39,10 +40,10 @@ _said: set[str] = set()
 
 def say_where(net: nn.Network) -> None:
     """Print how the network trains here (once per example and path)."""
-    where = net.execution()
+    where = plain_execution(net.execution())
     if where not in _said:
         _said.add(where)
-        print(f"training on {where}")
+        print(f"training on {where}", flush=True)
 
 
 def save_plot(args: argparse.Namespace, name: str, draw: Any, *draw_args: Any,

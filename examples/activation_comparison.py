@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import nnarray as nn
 
-from _common import network, parse, save_plot, table
+from _common import network, parse, run_quietly, save_plot, table
 
 HIDDEN = ("sigmoid", "tanh", "relu", "leaky_relu")
 
@@ -22,7 +22,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     for hidden in HIDDEN:
         net = network(args, [2, 8, 8, 1], hidden=hidden, init="xavier", seed=1)
         histories[hidden] = net.fit(X, Y, iterations=args.iterations, learning_rate=0.3,
-                                    progress=False, record_every=500)
+                                    record_every=500)
         results[hidden] = net.score(X, Y)
         rows.append([hidden, histories[hidden].costs[-1], results[hidden]])
     print(table(["hidden activation", "final cost", "accuracy"], rows))
@@ -32,4 +32,4 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
 
 
 if __name__ == "__main__":
-    main()
+    run_quietly(main)

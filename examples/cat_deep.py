@@ -13,7 +13,7 @@ import time
 
 import nnarray as nn
 
-from _common import network, parse, save_plot, table
+from _common import network, parse, run_quietly, save_plot, table
 
 MODELS = {"2-layer": ([12288, 7, 1], "random"), "4-layer": ([12288, 20, 7, 5, 1], "xavier")}
 
@@ -26,7 +26,7 @@ def main(argv: list[str] | None = None) -> dict[str, tuple[float, float]]:
         net = network(args, dims, hidden="relu", init=method, seed=1, generator="legacy")
         start = time.perf_counter()
         histories[name] = net.fit(X_train, Y_train, iterations=args.iterations,
-                                  learning_rate=0.0075, progress=False)
+                                  learning_rate=0.0075)
         seconds = time.perf_counter() - start
         results[name] = (net.score(X_train, Y_train), net.score(X_test, Y_test))
         rows.append([name, histories[name].costs[-1], *results[name], round(seconds, 2)])
@@ -42,4 +42,4 @@ def main(argv: list[str] | None = None) -> dict[str, tuple[float, float]]:
 
 
 if __name__ == "__main__":
-    main()
+    run_quietly(main)

@@ -13,7 +13,7 @@ import warnings
 
 import nnarray as nn
 
-from _common import network, parse, save_plot, table
+from _common import network, parse, run_quietly, save_plot, table
 
 HIDDEN = (32,)
 
@@ -38,7 +38,7 @@ def main(argv: list[str] | None = None) -> dict[str, tuple[float, float]]:
     net = network(args, [10, *HIDDEN, 1], hidden="relu", output="linear", init="he", seed=0)
     start = time.perf_counter()
     hist = net.fit(X_tr.T, t_tr[None], learning_rate=1e-3, optimizer="adam", batch_size=32,
-                   epochs=epochs, progress=False)
+                   epochs=epochs)
     seconds = time.perf_counter() - start
     results["nnarray"] = (net.score(X_te.T, t_te[None]), seconds)
 
@@ -61,4 +61,4 @@ def main(argv: list[str] | None = None) -> dict[str, tuple[float, float]]:
 
 
 if __name__ == "__main__":
-    main()
+    run_quietly(main)

@@ -13,7 +13,7 @@ import warnings
 
 import nnarray as nn
 
-from _common import network, parse, save_plot, table
+from _common import network, parse, run_quietly, save_plot, table
 
 HIDDEN = (64,)
 
@@ -34,7 +34,7 @@ def main(argv: list[str] | None = None) -> dict[str, tuple[float, float]]:
     net = network(args, [64, *HIDDEN, 10], hidden="relu", output="softmax", init="he", seed=0)
     start = time.perf_counter()
     hist = net.fit(X_tr.T, y_tr[None], learning_rate=1e-3, optimizer="adam", batch_size=64,
-                   epochs=epochs, progress=False)
+                   epochs=epochs)
     seconds = time.perf_counter() - start
     results["nnarray"] = (net.score(X_te.T, y_te[None]), seconds)
 
@@ -58,4 +58,4 @@ def main(argv: list[str] | None = None) -> dict[str, tuple[float, float]]:
 
 
 if __name__ == "__main__":
-    main()
+    run_quietly(main)

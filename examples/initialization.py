@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import nnarray as nn
 
-from _common import network, parse, save_plot, table
+from _common import network, parse, run_quietly, save_plot, table
 
 METHODS = ("zeros", "random", "he")
 
@@ -22,7 +22,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     for method in METHODS:
         net = network(args, [2, 10, 5, 1], hidden="relu", init=method, seed=3)
         histories[method] = net.fit(X, Y, iterations=args.iterations, learning_rate=0.05,
-                                    progress=False, record_every=1000)
+                                    record_every=1000)
         W1 = nn.backend.to_numpy(net.parameters["W1"])
         same_rows = bool((W1 == W1[0]).all())  # every hidden unit identical: symmetry
         results[method] = net.score(X, Y)
@@ -35,4 +35,4 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
 
 
 if __name__ == "__main__":
-    main()
+    run_quietly(main)

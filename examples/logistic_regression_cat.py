@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import nnarray as nn
 
-from _common import parse, save_plot, say_where, table
+from _common import parse, run_quietly, save_plot, say_where, table
 
 
 def main(argv: list[str] | None = None) -> dict[str, float]:
@@ -19,8 +19,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     model = nn.LogisticRegression(X_train.shape[0], device=args.device, backend=args.backend,
                                   dtype=args.dtype)
     say_where(model)
-    hist = model.fit(X_train, Y_train, iterations=args.iterations, learning_rate=0.005,
-                     progress=False)
+    hist = model.fit(X_train, Y_train, iterations=args.iterations, learning_rate=0.005)
     print(table(["iteration", "cost"], list(zip(hist.iterations, hist.costs, strict=True))))
     result = {"train": model.score(X_train, Y_train), "test": model.score(X_test, Y_test)}
     print(table(["set", "accuracy"], list(result.items())))
@@ -30,4 +29,4 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
 
 
 if __name__ == "__main__":
-    main()
+    run_quietly(main)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import nnarray as nn
 
-from _common import network, parse, save_plot, table
+from _common import network, parse, run_quietly, save_plot, table
 
 SIZES = (1, 2, 3, 4, 5, 20, 50)
 
@@ -24,15 +24,14 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
 
     logistic = nn.LogisticRegression(2, device=args.device, backend=args.backend,
                                      dtype=args.dtype)
-    logistic.fit(X, Y, iterations=args.iterations, learning_rate=1.2, progress=False)
+    logistic.fit(X, Y, iterations=args.iterations, learning_rate=1.2)
     results["logistic regression"] = logistic.score(X, Y)
     save_plot(args, "planar_logistic.png", nn.plot.decision_boundary, logistic, X, Y,
               title="logistic regression")
 
     net = network(args, [2, 4, 1], hidden="tanh", init="random", seed=2,
                   generator="legacy")
-    hist = net.fit(X, Y, iterations=args.iterations, learning_rate=1.2, progress=False,
-                   record_every=1000)
+    hist = net.fit(X, Y, iterations=args.iterations, learning_rate=1.2, record_every=1000)
     results["4 tanh units"] = net.score(X, Y)
     print(table(["iteration", "cost"], list(zip(hist.iterations, hist.costs, strict=True))))
     print()
@@ -45,7 +44,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     for n_h in SIZES:
         dims = [2, n_h, 1]
         net = network(args, dims, hidden="tanh", init="random", seed=2, generator="legacy")
-        net.fit(X, Y, iterations=size_iterations, learning_rate=1.2, progress=False)
+        net.fit(X, Y, iterations=size_iterations, learning_rate=1.2)
         results[f"{n_h} hidden units"] = net.score(X, Y)
         rows.append([n_h, results[f"{n_h} hidden units"]])
         save_plot(args, f"planar_hidden_{n_h}.png", nn.plot.decision_boundary, net, X, Y,
@@ -56,4 +55,4 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
 
 
 if __name__ == "__main__":
-    main()
+    run_quietly(main)

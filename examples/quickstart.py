@@ -14,7 +14,7 @@ import time
 
 import nnarray as nn
 
-from _common import network, parse, save_plot, table
+from _common import network, parse, run_quietly, save_plot, table
 
 
 def main(argv: list[str] | None = None) -> float:
@@ -35,4 +35,4 @@ def main(argv: list[str] | None = None) -> float:
 
 
 if __name__ == "__main__":
-    main()
+    run_quietly(main)

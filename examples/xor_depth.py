@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import nnarray as nn
 
-from _common import network, parse, save_plot, table
+from _common import network, parse, run_quietly, save_plot, table
 
 NETS = {"deep (8, 8, 8, 8, 1)": [8, 8, 8, 8, 1], "shallow (8, 22, 1)": [8, 22, 1]}
 
@@ -26,7 +26,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         net = network(args, dims, hidden="tanh", init="xavier", seed=1)
         n_params = sum(d * p + d for d, p in zip(dims[1:], dims[:-1], strict=True))
         histories[name] = net.fit(X, Y, iterations=args.iterations, learning_rate=0.5,
-                                  progress=False, record_every=1000)
+                                  record_every=1000)
         results[name] = net.score(X, Y)
         rows.append([name, n_params, histories[name].costs[-1], results[name]])
     print(table(["network", "parameters", "final cost", "accuracy"], rows))
@@ -36,4 +36,4 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
 
 
 if __name__ == "__main__":
-    main()
+    run_quietly(main)

@@ -51,6 +51,7 @@ from typing import Any, NoReturn, TypeVar
 from . import __version__, backend, datasets, distributed, io, prepare
 from .engines import CudaContextError, gemm
 from .network import Network, load
+from .progress import exit_quietly, plain_execution, plural, summary_rows
 from .train import CostRoseWarning, DivergenceError
 
 Split = tuple[Any, Any]
@@ -152,8 +153,11 @@ def enable_jax_x64(target: backend.Target, dtype: str) -> None:
         importlib.import_module("jax").config.update("jax_enable_x64", True)
 
 
-def load_dataset(name: str, n_bits: int = 4) -> tuple[Split, Split | None]:
-    """``(train, test)`` for a built-in name or a ``.npz``/``.csv`` path (no test split)."""
+def load_dataset(name: str, n_bits: int = 4,
+                 examples_as_rows: bool = False) -> tuple[Split, Split | None]:
+    """``(train, test)`` for a built-in name or a ``.npz``/``.csv`` path (no test
+    split), in the lecture's layout (a ``.npz`` stored ``(m, n_x)`` with
+    ``examples_as_rows``)."""
     if name == "cat":
         return datasets.load_cat_vs_noncat()
     if name == "planar":
@@ -164,7 +168,7 @@ def load_dataset(name: str, n_bits: int = 4) -> tuple[Split, Split | None]:
     if path.suffix == ".npz":
         if path.is_file() and not zipfile.is_zipfile(path):  # NumPy would call it a pickle
             raise ValueError(f"--dataset {name!r} is not a .npz archive (not a zip file)")
-        return datasets.load_npz(path), None
+        return datasets.load_npz(path, examples_as_rows=examples_as_rows), None
     if path.suffix == ".csv":
         return datasets.load_csv(path), None
     raise ValueError(
@@ -356,15 +360,17 @@ def _parser() -> argparse.ArgumentParser:
                       "--batch-size): PATH.npz with X and Y stored uncompressed, a zarr group "
                       "with X and Y, or PATH.npy with the labels as its last row")
     t.add_argument("--examples-as-rows", action="store_true",
-                   help="--data holds X as (m, n_x) (one contiguous read per batch)")
+                   help="--data or --dataset FILE.npz holds X as (m, n_x), one example a "
+                        "row (--data: one contiguous read per batch)")
     t.add_argument("--batch-size", type=_integer(1), metavar="N",
                    help="mini-batches of N examples (needs --epochs)")
     t.add_argument("--epochs", type=_integer(0), metavar="N", help="passes over the data")
     t.add_argument("--layers", type=_layers,
                    help="n_x,n1,...,nL (default: the dataset's; your data: one hidden layer of "
                         "twice the larger of its columns and the head's units, 8 to 64)")
-    t.add_argument("--hidden", help="relu | leaky_relu | tanh | sigmoid (default: the "
-                                    "dataset's: tanh for planar and xor, else relu)")
+    t.add_argument("--hidden", type=str.lower,
+                   help="relu | leaky_relu | tanh | sigmoid (any case; default: the "
+                        "dataset's: tanh for planar and xor, else relu)")
     t.add_argument("--init", help="zeros | random | xavier | he (default: the dataset's: "
                                   "random for planar, he for your data, else xavier)")
     t.add_argument("--iterations", type=_integer(0), metavar="N",
@@ -398,8 +404,10 @@ def _parser() -> argparse.ArgumentParser:
                         "default: --record-every)")
     t.add_argument("--resume", metavar="PATH", help="continue the run of this checkpoint")
     t.add_argument("--plot", metavar="PNG", help="save the cost curve (needs matplotlib)")
-    t.add_argument("--quiet", action="store_true",
-                   help="no progress bar or cost table (default: both)")
+    shown = t.add_mutually_exclusive_group()
+    shown.add_argument("--quiet", action="store_true", help="no progress and no cost table")
+    shown.add_argument("--verbose", action="store_true",
+                       help="every recorded cost (default: about ten of them)")
     d = t.add_argument_group("several processes (JAX)", "one process per host or GPU, each "
                              "with the same command and its own --process-id; without "
                              "--coordinator JAX reads the cluster's environment (SLURM, ...)")
@@ -420,7 +428,7 @@ def _parser() -> argparse.ArgumentParser:
                                         "the dataset recorded in the model, with its split)")
     data.add_argument("--data", metavar="PATH", help="streamed data, as for train")
     e.add_argument("--examples-as-rows", action="store_true",
-                   help="--data holds X as (m, n_x)")
+                   help="--data or --dataset FILE.npz holds X as (m, n_x)")
     e.add_argument("--device", default="cpu", help="default: cpu")
     e.add_argument("--backend", default=None, choices=backend.BACKENDS,
                    help="default: the device's")
@@ -532,8 +540,9 @@ def _description(args: argparse.Namespace, net: Network,
 
 def _data_options(args: argparse.Namespace) -> None:
     """Refuse option combinations ``--data`` and mini-batches do not allow."""
-    if args.examples_as_rows and args.data is None:
-        raise ValueError("--examples-as-rows applies to --data")
+    if args.examples_as_rows and args.data is None and Path(args.dataset).suffix != ".npz":
+        raise ValueError(f"--examples-as-rows applies to --data and --dataset FILE.npz, "
+                         f"got --dataset {args.dataset}")
     if getattr(args, "command", "train") != "train":
         return
     if args.data is not None and args.batch_size is None:
@@ -571,6 +580,11 @@ def build_network(args: argparse.Namespace, n_x: int,
                    dtype=dtype)
 
 
+def _say(*values: Any) -> None:
+    """``print``, flushed: a line shows when it is said, also through a pipe."""
+    print(*values, flush=True)
+
+
 def _join(args: argparse.Namespace) -> Any:
     """With ``--distributed``: join the run and train on every process's devices
     with JAX. Returns the ``print`` of this process: process 0's, a no-op elsewhere."""
@@ -579,7 +593,7 @@ def _join(args: argparse.Namespace) -> Any:
         if any(v is not None for v in given):
             raise ValueError("--coordinator, --num-processes, --process-id and --timeout need "
                              "--distributed")
-        return print
+        return _say
     if args.data is not None:
         raise ValueError("--distributed trains on data in memory; --data is streamed to "
                          "one device")
@@ -620,7 +634,7 @@ def _join(args: argparse.Namespace) -> Any:
     finally:
         done.set()
     args.backend, args.device = "jax", "all"
-    return print if distributed.is_main_process() else (lambda *a, **k: None)
+    return _say if distributed.is_main_process() else (lambda *a, **k: None)
 
 
 JOIN_GRACE = 2
@@ -676,7 +690,7 @@ def cmd_train(args: argparse.Namespace) -> None:
         _check_apart(args.save, args.checkpoint)
         if args.plot is not None:  # its format too; no suffix: matplotlib's default added
             args.plot = importlib.import_module("nnarray.plot").check_path(args.plot)
-    rows = args.examples_as_rows
+    rows = args.examples_as_rows and args.data is not None  # a .npz --dataset: read as columns
     if args.data is not None:
         train, test = _read("--data", args.data, lambda: open_data(args.data, rows)), None
         _note_rows(args, train)
@@ -685,7 +699,7 @@ def cmd_train(args: argparse.Namespace) -> None:
     prepared = None
     if args.data is None:
         train, test = _read("--dataset", args.dataset, lambda: load_dataset(
-            args.dataset, recipe.extra.get("n_bits", 4)))
+            args.dataset, recipe.extra.get("n_bits", 4), args.examples_as_rows))
     if _user_table(args) or args.output or args.test_size is not None or args.no_scale:
         prepared = _prepare(args, *train)
         train, test = prepared.train, prepared.test
@@ -713,16 +727,19 @@ def cmd_train(args: argparse.Namespace) -> None:
                        examples_as_rows=rows)
     seconds = time.perf_counter() - start
     if not args.quiet:
-        say(table(["iteration", "cost"], list(zip(hist.iterations, hist.costs, strict=True))))
+        costs = (list(zip(hist.iterations, hist.costs, strict=True)) if args.verbose
+                 else summary_rows(hist.iterations, hist.costs))
+        say(table(["iteration", "cost"], costs))
     model = net
     if prepared is not None and raw is not None:  # the saved model reads raw features
         model = _folded(args, net, prepared)
         train, test = raw
     model.metadata = _description(args, model, prepared)
     say(_scores(model, _evaluate(model, train, test, rows)))
-    done = (f"{iterations} iterations" if args.batch_size is None else
-            f"{args.epochs} epochs of batches of {args.batch_size}")
-    say(f"{done} in {seconds:.2f} s on {net.execution(args.record_every)}, {net.dtype}")
+    done = (plural(iterations, "iteration") if args.batch_size is None else
+            f"{plural(args.epochs, 'epoch')} of batches of {args.batch_size}")
+    say(f"{done} in {seconds:.2f} s on {plain_execution(net.execution(args.record_every))}, "
+        f"{net.dtype}")
     if rose and (not args.distributed or distributed.is_main_process()):
         said = str(rose[-1].message).replace("learning_rate=", "--learning-rate ")
         print(f"nnarray: warning: {said}", file=sys.stderr)
@@ -744,6 +761,7 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     enable_jax_x64(target, net.dtype)
     net.to(args.device, args.backend)
     _data_options(args)
+    rows = args.examples_as_rows and args.data is not None  # a .npz --dataset: read as columns
     if args.data is not None:
         data = _read("--data", args.data, lambda: open_data(args.data, args.examples_as_rows))
         _note_rows(args, data)
@@ -863,9 +881,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         command = {"train": cmd_train, "evaluate": cmd_evaluate, "predict": cmd_predict,
                    "export": cmd_export, "info": cmd_info}[args.command]
         command(args)
+        sys.stdout.flush()  # what is left in the buffer: a closed pipe shows here
     except KeyboardInterrupt:
         print("nnarray: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # the reader went away (| head): stop quietly
+        return exit_quietly()
     except (ValueError, TypeError, OSError, ImportError, zipfile.BadZipFile, DivergenceError,
             backend.BackendUnavailableError, CudaContextError) as exc:
         hint = getattr(args, "rows_hint", None)

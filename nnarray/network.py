@@ -195,7 +195,9 @@ class Network:
         its examples and leaves the parameters as they were.
 
         Returns the :class:`History` (also kept as ``self.history``).
-        ``progress`` shows a bar (tqdm) when stderr is a terminal. On a NaN/inf
+        ``progress`` shows a bar (tqdm) when stderr is a terminal, and
+        elsewhere (a pipe, a log, a notebook) a line every few seconds of a
+        long run (:mod:`nnarray.progress`). On a NaN/inf
         cost raises :class:`~nnarray.DivergenceError` keeping the last finite
         parameters; a last recorded cost above the first, J[last] > J[0]
         (mini-batches: or above ten times the starting parameters' cost),

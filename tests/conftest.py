@@ -10,12 +10,17 @@ Narrow the matrix with ``pytest --backend cupy`` (repeatable) or
 On a GPU machine, ``NNARRAY_REQUIRE_GPU=1`` (``scripts/gpu-check.sh`` sets it
 there) turns every skip of a test marked ``gpu`` into a failure: a GPU test
 may not skip there for want of a piece (CuPy, nvmath-python, a CUDA torch).
+
+The summary of skipped tests is one line a reason (``SKIPPED [1246] tests:
+torch is not installed``), not one a test file and line; ``-v`` lists them
+as pytest does.
 """
 
 from __future__ import annotations
 
 import importlib.util
 import os
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -50,9 +55,8 @@ def _cuda_reason(backend_name: str) -> str | None:
 # (backend, device, why it is skipped or None)
 CASES: list[tuple[str, str, str | None]] = [
     ("numpy", "cpu", None),
-    ("array_api_strict", "cpu", None if _installed("array_api_strict") else "not installed"),
-    ("array_api_strict", "device1", None if _installed("array_api_strict") else "not installed"),
-    ("array_api_strict", "no_float64", None if _installed("array_api_strict") else "not installed"),
+    *(("array_api_strict", dev, None if _installed("array_api_strict") else
+        "array_api_strict is not installed") for dev in ("cpu", "device1", "no_float64")),
     ("torch", "cpu", None if _installed("torch") else "torch is not installed"),
     ("jax", "cpu", None if _installed("jax") else "jax is not installed"),
     ("dask", "cpu", None if _installed("dask") else "dask is not installed"),
@@ -146,3 +150,46 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         report.outcome = "failed"
         report.longrepr = (f"{REQUIRE_GPU}=1: a GPU test may not skip on this machine, but "
                            f"it skipped: {reason}")
+
+
+# ---------------------------------------------------------------------- #
+# Skipped tests: one summary line a missing library, with its count.
+# ---------------------------------------------------------------------- #
+_MISSING = (re.compile(r"could not import '([\w.]+)'"), re.compile(r"\b([\w.-]+) is not installed"))
+_CASE = re.compile(r"^[\w.]+ on [\w:]+: ")  # "torch on cuda:0: ", the matrix's prefix
+_fold_skips = False
+
+
+def skip_group(reason: str) -> str:
+    """The line a skip reason is counted under: ``"<library> is not installed"``
+    for a missing library however the test says it; else the reason without the
+    matrix's ``"<backend> on <device>: "``."""
+    reason = reason.removeprefix("Skipped: ")
+    for pattern in _MISSING:
+        found = pattern.search(reason)
+        if found:
+            return f"{found[1].partition('.')[0]} is not installed"
+    return _CASE.sub("", reason)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    global _fold_skips
+    _fold_skips = config.option.verbose <= 0
+
+
+def _fold(report: pytest.CollectReport | pytest.TestReport) -> None:
+    """A skip's place becomes the folder and its reason its group, so that
+    ``-rs`` counts one line a group (the totals are pytest's own)."""
+    if _fold_skips and report.skipped and isinstance(report.longrepr, tuple):
+        _, _, reason = report.longrepr
+        report.longrepr = (os.path.dirname(__file__), None, skip_group(reason))
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    _fold(report)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collectreport(report: pytest.CollectReport) -> None:
+    _fold(report)

@@ -97,7 +97,7 @@ def test_command_starts_at_the_courses_cost(tmp_path, dataset, cost_at_0):
               "--device", "cpu", cwd=tmp_path)
     rows = [line.split("|") for line in out.splitlines() if line.strip().startswith("0 |")]
     assert [r[1].strip() for r in rows] == [cost_at_0], out
-    assert out.rstrip().endswith("(numpy, step by step), float64")
+    assert out.rstrip().endswith(" s on the CPU with NumPy, float64")
 
 
 # ---------------------------------------------------------------------- #
@@ -115,10 +115,10 @@ def test_command_turns_on_jax_x64_for_float64_only(tmp_path):
     common = ["--dataset", "planar", "--backend", "jax", "--device", "cpu", "--iterations",
               "2", "--quiet"]
     out = run("-c", JAX_RUN, "train", *common, "--save", "m.npz", cwd=tmp_path)
-    assert "(jax, compiled chunks of 100), float64" in out, out
+    assert "with JAX, compiled 100 iterations at a time, float64" in out, out
     assert out.strip().endswith("x64 True rc 0"), out
     out = run("-c", JAX_RUN, "train", *common, "--dtype", "float32", cwd=tmp_path)
-    assert "(jax, compiled chunks of 100), float32" in out, out
+    assert "with JAX, compiled 100 iterations at a time, float32" in out, out
     assert out.strip().endswith("x64 False rc 0"), out
     # a float64 model evaluated on JAX in a fresh process
     out = run("-c", JAX_RUN, "evaluate", "m.npz", "--dataset", "planar", "--backend", "jax",

@@ -1,4 +1,5 @@
-"""The documentation's Python snippets run, page by page, in order."""
+"""The documentation's Python snippets run, each on its own (a fresh
+namespace, as a reader pastes one), and print what the page says."""
 
 from __future__ import annotations
 
@@ -81,10 +82,9 @@ def test_page_snippets_run_and_print_what_they_should(page, tmp_path, monkeypatc
         if needle in page.read_text():
             pytest.importorskip(optional)
     monkeypatch.chdir(tmp_path)
-    namespace: dict = {}
     blocks = re.findall(r"```python\n(.*?)```", page.read_text(), re.S)
-    for block in blocks:  # each block builds on the ones before, as a reader's session
-        exec(compile(block, str(page), "exec"), namespace)
+    for block in blocks:  # each on its own: a block leaning on another fails here
+        exec(compile(block, str(page), "exec"), {"__name__": "__main__"})
     assert blocks
     lines = capsys.readouterr().out.splitlines()
     expected = EXPECTED.get(page.relative_to(DOCS).with_suffix("").as_posix(), [])
@@ -111,6 +111,15 @@ def test_an_unexpected_line_fails(tmp_path, monkeypatch, capsys):
     page = tmp_path / "devices.md"
     page.write_text(text.replace("print(all(", "print(not all("))
     with pytest.raises(AssertionError, match="printed line 3: 'False', expected 'True'"):
+        test_page_snippets_run_and_print_what_they_should(page, tmp_path, monkeypatch, capsys)
+
+
+def test_a_block_leaning_on_an_earlier_one_fails(tmp_path, monkeypatch, capsys):
+    """The check above can fail: a block that uses a name an earlier block made."""
+    monkeypatch.setattr(sys.modules[__name__], "DOCS", tmp_path)
+    page = tmp_path / "index.md"
+    page.write_text("```python\nimport nnarray as nn\n```\n\n```python\nprint(nn)\n```\n")
+    with pytest.raises(NameError, match="'nn' is not defined"):
         test_page_snippets_run_and_print_what_they_should(page, tmp_path, monkeypatch, capsys)
 
 

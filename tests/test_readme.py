@@ -44,6 +44,10 @@ def _use(ns: dict, out: list[str], where: Path) -> None:
     assert ns["net"].score(*ns["nn"].datasets.planar_flower(m=400)) > 0.85
 
 
+def _sklearn(ns: dict, out: list[str], where: Path) -> None:
+    assert float(out[-1]) > 0.9  # digits, test accuracy
+
+
 def _course(ns: dict, out: list[str], where: Path) -> None:
     assert "0.771749" in out  # the course's cat network, its first cost
 
@@ -52,7 +56,7 @@ def _building_blocks(ns: dict, out: list[str], where: Path) -> None:
     assert float(out[-1]) < 1e-7  # gradcheck
 
 
-CHECKS = [_use, _course, _building_blocks]  # what each block, in order, must do
+CHECKS = [_use, _sklearn, _course, _building_blocks]  # what each block, in order, must do
 
 
 def test_every_readme_block_is_checked():
@@ -62,6 +66,8 @@ def test_every_readme_block_is_checked():
 @pytest.mark.parametrize(("block", "check"), list(zip(BLOCKS, CHECKS, strict=False)),
                          ids=[c.__name__.strip("_") for c in CHECKS[:len(BLOCKS)]])
 def test_each_readme_block_runs_alone(tmp_path, block, check):
+    if check is _sklearn:
+        pytest.importorskip("sklearn")
     ns, out = run_alone(block, tmp_path / "scratch")
     check(ns, out, tmp_path / "scratch")
 
@@ -110,7 +116,7 @@ def _ci_check() -> str:
 def test_ci_check_of_the_course_figures_can_fail(tmp_path, rows, message):
     log = tmp_path / "cat.log"
     log.write_text("iteration | cost\n" + cli.table(["set", "cost", "accuracy"], rows) + "\n"
-                   "2500 iterations in 20.00 s on cpu (numpy, step by step), float64\n")
+                   "2500 iterations in 20.00 s on the CPU with NumPy, float64\n")
     proc = subprocess.run([sys.executable, "-", str(log)], input=_ci_check(),
                           capture_output=True, text=True)
     if message is None:
@@ -118,3 +124,32 @@ def test_ci_check_of_the_course_figures_can_fail(tmp_path, rows, message):
         assert "course figures: train 0.986, test 0.80" in proc.stdout
     else:
         assert proc.returncode == 1 and message in proc.stderr, proc.stderr
+
+
+def test_readme_starts_from_a_clone_and_a_venv_with_one_install_story():
+    text = README.read_text()
+    first = re.findall(r"```bash\n(.*?)\n```", text, re.S)[0].splitlines()
+    assert first[0].startswith("git clone ") and "python -m venv .venv" in first[1]
+    assert "pip install -e ." in first[2]
+    installs = re.findall(r"pip install ([^`\n]*)", text)
+    assert installs and all(i.startswith("-e ") for i in installs), installs
+
+
+def test_the_notebooks_extra_installs_jupyter():
+    pyproject = (README.parent / "pyproject.toml").read_text()
+    extra = re.search(r"^notebooks = \[(.*)\]$", pyproject, re.M)
+    assert extra and "jupyterlab" in extra[1], "no notebooks extra with JupyterLab"
+    assert 'pip install -e ".[notebooks]"' in README.read_text()
+
+
+def test_the_readme_shows_a_picture_near_the_top():
+    text = README.read_text()
+    pictures = re.findall(r"!\[[^\]]+\]\(([^)]+\.png)\)", text)
+    assert pictures and text.index(pictures[0]) < text.index("## Quick start")
+    assert (README.parent / pictures[0]).is_file()
+
+
+def test_the_results_lead_with_the_figures_and_state_ranges():
+    section = README.read_text().split("## The lecture's results", 1)[1].split("\n## ", 1)[0]
+    assert section.index("| what (command) |") < section.index("OpenBLAS")
+    assert "ReLU 0.90–0.9025" in section and "3.5e-5–3.6e-5" in section

@@ -387,7 +387,8 @@ def test_the_command_line_trains_over_two_processes(tmp_path):
     # process 0 speaks for the run (gloo itself may print a line in each)
     assert "train |" not in out1 and "iterations in" not in out1 and "saved" not in out1
     assert "process 0 of 2: 200 of the training examples" in out0
-    assert "(jax, compiled chunks of 100, data parallel over 2 devices), float64" in out0
+    assert ("with JAX, compiled 100 iterations at a time, the examples split over 2 devices, "
+            "float64") in out0
 
     def row(text: str) -> tuple[float, float]:
         line = next(line for line in text.splitlines() if line.startswith("train |"))
