@@ -39,6 +39,7 @@ from typing import Any, NoReturn, TypeVar
 
 from . import __version__, backend, datasets, distributed, io
 from .engines import CudaContextError, gemm
+from .engines.chunks import sticky_error
 from .network import Network, load
 from .train import DivergenceError
 
@@ -523,6 +524,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except MemoryError as exc:  # NumPy's and CuPy's say what they could not allocate
         print(f"nnarray: error: out of memory: {_one_line(str(exc))}", file=sys.stderr)
+        return 2
+    except RuntimeError as exc:  # a sticky CUDA error outside a graph: one line too
+        name = sticky_error(exc)
+        if name is None:
+            raise
+        print(f"nnarray: error: {name}: the CUDA context is broken: {_one_line(str(exc))}",
+              file=sys.stderr)
         return 2
     return 0
 
