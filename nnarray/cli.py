@@ -50,6 +50,7 @@ from typing import Any, NoReturn, TypeVar
 
 from . import __version__, backend, datasets, distributed, io, prepare
 from .engines import CudaContextError, gemm
+from .engines.chunks import sticky_error
 from .network import Network, load
 from .progress import exit_quietly, plain_execution, plural, summary_rows
 from .train import CostRoseWarning, DivergenceError
@@ -895,6 +896,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except MemoryError as exc:  # NumPy's and CuPy's say what they could not allocate
         print(f"nnarray: error: out of memory: {_one_line(str(exc))}", file=sys.stderr)
+        return 2
+    except RuntimeError as exc:  # a sticky CUDA error outside a graph: one line too
+        name = sticky_error(exc)
+        if name is None:
+            raise
+        print(f"nnarray: error: {name}: the CUDA context is broken: {_one_line(str(exc))}",
+              file=sys.stderr)
         return 2
     return 0
 

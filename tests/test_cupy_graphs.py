@@ -805,6 +805,27 @@ def test_a_sticky_cuda_error_ends_the_fit_with_one_line(monkeypatch, capsys, mes
                                                "the CUDA context is broken")
 
 
+def test_a_sticky_cuda_error_outside_a_graph_is_one_line_too(monkeypatch, capsys):
+    from nnarray import cli
+
+    def fails(args):
+        raise CUDARuntimeError("cudaErrorIllegalAddress: an illegal memory access was "
+                               "encountered")
+
+    monkeypatch.setattr(cli, "cmd_train", fails)
+    assert cli.main(["train", "--dataset", "planar"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["nnarray: error: cudaErrorIllegalAddress: the CUDA context is broken: "
+                   "cudaErrorIllegalAddress: an illegal memory access was encountered"]
+
+    def other(args):
+        raise CUDARuntimeError("cudaErrorInvalidValue: invalid argument")
+
+    monkeypatch.setattr(cli, "cmd_train", other)
+    with pytest.raises(CUDARuntimeError, match="cudaErrorInvalidValue"):  # not hidden
+        cli.main(["train", "--dataset", "planar"])
+
+
 def test_an_engine_that_does_not_fall_back_raises_its_own_error(monkeypatch):
     class Verified(CupyGraphChunks):
         falls_back = False

@@ -263,8 +263,8 @@ class Runner:
         if name is not None:
             raise CudaContextError(
                 f"{name}: the CUDA context is broken ({type(exc).__name__}: {exc}); the fit "
-                f"stops (parameters of its last record point kept), and this process cannot "
-                f"use the device again") from exc
+                f"stops (the parameters of its last finished chunk kept), and this process "
+                f"cannot use the device again") from exc
         self.fallback = _fell_back[self._where] = f"{type(exc).__name__}: {exc}"
         self.chunks.drop()
         if isinstance(exc, gemm.GemmUnavailableError):
