@@ -119,15 +119,16 @@ def check_run(coordinator: Any, num_processes: Any, process_id: Any,
 
 def wait_for_coordinator(coordinator: str, timeout: float, retry: float = 0.25) -> None:
     """Return once the coordinator's port (``HOST:PORT``, process 0's)
-    accepts a connection, tried every ``retry`` seconds; ``TimeoutError``
-    naming it when it does not within ``timeout`` seconds."""
+    accepts a connection (the connection is closed at once), tried again
+    ``retry`` seconds after each refusal; ``TimeoutError`` naming it when it
+    does not within ``timeout`` seconds."""
     host, _, port = coordinator.rpartition(":")
     host = host[1:-1] if host.startswith("[") and host.endswith("]") else host
     deadline = _clock() + timeout
     while True:
         left = deadline - _clock()
         try:
-            with _connect((host, int(port)), max(min(left, retry), 0.001)):
+            with _connect((host, int(port)), max(left, 0.001)):
                 return
         except OSError as exc:
             reason = exc.strerror or str(exc) or type(exc).__name__
