@@ -7,6 +7,7 @@ before any parameter changes."""
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -51,8 +52,17 @@ class Plan:
 
     def run(self, state: train.TrainState, progress: bool) -> None:
         """Train ``state`` by this plan (see :func:`nnarray.train.run` and
-        :func:`nnarray.train.run_epochs`). A streamed batch that fails its
-        checks (training's or validation's) puts the state back as it was."""
+        :func:`nnarray.train.run_epochs`); a cost that rose warns
+        (:func:`nnarray.train.cost_rose`), pointing at the call of ``fit``."""
+        start = self.start_cost(state.parameters)
+        self._train(state, progress)
+        rose = train.cost_rose(state.history, self.settings.learning_rate, start)
+        if rose is not None:
+            warnings.warn(rose, train.CostRoseWarning, stacklevel=3)
+
+    def _train(self, state: train.TrainState, progress: bool) -> None:
+        """Run the loop; a streamed batch that fails its checks (training's
+        or validation's) puts the state back as it was."""
         s = self.settings
         before = (state.parameters, state.opt_state)
         try:

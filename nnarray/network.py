@@ -8,7 +8,6 @@ there before any parameter changes.
 from __future__ import annotations
 
 import os
-import warnings
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -199,8 +198,8 @@ class Network:
         elsewhere (a pipe, a log, a notebook) a line every few seconds of a
         long run (:mod:`nnarray.progress`). On a NaN/inf
         cost raises :class:`~nnarray.DivergenceError` keeping the last finite
-        parameters; a last recorded cost above the first, J[last] > J[0]
-        (mini-batches: or above ten times the starting parameters' cost),
+        parameters; a last recorded cost more than 1 % above the first
+        (mini-batches: or ten times the starting parameters' cost)
         warns (:class:`~nnarray.CostRoseWarning`: the rate is likely too
         large). Ctrl-C keeps the last completed step and the history so far.
         """
@@ -215,13 +214,9 @@ class Network:
         self.history = state.history
         try:
             with self._target.context(), _backend.quiet_float_errors():
-                start = plan.start_cost(self._params)
                 plan.run(state, progress)
         finally:
             self._params = state.parameters
-        rose = train.cost_rose(state.history, plan.settings.learning_rate, start)
-        if rose is not None:
-            warnings.warn(rose, train.CostRoseWarning, stacklevel=2)
         return state.history
 
     def predict_proba(self, X: Any, *, batch_size: int | None = None,

@@ -56,6 +56,10 @@ class CostRoseWarning(RuntimeWarning):
     finite (a learning rate too large, most often)."""
 
 
+ROSE_TOLERANCE = 0.01
+"""A last recorded cost within this share above the first does not warn
+(:func:`cost_rose`): a flat run's noise is no blow-up."""
+
 ROSE_FACTOR = 10.0
 """Mini-batches: a last epoch's cost above this many times the starting
 parameters' cost warns (:func:`cost_rose`)."""
@@ -64,7 +68,8 @@ parameters' cost warns (:func:`cost_rose`)."""
 def cost_rose(history: History, learning_rate: float,
               start: float | None = None) -> str | None:
     """What :class:`CostRoseWarning` says when ``history``'s last cost
-    exceeds its first, J[last] > J[0], or (mini-batches) ``ROSE_FACTOR``
+    exceeds its first, J[last] > J[0] (by more than ``ROSE_TOLERANCE`` of
+    it), or (mini-batches) ``ROSE_FACTOR``
     times ``start``, the starting parameters' cost (an epoch's mean already
     holds a blow-up within it); ``None`` when neither."""
     costs = history.costs
@@ -74,7 +79,7 @@ def cost_rose(history: History, learning_rate: float,
     points = history.epochs or history.iterations
     if start is not None and costs[-1] > ROSE_FACTOR * start:
         since = f"{start:.6g} (the starting parameters')"
-    elif len(costs) >= 2 and costs[-1] > costs[0]:
+    elif len(costs) >= 2 and costs[-1] > costs[0] + ROSE_TOLERANCE * abs(costs[0]):
         since = f"{costs[0]:.6g} at {unit} {points[0]}"
     else:
         return None

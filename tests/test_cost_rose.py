@@ -22,6 +22,9 @@ def test_full_batch_at_a_huge_rate_warns_that_the_cost_rose():
                                                 r"try a smaller one \(e\.g\. 100000\)"):
         hist = net.fit(X, Y, iterations=2000, learning_rate=1e6, progress=False)
     assert hist.costs[-1] > hist.costs[0] and np.isfinite(hist.costs).all()
+    with pytest.warns(nn.CostRoseWarning) as seen:
+        net.fit(X, Y, iterations=20, learning_rate=1e6, progress=False)
+    assert seen[0].filename == __file__  # the user's call of fit
     assert issubclass(nn.CostRoseWarning, RuntimeWarning)
 
 
@@ -70,3 +73,14 @@ def test_the_command_line_warns_in_one_line_and_still_saves(tmp_path, capsys):
     assert err[0].startswith("nnarray: warning: the cost rose over the run, from 0.69"), err
     assert "--learning-rate 1e+06 is likely too large; try a smaller one" in err[0]
     assert nn.load(model).layer_dims == [2, 4, 1]
+
+
+def test_a_flat_runs_noise_is_no_rise():
+    """A rise within 1 % of the first cost (a flat mini-batch run) does not warn."""
+    from nnarray.train import cost_rose
+
+    flat = nn.History(iterations=[64, 128], costs=[0.656035, 0.658469], epochs=[0, 1])
+    assert cost_rose(flat, 0.01) is None
+    risen = nn.History(iterations=[64, 128], costs=[0.656035, 0.67], epochs=[0, 1])
+    assert cost_rose(risen, 0.01).startswith("the cost rose over the run, from 0.656035 at "
+                                             "epoch 0 to 0.67 at epoch 1")
