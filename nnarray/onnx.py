@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -141,38 +140,5 @@ def export(parameters: Mapping[str, Any], path: str | os.PathLike[str], hidden: 
     io.check_writable(path, "path")
     model = build(parameters, hidden, output, examples_as_rows=examples_as_rows,
                   metadata=metadata)
-    return _write_atomically(Path(path), model.SerializeToString())
-
-
-def _write_atomically(path: Path, data: bytes) -> Path:
-    """``data`` to ``path``: a temporary file ``.NAME.PID.RANDOM.tmp`` in the
-    same folder, synced, then renamed over ``path`` (a symbolic link is
-    followed: its target is replaced). A new file's mode is ``0o666`` less
-    the umask; an existing file keeps its mode."""
-    target = Path(os.path.realpath(path)) if os.path.islink(path) else path
-    try:
-        mode: int | None = os.stat(target).st_mode & 0o7777
-    except FileNotFoundError:
-        mode = None
-    flags = (os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
-             | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0))
-    tmp = target.parent / f".{target.name[:200]}.{os.getpid()}.{secrets.token_hex(6)}.tmp"
-    try:
-        fd = os.open(tmp, flags, 0o666)
-    except OSError as exc:
-        raise type(exc)(exc.errno, f"cannot write {str(path)!r}: {exc.strerror}") from None
-    try:
-        with os.fdopen(fd, "wb") as f:
-            if mode is not None:
-                os.chmod(tmp, mode)
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, target)
-    except BaseException as exc:
-        tmp.unlink(missing_ok=True)
-        if isinstance(exc, OSError):
-            raise type(exc)(exc.errno, f"cannot write {str(path)!r}: {exc.strerror} "
-                            "(any file there is unchanged)") from None
-        raise
-    return path
+    data = model.SerializeToString()
+    return io.write_atomically(path, lambda f: f.write(data))
