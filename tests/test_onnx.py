@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 import nnarray as nn
-from nnarray import backend, cli
+from nnarray import backend, cli, prepare
 
 pytest.importorskip("ndonnx", reason="ONNX export needs the onnx extra: pip install "
                     "'nnarray[onnx]'")
@@ -41,7 +41,7 @@ def run(path, X):
 
 
 def assert_probabilities(got, want, dtype, output):
-    """The issue's tolerances: 1e-12 in float64; in float32 1e-6 absolute, or
+    """The export's tolerances: 1e-12 in float64; in float32 1e-6 absolute, or
     1e-6 × max(1, max |value|) for a linear head."""
     assert got.dtype == want.dtype == np.dtype(dtype)
     assert got.shape == want.shape
@@ -271,19 +271,35 @@ def test_nnarray_export(tmp_path, capsys, rows):
     assert_probabilities(got, np.asarray(net.predict_proba(X)), "float64", "sigmoid")
 
 
-def test_nnarray_export_of_a_model_trained_from_the_command_line(tmp_path):
+@pytest.mark.parametrize("head", ["sigmoid", "linear"])
+def test_nnarray_export_of_a_model_trained_from_the_command_line(tmp_path, head):
+    # features on scales far apart: the command standardizes them (and a linear
+    # head's target) and folds that into the saved weights, so the graph reads raw X
     rng = np.random.default_rng(4)
-    X = rng.standard_normal((3, 60))
-    Y = (X[0:1] - X[2:3] > 0).astype(np.float64)
+    X = rng.standard_normal((3, 60)) * np.array([[1000.0], [0.001], [50.0]]) + [[7.0], [0], [3.0]]
+    Y = (X[0:1] / 1000 - X[2:3] / 50 > 0).astype(np.float64) if head == "sigmoid" else (
+        300.0 * X[0:1] / 1000 + 5.0)
     np.savez(tmp_path / "data.npz", X=X, Y=Y)
     assert cli.main(["train", "--dataset", str(tmp_path / "data.npz"), "--layers", "3,4,1",
-                     "--iterations", "50", "--quiet", "--save", str(tmp_path / "m.npz")]) == 0
+                     "--output", head, "--iterations", "50", "--quiet", "--seed", "3",
+                     "--save", str(tmp_path / "m.npz")]) == 0
     assert cli.main(["export", str(tmp_path / "m.npz"), str(tmp_path / "m.onnx")]) == 0
     net = nn.load(tmp_path / "m.npz")
-    Xd = X.astype(net.dtype)
-    out = run(tmp_path / "m.onnx", Xd)  # the raw features, as the model was trained on
-    assert_probabilities(out["probabilities"], np.asarray(net.predict_proba(Xd)), net.dtype,
-                         "sigmoid")
+    out = run(tmp_path / "m.onnx", X.astype(net.dtype))["probabilities"]
+    # the reference by hand: the training split's statistics, the weights unfolded,
+    # the lecture's forward pass on standardized features, its output unscaled
+    p = prepare.prepare(X, Y, output=head, seed=3)
+    xs, ys = p.x_scaling, p.y_scaling
+    params = {k: np.asarray(v, dtype=np.float64) for k, v in net.parameters.items()}
+    params["b1"] = params["b1"] + params["W1"] @ xs.mean
+    params["W1"] = params["W1"] * xs.scale.T
+    if ys is not None:
+        params["W2"], params["b2"] = params["W2"] / ys.scale, (params["b2"] - ys.mean) / ys.scale
+    A, _ = nn.propagation.model_forward(xs.apply(X), params, hidden=net.hidden, output=head)
+    want = A if ys is None else A * ys.scale + ys.mean
+    assert_probabilities(out, want.astype(net.dtype), net.dtype, head)
+    assert_probabilities(out, np.asarray(net.predict_proba(X.astype(net.dtype))), net.dtype,
+                         head)
 
 
 def test_nnarray_export_refuses_to_overwrite_its_model(tmp_path, capsys):
