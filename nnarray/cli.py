@@ -527,6 +527,8 @@ def _description(args: argparse.Namespace, net: Network,
     if args.data is not None:  # streamed: evaluate asks for it again
         return {io.INPUT: prepare.table_input(n_x)}
     dataset: dict[str, Any] = {"name": str(args.dataset)}
+    if args.examples_as_rows:  # a .npz --dataset of one example per row
+        dataset["examples_as_rows"] = True
     if args.dataset == "cat":
         return {io.CLASSES: list(datasets.CAT_CLASSES), io.INPUT: CAT_INPUT, io.DATASET: dataset}
     if p is None:
@@ -789,7 +791,9 @@ def _evaluation_sets(args: argparse.Namespace, net: Network) -> list[tuple[str, 
             raise FileNotFoundError(f"{args.model!r} was trained on {name!r}, which is not "
                                     "there (from this folder): give --dataset")
     n_bits = net.layer_dims[0] if name == "xor" else 4
-    train, test = _read("--dataset", name, lambda: load_dataset(name, n_bits))
+    rows = args.examples_as_rows or (recorded is not None and recorded["name"] == name
+                                     and recorded.get("examples_as_rows", False))
+    train, test = _read("--dataset", name, lambda: load_dataset(name, n_bits, rows))
     if name in RECIPES:
         return [("train", train)] + ([] if test is None else [("test", test)])
     X, Y = train

@@ -168,25 +168,18 @@ class Network:
         products on GPUs that have them, faster, relative error about 3e-4
         per product instead of 4e-7).
 
-        ``checkpoint=PATH`` writes, every ``checkpoint_every`` iterations (a
-        multiple of ``record_every``; default ``record_every``) or epochs
-        (default 1), atomically, what an exact resume needs; ``resume=PATH``
-        continues such a run: ``iterations``/``epochs`` is the run's total, the
-        History holds the records made before, and the result is bit for bit
-        the uninterrupted run's. A checkpoint of another run (network,
-        settings, data), one past the total asked for, or one whose state
-        fields disagree is refused, naming the difference. Resumed with the
-        total equal to its position, a checkpoint gives the parameters
-        exactly, but not that run's last record, whose parameters it does not
-        hold. ``nn.load`` opens a checkpoint as a model.
+        ``checkpoint=PATH`` writes atomically, every ``checkpoint_every``
+        iterations (a multiple of ``record_every``; default ``record_every``)
+        or epochs (default 1), what an exact resume needs; ``resume=PATH``
+        continues such a run bit for bit: ``iterations``/``epochs`` is the
+        run's total, the History holds the records made before. A checkpoint
+        of another run, past the total, or whose fields disagree is refused,
+        naming the difference. ``nn.load`` opens a checkpoint as a model.
 
-        Data larger than memory: with ``batch_size``, X (and Y) given as a
-        Dask array, a NumPy memmap (:func:`nnarray.io.open_memmap`) or a
-        zarr array are streamed, never converted as a whole: each epoch
-        draws a chunk-aware shuffle (the order of the chunks, then of the
-        examples in each), and each batch is read, cast to the network's
-        dtype, checked and copied to the device, the next one read on a
-        background thread meanwhile (see :mod:`nnarray.backend.streams`).
+        Data larger than memory: with ``batch_size``, a Dask array, a NumPy
+        memmap (:func:`nnarray.io.open_memmap`) or a zarr array is streamed,
+        batch by batch in a chunk-aware shuffle, the next batch read on a
+        background thread (:mod:`nnarray.backend.streams`).
         ``examples_as_rows=True`` takes X ``(m, n_x)`` and Y ``(m, n[L])``
         or ``(m,)`` (``validation`` too; in memory or streamed): with
         examples as rows a batch is one contiguous read.
@@ -194,14 +187,13 @@ class Network:
         its examples and leaves the parameters as they were.
 
         Returns the :class:`History` (also kept as ``self.history``).
-        ``progress`` shows a bar (tqdm) when stderr is a terminal, and
-        elsewhere (a pipe, a log, a notebook) a line every few seconds of a
-        long run (:mod:`nnarray.progress`). On a NaN/inf
-        cost raises :class:`~nnarray.DivergenceError` keeping the last finite
-        parameters; a last recorded cost more than 1 % above the first
-        (mini-batches: or ten times the starting parameters' cost)
-        warns (:class:`~nnarray.CostRoseWarning`: the rate is likely too
-        large). Ctrl-C keeps the last completed step and the history so far.
+        ``progress`` shows a bar (tqdm) on a terminal, elsewhere a line every
+        few seconds of a long run (:mod:`nnarray.progress`). On a NaN/inf cost
+        raises :class:`~nnarray.DivergenceError` keeping the last finite
+        parameters; a last recorded cost more than 1 % above the first (or,
+        mini-batches, ten times the starting parameters' cost) warns
+        (:class:`~nnarray.CostRoseWarning`). Ctrl-C keeps the last completed
+        step and the history so far.
         """
         plan = fitting.plan(
             self._in, self.hidden, self.seed, self._meta(), X, Y, iterations, learning_rate,

@@ -35,7 +35,7 @@ import json
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 
@@ -141,4 +141,8 @@ def export(parameters: Mapping[str, Any], path: str | os.PathLike[str], hidden: 
     model = build(parameters, hidden, output, examples_as_rows=examples_as_rows,
                   metadata=metadata)
     data = model.SerializeToString()
-    return io.write_atomically(path, lambda f: f.write(data))
+
+    def write(f: IO[bytes]) -> None:
+        f.write(data)
+
+    return io.write_atomically(path, write)

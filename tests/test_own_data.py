@@ -450,6 +450,8 @@ def _rewrite_meta(path, **changes) -> None:
     ("dataset", {"name": ""}, "dataset must be {'name': a non-empty string"),
     ("dataset", {"name": "d.csv", "test_size": 1.5}, "dataset.test_size must be a number in "
                                                      "[0, 1)"),
+    ("dataset", {"name": "d.npz", "examples_as_rows": "yes"},
+     "dataset.examples_as_rows must be true or false"),
 ])
 def test_the_new_metadata_is_checked_on_load_and_on_save(tmp_path, key, value, message):
     path = tmp_path / "m.npz"

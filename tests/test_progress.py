@@ -208,6 +208,10 @@ def test_examples_as_rows_with_a_dataset_file(monkeypatch, capsys, tmp_path):
                      "--examples-as-rows", "--device", "cpu"]) == 0
     assert [r for r in capsys.readouterr().out.splitlines() if r.startswith("train |")] == \
         [c for c in cols if c.startswith("train |")]
+    # without --dataset, the recorded dataset is read as it was trained: as rows
+    assert cli.main(["evaluate", model, "--device", "cpu"]) == 0
+    assert [r for r in capsys.readouterr().out.splitlines() if r.startswith("train |")] == \
+        [c for c in cols if c.startswith("train |")]
     assert cli.main(["train", "--dataset", "planar", "--examples-as-rows"]) == 2
     assert "--examples-as-rows applies to --data and --dataset FILE.npz, got --dataset " \
            "planar" in capsys.readouterr().err

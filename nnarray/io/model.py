@@ -42,7 +42,8 @@ optional: files without them load), checked on save and on load:
   row-major over height, width, channel and divided by ``scale``);
 - ``dataset``: ``{"name": ...}``, the dataset trained on (a built-in name
   or the path given), with the held-out split of a user's file
-  (``test_size``, ``seed``).
+  (``test_size``, ``seed``), and ``examples_as_rows`` (``true``) for a
+  ``.npz`` read with one example per row.
 """
 
 from __future__ import annotations
@@ -371,12 +372,16 @@ def _check_input(kind: Any, n_x: Any, bad: str) -> None:
 
 
 def _check_dataset(dataset: Any, bad: str) -> None:
-    if (not isinstance(dataset, dict) or not set(dataset) <= {"name", "test_size", "seed"}
+    if (not isinstance(dataset, dict)
+            or not set(dataset) <= {"name", "test_size", "seed", "examples_as_rows"}
             or not isinstance(dataset.get("name"), str)
             or not 1 <= len(dataset["name"]) <= MAX_TEXT):
         raise Refused(f"{bad}{DATASET} must be {{'name': a non-empty string of at most "
                       f"{MAX_TEXT} characters}}, with 'test_size' and 'seed' for a held-out "
                       f"split, got {short(dataset)}")
+    if not isinstance(dataset.get("examples_as_rows", False), bool):
+        raise Refused(f"{bad}{DATASET}.examples_as_rows must be true or false, got "
+                      f"{short(dataset['examples_as_rows'])}")
     size = dataset.get("test_size", 0)
     if isinstance(size, bool) or not isinstance(size, int | float) or not 0 <= size < 1:
         raise Refused(f"{bad}{DATASET}.test_size must be a number in [0, 1), got "
