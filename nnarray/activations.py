@@ -120,6 +120,15 @@ ACTIVATIONS: dict[str, tuple[Forward, Backward]] = {
 }
 """Name -> (forward g, backward dA·g'), for ``hidden=`` and ``output=``."""
 
+HIDDEN = tuple(a for a in ACTIVATIONS if a not in ("linear", "softmax"))
+"""The activations of hidden layers."""
+
+
+def check_hidden(hidden: str) -> None:
+    """Raise ``ValueError`` unless ``hidden`` names a hidden-layer activation."""
+    if hidden not in HIDDEN:
+        raise ValueError(f"hidden must be one of {list(HIDDEN)}, got {hidden!r}")
+
 
 def get(name: str) -> tuple[Forward, Backward]:
     """The (forward, backward) pair of an activation, by name."""

@@ -20,8 +20,6 @@ from .backend.checks import check_seed
 from .inputs import Inputs, finite
 from .train import History, TrainState
 
-HIDDEN = tuple(a for a in activations.ACTIVATIONS if a not in ("linear", "softmax"))
-
 
 class Network:
     """An L-layer network: [LINEAR -> hidden] × (L−1) -> LINEAR -> output.
@@ -424,9 +422,7 @@ def _check_choices(hidden: str, output: str, generator: str) -> None:
     if generator not in _init.GENERATORS:
         raise ValueError(f"generator must be one of {list(_init.GENERATORS)} (legacy: the "
                          f"course's np.random.seed draws), got {generator!r}")
-    if hidden not in HIDDEN:
-        raise ValueError(f"hidden must be one of {list(HIDDEN)}, got {hidden!r}")
-    if output not in losses.OUTPUTS:
-        raise ValueError(f"output must be one of {list(losses.OUTPUTS)}, got {output!r}")
+    activations.check_hidden(hidden)
+    losses.check_output(output)
 
 

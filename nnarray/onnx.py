@@ -50,7 +50,6 @@ LABELS = "labels"
 """The output of class indices (int64), for sigmoid and softmax heads."""
 _OWN_METADATA = ("nnarray_version", "layer_dims", "hidden", "output", "layout",
                  "ndonnx_schema")
-HIDDEN = tuple(a for a in activations.ACTIVATIONS if a not in ("linear", "softmax"))
 
 
 def _libraries() -> tuple[Any, Any]:
@@ -78,10 +77,8 @@ def _check(parameters: Mapping[str, Any], hidden: str, output: str, examples_as_
         if key in _OWN_METADATA:
             raise ValueError(f"metadata key {key!r} is one nnarray writes itself "
                              f"({', '.join(_OWN_METADATA)}): choose another name")
-    if hidden not in HIDDEN:
-        raise ValueError(f"hidden must be one of {list(HIDDEN)}, got {hidden!r}")
-    if output not in losses.OUTPUTS:
-        raise ValueError(f"output must be one of {list(losses.OUTPUTS)}, got {output!r}")
+    activations.check_hidden(hidden)
+    losses.check_output(output)
     L = propagation.n_layers(parameters)
     dims = [int(parameters["W1"].shape[1])] + [int(parameters[f"W{l}"].shape[0])
                                                for l in range(1, L + 1)]

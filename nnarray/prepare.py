@@ -37,12 +37,13 @@ from typing import Any
 
 import numpy as np
 
-from . import io
+from . import io, losses
 
 MAX_CLASSES = 20
 """The most distinct integer labels read as classes (softmax); more are values (linear)."""
 
-OUTPUTS = ("sigmoid", "softmax", "linear")
+OUTPUTS = tuple(losses.OUTPUTS)
+"""The heads: sigmoid, softmax, linear."""
 
 Label = str | int | float
 """A class label as the user wrote it (kept in the model file, printed by predict)."""
