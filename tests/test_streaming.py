@@ -165,21 +165,32 @@ def test_zarr_group_streams_by_its_chunks(tmp_path):
         net.cost(X, Y), rel=1e-13)
 
 
-def _lose_chunk_files(array_folder: Path, which: list[int]) -> None:
-    """Delete the chunk files ``which`` (in sorted order) of a zarr array
-    (zarr 2 or 3 layout: every file but the metadata)."""
+def _chunk_files(array_folder: Path) -> list[Path]:
+    """The chunk files of a zarr array, sorted (zarr 2 or 3 layout: every
+    file but the metadata)."""
     meta = {"zarr.json", ".zarray", ".zattrs"}
-    chunks = sorted(p for p in array_folder.rglob("*") if p.is_file() and p.name not in meta)
+    return sorted(p for p in array_folder.rglob("*") if p.is_file() and p.name not in meta)
+
+
+def _lose_chunk_files(array_folder: Path, which: list[int]) -> None:
+    """Delete the chunk files ``which`` (in sorted order) of a zarr array."""
+    chunks = _chunk_files(array_folder)
     for i in which:
         chunks[i].unlink()
 
 
-def test_a_zarr_array_missing_chunks_warns_once_per_fit(tmp_path):
+def _zarr_xy(tmp_path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """120 examples written to ``tmp_path/d.zarr`` as rows: X in 6 chunks, Y in 2."""
     zarr = pytest.importorskip("zarr")
     X, Y = _data(m=120)
     group = zarr.open_group(str(tmp_path / "d.zarr"), mode="w")
     _zarr_array(group, "X", data=np.ascontiguousarray(X.T), chunks=(20, 3))  # 6 chunks
     _zarr_array(group, "Y", data=Y[0], chunks=(60,))
+    return X, Y
+
+
+def test_a_zarr_array_missing_chunks_warns_once_per_fit(tmp_path):
+    _zarr_xy(tmp_path)
     arrays = nn.open_arrays(tmp_path / "d.zarr")
     with warnings.catch_warnings(record=True) as seen:
         warnings.simplefilter("always")
@@ -233,14 +244,8 @@ def test_holes_inside_the_shards_of_a_sharded_zarr_array_are_missing_chunks(tmp_
 
 
 def test_a_damaged_zarr_chunk_is_an_error_naming_the_array_and_the_chunk(tmp_path):
-    zarr = pytest.importorskip("zarr")
-    X, Y = _data(m=120)
-    group = zarr.open_group(str(tmp_path / "d.zarr"), mode="w")
-    _zarr_array(group, "X", data=np.ascontiguousarray(X.T), chunks=(20, 3))  # 6 chunks
-    _zarr_array(group, "Y", data=Y[0], chunks=(60,))
-    meta = {"zarr.json", ".zarray", ".zattrs"}
-    files = sorted(p for p in (tmp_path / "d.zarr" / "X").rglob("*")
-                   if p.is_file() and p.name not in meta)
+    _zarr_xy(tmp_path)
+    files = _chunk_files(tmp_path / "d.zarr" / "X")
     files[2].write_bytes(b"\x00" * files[2].stat().st_size)  # chunk 2: examples 40..59
     arrays = nn.open_arrays(tmp_path / "d.zarr")
     net = _net()
