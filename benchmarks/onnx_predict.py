@@ -106,7 +106,7 @@ def optimized_ops(path: Path) -> collections.Counter[str]:
     return ops(onnx.load(options.optimized_model_filepath).graph)
 
 
-def entries(net: nn.Network, X: np.ndarray, sessions: dict[str, Any],
+def entries(net: nn.Network, X: np.ndarray, runtimes: dict[str, Any],
             seconds_per_call: float) -> dict[str, Entry]:
     """The contenders on the batch X (n_x, b)."""
     rows = np.ascontiguousarray(X.T)
@@ -119,9 +119,9 @@ def entries(net: nn.Network, X: np.ndarray, sessions: dict[str, Any],
         return run
 
     made = {"nnarray numpy": Entry(repeat(lambda: net.predict_proba(X)), lambda: None, k, k)}
-    for name, (session, layout) in sessions.items():
+    for name, (runtime, layout) in runtimes.items():
         feed = {"X": rows if layout == "rows" else X}
-        made[name] = Entry(repeat(lambda s=session, f=feed: s.run(["probabilities"], f)),
+        made[name] = Entry(repeat(lambda s=runtime, f=feed: s.run(["probabilities"], f)),
                            lambda: None, k, k)
     return made
 
@@ -167,23 +167,23 @@ def measure(w: Workload, folder: Path, repeats: int,
     # whichever contender runs next: off, so that the interleaving is fair
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
 
-    def session(path: Path) -> Any:
+    def runtime(path: Path) -> Any:
         return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
-    sessions = {"onnxruntime": (session(columns), "columns"),
-                "onnxruntime, rows": (session(rows), "rows"),
-                "onnxruntime, If guards removed": (session(bare), "columns")}
+    runtimes = {"onnxruntime": (runtime(columns), "columns"),
+                "onnxruntime, rows": (runtime(rows), "rows"),
+                "onnxruntime, If guards removed": (runtime(bare), "columns")}
     table = []
     worst = 0.0
     for b in BATCHES:
         Xb = X if b is None else np.ascontiguousarray(X[:, :b])
         want = np.asarray(net.predict_proba(Xb))
-        for session, layout in sessions.values():
-            got = session.run(["probabilities"], {"X": Xb.T.copy() if layout == "rows" else Xb})[0]
+        for runtime, layout in runtimes.values():
+            got = runtime.run(["probabilities"], {"X": Xb.T.copy() if layout == "rows" else Xb})[0]
             worst = max(worst, float(np.abs((got.T if layout == "rows" else got) - want).max()))
         t0 = time.perf_counter()
         net.predict_proba(Xb)
-        times = rounds(entries(net, Xb, sessions, time.perf_counter() - t0), repeats)
+        times = rounds(entries(net, Xb, runtimes, time.perf_counter() - t0), repeats)
         base = statistics.median(times["nnarray numpy"])
         for name, t in times.items():
             median = statistics.median(t)
@@ -221,7 +221,7 @@ def section(results: dict[str, tuple[list[list[str]], dict[str, Any]]], repeats:
              f"Median and fastest of {repeats} interleaved timings; the He-initialized float32 "
              "nets of "
              "`benchmarks/workloads.py` (cat: the course's 209 training images; mnist-like: "
-             "8192 standard-normal columns); `predict_proba` against `session.run` of the "
+             "8192 standard-normal columns); `predict_proba` against onnxruntime's `run` of the "
              "`probabilities` output.", "",
              "| workload | batch | contender | ms per prediction (median) | fastest | "
              "speed-up over nnarray (medians) |", "| --- | ---: | --- | ---: | ---: | ---: |"]
