@@ -38,6 +38,7 @@ from typing import Any
 import numpy as np
 
 from . import io, losses
+from .datasets import read_csv_table
 
 MAX_CLASSES = 20
 """The most distinct integer labels read as classes (softmax); more are values (linear)."""
@@ -416,18 +417,12 @@ def _read_csv_rows(path: Path, n_x: int, model: str) -> np.ndarray:
         skip = 0
     except ValueError:
         skip = 1
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", UserWarning)
-            rows = np.loadtxt(path, delimiter=",", skiprows=skip, ndmin=2, dtype=str)
-    except ValueError as exc:
-        raise ValueError(f"{str(path)!r}: its rows must have the same number of values "
-                         f"({exc})") from None
+    rows = read_csv_table(path, skip)
     if rows.shape[0] == 0:
         raise ValueError(f"{str(path)!r} holds no rows of values")
     _check_width(rows.shape[1], n_x, str(path), model, None)
     try:
-        return np.char.strip(rows).astype(np.float64)
+        return rows.astype(np.float64)
     except ValueError as exc:
         raise ValueError(f"{str(path)!r}: every value must be a number ({exc})") from None
 

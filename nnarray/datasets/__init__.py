@@ -144,14 +144,7 @@ def load_csv(path: str | os.PathLike[str], label_column: int | str = -1,
     fields = [v.strip() for v in first.strip().split(delimiter)]
     header = fields if _is_header(fields, second.strip().split(delimiter), label_column) \
         else None
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", UserWarning)  # "input contained no data": below
-            table = np.loadtxt(path, delimiter=delimiter, skiprows=1 if header else 0,
-                               ndmin=2, dtype=str)
-    except ValueError as exc:
-        raise ValueError(f"{str(path)!r}: its rows must have the same number of values "
-                         f"({exc})") from None
+    table = read_csv_table(path, 1 if header else 0, delimiter)
     if table.shape[0] == 0:
         raise ValueError(f"{str(path)!r} holds no examples (no rows of values)")
     if table.shape[1] < 2:
@@ -163,7 +156,6 @@ def load_csv(path: str | os.PathLike[str], label_column: int | str = -1,
         label_column = header.index(label_column)
     if not -table.shape[1] <= label_column < table.shape[1]:
         raise ValueError(f"label_column={label_column} but the file has {table.shape[1]} columns")
-    table = np.char.strip(table)
     labels = table[:, label_column]
     try:
         X = np.delete(table, label_column, axis=1).astype(np.float64)
@@ -175,6 +167,19 @@ def load_csv(path: str | os.PathLike[str], label_column: int | str = -1,
     except ValueError:
         Y = labels
     return _layout(path, X, Y, examples_as_rows=True)
+
+
+def read_csv_table(path: Path, skip: int, delimiter: str = ",") -> np.ndarray:
+    """The values of a CSV file as stripped strings ``(rows, columns)``, after
+    ``skip`` header lines; ``ValueError`` naming the file for ragged rows."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # "input contained no data": callers
+            table = np.loadtxt(path, delimiter=delimiter, skiprows=skip, ndmin=2, dtype=str)
+    except ValueError as exc:
+        raise ValueError(f"{str(path)!r}: its rows must have the same number of values "
+                         f"({exc})") from None
+    return np.char.strip(table)
 
 
 def _number(text: str) -> bool:
