@@ -220,15 +220,6 @@ def _read(option: str, name: str | Path, read: Callable[[], T]) -> T:
         raise ValueError(message) from exc
 
 
-def _check_writable(option: str, path: str) -> None:
-    """Refuse, before training, a path ``option`` could not write to: empty, a
-    directory, or in a folder that is missing or not writable (the model is
-    written after training, where an error would lose it)."""
-    if not path:
-        raise ValueError(f"{option} needs a file path, got {path!r}")
-    io.check_writable(path, option)
-
-
 def _check_not_input(option: str, path: str, source: Any) -> None:
     """Refuse an output ``path`` that is the training data's own file (a
     built-in dataset's name is no file): the save would destroy the user's data."""
@@ -688,7 +679,7 @@ def cmd_train(args: argparse.Namespace) -> None:
         for option, path in (("--save", args.save), ("--checkpoint", args.checkpoint),
                              ("--plot", args.plot)):
             if path is not None:
-                _check_writable(option, path)
+                io.check_writable(path, option)  # before training: an error after loses it
                 _check_not_input(option, path, args.data or args.dataset)
         _check_apart(args.save, args.checkpoint)
         if args.plot is not None:  # its format too; no suffix: matplotlib's default added
@@ -824,7 +815,7 @@ def cmd_predict(args: argparse.Namespace) -> None:
 
 def cmd_export(args: argparse.Namespace) -> None:
     """``nnarray export``: a saved model as an ONNX file (see :mod:`nnarray.onnx`)."""
-    _check_writable("OUT", args.out)
+    io.check_writable(args.out, "OUT")
     if os.path.exists(args.model) and os.path.exists(args.out) and os.path.samefile(
             args.model, args.out):
         raise ValueError(f"OUT {args.out} is the model's own file: writing there would "
